@@ -1,0 +1,133 @@
+// build/backcheck: the conversation engine on the command line.
+//
+//   backcheck chat [--json]        talk to the assistant (interactive, or piped lines)
+//   backcheck kb-report            every article sentence and the topics citing it
+//   backcheck eval FILE.jsonl      run labelled conversations, exit 1 on any failure
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/labelled_eval.hpp"
+#include "dialog/engine.hpp"
+#include "knowledge/loader.hpp"
+
+namespace {
+
+using backcheck::dialog::Engine;
+namespace knowledge = backcheck::knowledge;
+
+std::string FlagList(const std::vector<std::string>& flags) {
+  std::string out;
+  for (const auto& f : flags) out += (out.empty() ? "" : ",") + f;
+  return out.empty() ? "-" : out;
+}
+
+int Chat(const Engine& engine, bool as_json) {
+  const bool interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  auto state = engine.Start();
+  if (!as_json) std::cout << "assistant: " << engine.Greeting() << "\n";
+  std::string line;
+  while (true) {
+    if (interactive) std::cout << "\nyou> " << std::flush;
+    if (!std::getline(std::cin, line)) break;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto turn = engine.Respond(state, line);
+    state = turn.state;
+    const auto& r = turn.reply;
+    if (as_json) {
+      std::cout << nlohmann::json(r).dump() << "\n";
+      continue;
+    }
+    std::cout << "assistant: " << r.text << "\n";
+    std::cout << "  [intent=" << r.intent << " state=" << r.state
+              << " urgency=" << knowledge::UrgencyName(r.urgency) << " red_flags=" << FlagList(r.red_flags)
+              << (r.escalated ? " ESCALATED" : "") << "]\n";
+    if (!r.quick_replies.empty()) {
+      std::cout << "  quick replies:";
+      for (const auto& q : r.quick_replies) std::cout << " [" << q << "]";
+      std::cout << "\n";
+    }
+  }
+  return 0;
+}
+
+int KbReport(const knowledge::KnowledgeBase& kb) {
+  const auto cited = knowledge::CitationsBySentence(kb);
+  const auto& article = kb.article;
+  std::size_t covered = 0;
+  std::size_t section = SIZE_MAX;
+  for (std::size_t i = 0; i < article.sentences().size(); ++i) {
+    const auto& s = article.sentences()[i];
+    if (s.section != section) {
+      section = s.section;
+      std::cout << "\n## " << article.sections()[section].heading << "\n";
+    }
+    // Coverage counts topics; red flags and tailoring rules are listed but do not count.
+    std::vector<std::string> topics;
+    for (const auto& who : cited[i]) {
+      if (who.find(':') == std::string::npos) topics.push_back(who);
+    }
+    if (!topics.empty()) ++covered;
+    std::cout << "\n" << (topics.empty() ? "[NOT CITED] " : "") << s.text << "\n  cited by: "
+              << (cited[i].empty() ? "-" : FlagList(cited[i])) << "\n";
+  }
+  const std::size_t total = article.sentences().size();
+  std::cout << "\ncoverage: " << covered << "/" << total << " sentences cited by a topic ("
+            << (total ? covered * 100 / total : 0) << "%)\n";
+  return covered == total ? 0 : 1;
+}
+
+int Eval(const Engine& engine, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "backcheck eval: cannot open " << path << "\n";
+    return 2;
+  }
+  try {
+    auto summary = backcheck::cli::RunLabelledEval(engine, in, path);
+    for (const auto& f : summary.failures) backcheck::cli::PrintFailure(std::cout, f);
+    std::cout << summary.conversations << " conversations, " << summary.messages << " messages, "
+              << summary.expectations << " expectations, " << summary.failures.size() << " failed\n";
+    return summary.failures.empty() ? 0 : 1;
+  } catch (const backcheck::cli::EvalFormatError& e) {
+    std::cerr << "backcheck eval: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Backcheck: a chat assistant for upper back pain after a workout (engine tools)"};
+  app.require_subcommand(1);
+  std::string kb_dir = BACKCHECK_DEFAULT_KB_DIR;
+  app.add_option("--kb", kb_dir, "knowledge base folder (article.txt and data/)")->capture_default_str();
+
+  bool as_json = false;
+  auto* chat = app.add_subcommand("chat", "talk to the assistant; reads one message a line (interactive or piped)");
+  chat->add_flag("--json", as_json, "print each reply as one JSON object a line");
+
+  auto* report = app.add_subcommand("kb-report", "list every article sentence with the topics citing it; exit 1 below 100%");
+
+  std::string eval_file;
+  auto* eval = app.add_subcommand("eval", "run labelled conversations (JSONL); exit 1 if any expectation fails");
+  eval->add_option("FILE", eval_file, "labelled conversations, one JSON object a line")->required()->check(CLI::ExistingFile);
+
+  CLI11_PARSE(app, argc, argv);
+
+  std::shared_ptr<const knowledge::KnowledgeBase> kb;
+  try {
+    kb = knowledge::LoadKnowledgeBase(kb_dir);
+  } catch (const knowledge::KnowledgeError& e) {
+    std::cerr << "backcheck: knowledge base " << kb_dir << " refused: " << e.what() << "\n";
+    return 2;
+  }
+  if (*report) return KbReport(*kb);
+  Engine engine(kb);
+  if (*chat) return Chat(engine, as_json);
+  if (*eval) return Eval(engine, eval_file);
+  return 0;
+}

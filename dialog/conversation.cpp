@@ -1,0 +1,60 @@
+#include "dialog/conversation.hpp"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace backcheck::dialog {
+
+using nlohmann::json;
+
+void to_json(json& j, const ConversationState& s) {
+  j = json{{"state", s.state},
+           {"urgency", knowledge::UrgencyName(s.urgency)},
+           {"flags", s.flags},
+           {"screening_step", s.screening_step},
+           {"screened", s.screened},
+           {"asked_training", s.asked_training},
+           {"pending_flags", s.pending_flags},
+           {"turns", s.turns}};
+  json slots = json::object();
+  if (s.slots.hours) slots["hours"] = *s.slots.hours;
+  if (!s.slots.exercise.empty()) slots["exercise"] = s.slots.exercise;
+  if (!s.slots.exercise_category.empty()) slots["exercise_category"] = s.slots.exercise_category;
+  if (!s.slots.quality.empty()) slots["quality"] = s.slots.quality;
+  j["slots"] = std::move(slots);
+}
+
+void from_json(const json& j, ConversationState& s) {
+  ConversationState out;
+  j.at("state").get_to(out.state);
+  auto urgency = knowledge::ParseUrgency(j.at("urgency").get<std::string>());
+  if (!urgency) throw std::invalid_argument("unknown urgency '" + j.at("urgency").get<std::string>() + "'");
+  out.urgency = *urgency;
+  j.at("flags").get_to(out.flags);
+  j.at("screening_step").get_to(out.screening_step);
+  j.at("screened").get_to(out.screened);
+  j.at("asked_training").get_to(out.asked_training);
+  j.at("pending_flags").get_to(out.pending_flags);
+  j.at("turns").get_to(out.turns);
+  const json& slots = j.at("slots");
+  if (slots.contains("hours")) out.slots.hours = slots.at("hours").get<int>();
+  if (slots.contains("exercise")) slots.at("exercise").get_to(out.slots.exercise);
+  if (slots.contains("exercise_category")) slots.at("exercise_category").get_to(out.slots.exercise_category);
+  if (slots.contains("quality")) slots.at("quality").get_to(out.slots.quality);
+  s = std::move(out);
+}
+
+void to_json(json& j, const Reply& r) {
+  json sources = json::array();
+  for (const auto& s : r.sources) sources.push_back({{"section", s.section}, {"quote", s.quote}});
+  j = json{{"text", r.text},
+           {"intent", r.intent},
+           {"state", r.state},
+           {"urgency", knowledge::UrgencyName(r.urgency)},
+           {"red_flags", r.red_flags},
+           {"escalated", r.escalated},
+           {"quick_replies", r.quick_replies},
+           {"sources", std::move(sources)}};
+}
+
+}  // namespace backcheck::dialog

@@ -1,0 +1,48 @@
+// The values the engine takes and gives: a conversation's state, and a reply.
+//
+// ConversationState is small and self-contained, so a server can store it (as JSON, see
+// to_json/from_json below) and hand it back on the next message or after a restart.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "dialog/slots.hpp"
+#include "knowledge/knowledge_base.hpp"
+
+namespace backcheck::dialog {
+
+struct ConversationState {
+  std::string state;  // a flow state id: "welcome", "screening", "advising", "escalated", "ended"
+  knowledge::Urgency urgency = knowledge::Urgency::kNone;  // never goes down
+  std::vector<std::string> flags;          // red flags affirmed so far, in the order reported
+  std::uint32_t screening_step = 0;        // the pending screening question, while screening
+  bool screened = false;                   // every screening question was answered "no"
+  bool asked_training = false;             // the assistant asked when and what they trained
+  std::vector<std::string> pending_flags;  // a past symptom asked about: "do you have it now?"
+  Slots slots;
+  std::uint32_t turns = 0;  // messages handled
+
+  bool operator==(const ConversationState&) const = default;
+};
+
+struct Reply {
+  std::string text;
+  std::string intent;
+  std::string state;
+  knowledge::Urgency urgency = knowledge::Urgency::kNone;  // the conversation's level
+  std::vector<std::string> red_flags;  // flags affirmed in this message
+  bool escalated = false;              // this message raised the urgency
+  std::vector<std::string> quick_replies;
+  std::vector<knowledge::Source> sources;
+};
+
+// JSON forms. from_json throws nlohmann::json::exception (type_error / out_of_range) or
+// std::invalid_argument on a malformed value, e.g. an unknown urgency name.
+void to_json(nlohmann::json& j, const ConversationState& s);
+void from_json(const nlohmann::json& j, ConversationState& s);
+void to_json(nlohmann::json& j, const Reply& r);
+
+}  // namespace backcheck::dialog

@@ -1,0 +1,321 @@
+#include "dialog/engine.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "knowledge/loader.hpp"
+
+namespace backcheck::dialog {
+
+using knowledge::IntentKind;
+using knowledge::Urgency;
+
+namespace {
+
+// Replaces every "{name}" in `text` with `value`.
+std::string Fill(std::string text, std::string_view name, std::string_view value) {
+  std::string key;
+  key.reserve(name.size() + 2);
+  key.append(1, '{').append(name).append(1, '}');
+  for (std::size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size())) {
+    text.replace(at, key.size(), value);
+  }
+  return text;
+}
+
+// "a", "a or b", "a, b or c".
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += (i + 1 == names.size()) ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+template <typename F>
+void ForEachFlag(FlagMask mask, F&& f) {
+  for (std::size_t i = 0; i < 64; ++i) {
+    if (mask & (FlagMask{1} << i)) f(i);
+  }
+}
+
+}  // namespace
+
+// Collects the paragraphs, citations and quick replies of one reply.
+struct Engine::Composer {
+  std::vector<std::string> paragraphs;
+  std::vector<knowledge::Source> sources;
+  std::vector<std::string> quick_replies;
+
+  void Add(const std::string& text) {
+    if (!text.empty()) paragraphs.push_back(text);
+  }
+  void Cite(const std::vector<knowledge::Source>& list) {
+    for (const auto& s : list) {
+      bool seen = std::any_of(sources.begin(), sources.end(), [&](const knowledge::Source& x) {
+        return x.section == s.section && x.quote == s.quote;
+      });
+      if (!seen) sources.push_back(s);
+    }
+  }
+  void Suggest(const std::vector<std::string>& replies) {
+    if (quick_replies.empty()) quick_replies = replies;
+  }
+  std::string Text() const {
+    std::string out;
+    for (const auto& p : paragraphs) {
+      if (!out.empty()) out += "\n\n";
+      out += p;
+    }
+    return out;
+  }
+};
+
+Engine::Engine(std::shared_ptr<const knowledge::KnowledgeBase> kb, EngineOptions options)
+    : kb_(std::move(kb)),
+      normaliser_(kb_->language),
+      matcher_(kb_->intents, options.matcher),
+      detector_(kb_->red_flags),
+      slots_(kb_->language),
+      passages_(kb_->article, kb_->language.stopwords) {
+  for (const auto& intent : kb_->intents) topic_of_intent_.push_back(kb_->FindTopic(intent.id));
+  fallback_ = IntentIndex("fallback");
+  affirm_ = IntentIndex("affirm");
+  deny_ = IntentIndex("deny");
+  describe_pain_ = IntentIndex("describe_pain");
+  warning_signs_ = IntentIndex("warning_signs");
+  // A retrieved sentence is answered as the intent of the first topic citing it.
+  for (const auto& citers : knowledge::CitationsBySentence(*kb_)) {
+    auto topic = std::find_if(citers.begin(), citers.end(),
+                              [](const std::string& id) { return id.find(':') == std::string::npos; });
+    sentence_topic_.push_back(topic == citers.end() ? std::string() : *topic);
+  }
+}
+
+std::size_t Engine::IntentIndex(std::string_view id) const {
+  for (std::size_t i = 0; i < kb_->intents.size(); ++i) {
+    if (kb_->intents[i].id == id) return i;
+  }
+  throw std::runtime_error("knowledge base has no intent '" + std::string(id) + "'");
+}
+
+ConversationState Engine::Start() const {
+  ConversationState s;
+  s.state = kb_->flow.initial;
+  return s;
+}
+
+const std::string& Engine::Greeting() const { return kb_->flow.Text("greeting"); }
+
+void Engine::Answer(Composer& out, std::size_t intent) const {
+  const knowledge::Topic* topic = topic_of_intent_[intent];
+  out.Add(topic->answer);
+  out.Cite(topic->sources);
+  out.Suggest(topic->quick_replies);
+}
+
+void Engine::Tailor(Composer& out, const Slots& slots) const {
+  const auto& flow = kb_->flow;
+  out.Add(flow.Text("tailoring_intro"));
+  for (const auto& rule : flow.tailoring) {
+    if (rule.hours_min && (!slots.hours || *slots.hours < *rule.hours_min)) continue;
+    if (rule.hours_max && (!slots.hours || *slots.hours > *rule.hours_max)) continue;
+    if (!rule.exercise_category.empty() && rule.exercise_category != slots.exercise_category) continue;
+    if (!rule.quality.empty() && rule.quality != slots.quality) continue;
+    std::string text = Fill(rule.text, "hours", slots.hours ? std::to_string(*slots.hours) : "");
+    out.Add(Fill(std::move(text), "exercise", slots.exercise));
+    out.Cite(rule.sources);
+  }
+}
+
+Turn Engine::Respond(const ConversationState& previous, std::string_view text) const {
+  const auto& flow = kb_->flow;
+  const auto& flags = kb_->red_flags.flags;
+  Turn turn{Reply{}, previous};
+  ConversationState& s = turn.state;
+  Reply& reply = turn.reply;
+  if (!flow.FindState(s.state)) s.state = flow.initial;
+  ++s.turns;
+
+  const std::string normalised = normaliser_.Normalise(text);
+  const Detection detection = detector_.Detect(normalised);
+  const auto matches = matcher_.MatchAll(normalised, s.state);
+  const bool slots_found = slots_.Extract(normalised, s.slots);
+  std::size_t intent = matches.empty() ? fallback_ : matches.front().intent;
+
+  const bool screening = s.state == "screening" && s.screening_step < flow.screening.size();
+  FlagMask asked = 0;  // the flags the pending question (screening or past symptom) asks about
+  auto mask_of = [&](const std::vector<std::string>& ids) {
+    FlagMask m = 0;
+    for (std::size_t f = 0; f < flags.size(); ++f) {
+      if (std::find(ids.begin(), ids.end(), flags[f].id) != ids.end()) m |= FlagMask{1} << f;
+    }
+    return m;
+  };
+  const bool past_pending = !s.pending_flags.empty();
+  if (past_pending) {
+    asked = mask_of(s.pending_flags);
+  } else if (screening) {
+    asked = mask_of(flow.screening[s.screening_step].flags);
+  }
+  s.pending_flags.clear();  // a clarifying question is asked once
+
+  // What the person affirms for themselves: symptoms they report, or "yes" to the question.
+  FlagMask self = detection.Mask(Attribution::kSelf);
+  const auto kind = [&](std::size_t i) { return kb_->intents[i].kind; };
+  if (asked && self == 0) {
+    if (intent == affirm_) self = asked;
+    // "No numbness, no tingling" answers a question about them as "no" does.
+    if ((detection.Mask(Attribution::kNegated) & asked) && kind(intent) != IntentKind::kQuestion) intent = deny_;
+  }
+  const FlagMask other = self ? 0 : detection.Mask(Attribution::kOtherPerson);
+  const FlagMask past = (self || other) ? 0 : detection.Mask(Attribution::kPast);
+  if (!self && !other && !past &&
+      (detection.Mask(Attribution::kHypothetical) | detection.Mask(Attribution::kInformational))) {
+    intent = warning_signs_;  // asking about a warning sign, not reporting one
+  }
+  if (other || past) intent = warning_signs_;
+
+  const Urgency before = s.urgency;
+  ForEachFlag(self, [&](std::size_t f) {
+    reply.red_flags.push_back(flags[f].id);
+    if (std::find(s.flags.begin(), s.flags.end(), flags[f].id) == s.flags.end()) s.flags.push_back(flags[f].id);
+    s.urgency = std::max(s.urgency, flags[f].level);
+  });
+  reply.escalated = s.urgency > before;
+
+  // Retrieval answers what no pattern recognises, when a sentence of the article fits well.
+  std::optional<knowledge::PassageIndex::Hit> passage;
+  if (intent == fallback_ && !screening && !past_pending) {
+    passage = passages_.Best(normalised);
+    if (passage && passage->score >= kb_->language.retrieval_min_score &&
+        !sentence_topic_[passage->sentence].empty()) {
+      intent = IntentIndex(sentence_topic_[passage->sentence]);
+    } else {
+      passage.reset();
+    }
+  }
+
+  // The flow decides the next state from the most specific event it has a transition for.
+  std::string event;
+  if (reply.escalated) {
+    event = "red_flag";
+  } else if (screening && intent == deny_) {
+    if (++s.screening_step >= flow.screening.size()) {
+      s.screened = true;
+      event = "screening_passed";
+    }
+  } else if (kind(intent) == IntentKind::kReport && !s.screened && !screening) {
+    event = "start_screening";
+  }
+  const knowledge::FlowState* state = flow.FindState(s.state);
+  std::string next = s.state;
+  for (const std::string& e : {event, kb_->intents[intent].id,
+                               std::string(kind(intent) == IntentKind::kQuestion ? "question" : ""),
+                               std::string("message")}) {
+    if (e.empty()) continue;
+    if (auto it = state->on.find(e); it != state->on.end()) {
+      next = it->second;
+      break;
+    }
+  }
+  const bool entering_screening = next == "screening" && s.state != "screening";
+  const bool staying_in_screening = next == "screening" && screening;
+  s.state = next;
+
+  Composer out;
+  const auto& yes_no = flow.quick_replies.count("yes_no") ? flow.quick_replies.at("yes_no")
+                                                          : std::vector<std::string>{};
+  // An escalated conversation leads every reply with what to do now.
+  if (s.urgency > Urgency::kNone) {
+    for (const auto& g : kb_->red_flags.guidance) {
+      if (g.level == s.urgency) out.Add(g.text);
+    }
+    ForEachFlag(self, [&](std::size_t f) {
+      out.Add(flags[f].explanation);
+      out.Cite(flags[f].sources);
+    });
+  }
+
+  if (reply.escalated) {
+    if (kind(intent) == IntentKind::kQuestion && intent != warning_signs_) Answer(out, intent);
+    out.Suggest(flow.quick_replies.count("escalated") ? flow.quick_replies.at("escalated")
+                                                      : std::vector<std::string>{});
+  } else if (other) {
+    Urgency level = Urgency::kNone;
+    ForEachFlag(other, [&](std::size_t f) { level = std::max(level, flags[f].level); });
+    out.Add(flow.Text("third_party_intro"));
+    for (const auto& g : kb_->red_flags.guidance) {
+      if (g.level == level) out.Add(g.third_party);
+    }
+  } else if (past) {
+    std::vector<std::string> names;
+    ForEachFlag(past, [&](std::size_t f) {
+      s.pending_flags.push_back(flags[f].id);
+      names.push_back(flags[f].name);
+    });
+    out.Add(Fill(flow.Text("past_clarify"), "flags", JoinNames(names)));
+    out.Suggest(yes_no);
+  } else if (past_pending && intent == deny_) {
+    out.Add(flow.Text("past_denied"));
+  } else if (entering_screening) {
+    s.screening_step = 0;
+    Answer(out, intent);
+    out.Add(flow.Text("screening_intro"));
+    out.Add(flow.screening.front().text);
+    out.quick_replies = yes_no;
+  } else if (staying_in_screening) {
+    if (intent != deny_) {
+      if (intent == fallback_) {
+        out.Add(flow.Text("screening_unsure"));
+      } else {
+        Answer(out, intent);
+        out.Add(flow.Text("screening_resume"));
+      }
+    }
+    out.Add(flow.screening[s.screening_step].text);
+    out.quick_replies = yes_no;
+  } else if (event == "screening_passed") {
+    out.Add(flow.Text("screening_passed"));
+    if (s.slots.hours || !s.slots.exercise.empty()) {
+      Tailor(out, s.slots);
+    } else {
+      out.Add(flow.Text("ask_training"));
+      s.asked_training = true;
+    }
+  } else if (kind(intent) == IntentKind::kReport ||
+             (s.asked_training && slots_found &&
+              (intent == fallback_ || kind(intent) == IntentKind::kAnswer))) {
+    // Their own pain again, or the answer to "when and what did you train?": tailor the advice.
+    intent = describe_pain_;
+    if (s.slots.hours || !s.slots.exercise.empty()) {
+      Tailor(out, s.slots);
+      out.Suggest(topic_of_intent_[describe_pain_]->quick_replies);
+    } else {
+      Answer(out, intent);
+      out.Add(flow.Text("ask_training"));
+      s.asked_training = true;
+    }
+  } else if (passage) {
+    const auto& sentence = kb_->article.sentences()[passage->sentence];
+    const auto& heading = kb_->article.sections()[sentence.section].heading;
+    out.Add(Fill(flow.Text("retrieval_intro"), "section", heading) + " " + sentence.text);
+    out.Cite({knowledge::Source{heading, sentence.text}});
+    out.Suggest(topic_of_intent_[intent]->quick_replies);
+  } else {
+    Answer(out, intent);
+  }
+  if (out.quick_replies.empty() && flow.quick_replies.count(s.state)) out.quick_replies = flow.quick_replies.at(s.state);
+  if (out.quick_replies.empty() && flow.quick_replies.count("default")) out.quick_replies = flow.quick_replies.at("default");
+
+  reply.text = out.Text();
+  reply.intent = kb_->intents[intent].id;
+  reply.state = s.state;
+  reply.urgency = s.urgency;
+  reply.quick_replies = std::move(out.quick_replies);
+  reply.sources = std::move(out.sources);
+  return turn;
+}
+
+}  // namespace backcheck::dialog

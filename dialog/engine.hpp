@@ -1,0 +1,78 @@
+// The conversation engine: one call takes a conversation's state and a message and gives the
+// reply and the next state. No sockets, no threads, no globals: the server, the CLI, the tests
+// and the benchmark all drive the same code.
+//
+// Each message goes through: normalise -> red-flag detection -> intent matching (one RE2::Set
+// pass) -> slot extraction -> the data-defined flow (flow.jsonc) -> reply.
+//
+// The flow names transitions by event. Events, besides intent ids:
+//   red_flag          the message raised the conversation's urgency
+//   start_screening   the person described their own pain and has not been screened yet
+//   screening_passed  the last screening question was answered "no"
+//   question          any intent of kind "question" (used when the intent id has no transition)
+//   message           any message (used when nothing more specific has a transition)
+//
+// Thread-compatible: an Engine is immutable after construction, so any number of threads may
+// call Respond() at once, each with its own conversation state.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dialog/conversation.hpp"
+#include "dialog/intent_matcher.hpp"
+#include "dialog/normaliser.hpp"
+#include "dialog/red_flag_detector.hpp"
+#include "dialog/slots.hpp"
+#include "knowledge/knowledge_base.hpp"
+#include "knowledge/retrieval.hpp"
+
+namespace backcheck::dialog {
+
+struct EngineOptions {
+  IntentMatcher::Strategy matcher = IntentMatcher::Strategy::kSet;
+};
+
+struct Turn {
+  Reply reply;
+  ConversationState state;
+};
+
+class Engine {
+ public:
+  // `kb` must come from knowledge::LoadKnowledgeBase (validated). Throws std::runtime_error if a
+  // pattern set cannot be compiled.
+  explicit Engine(std::shared_ptr<const knowledge::KnowledgeBase> kb, EngineOptions options = {});
+
+  // A new conversation, in the flow's initial state, and the greeting it opens with.
+  ConversationState Start() const;
+  const std::string& Greeting() const;
+
+  // Handles one message. `text` is any UTF-8 the person wrote; length limits are the caller's.
+  Turn Respond(const ConversationState& state, std::string_view text) const;
+
+  const knowledge::KnowledgeBase& kb() const { return *kb_; }
+  const Normaliser& normaliser() const { return normaliser_; }
+  const RedFlagDetector& detector() const { return detector_; }
+
+ private:
+  struct Composer;  // builds one reply; see engine.cpp
+
+  std::size_t IntentIndex(std::string_view id) const;
+  void Answer(Composer& out, std::size_t intent) const;
+  void Tailor(Composer& out, const Slots& slots) const;
+
+  std::shared_ptr<const knowledge::KnowledgeBase> kb_;
+  Normaliser normaliser_;
+  IntentMatcher matcher_;
+  RedFlagDetector detector_;
+  SlotExtractor slots_;
+  knowledge::PassageIndex passages_;
+  std::vector<std::string> sentence_topic_;  // sentence index -> a topic citing it
+  std::vector<const knowledge::Topic*> topic_of_intent_;
+  std::size_t fallback_ = 0, affirm_ = 0, deny_ = 0, describe_pain_ = 0, warning_signs_ = 0;
+};
+
+}  // namespace backcheck::dialog

@@ -1,0 +1,324 @@
+#include "dialog/red_flag_detector.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace backcheck::dialog {
+namespace {
+
+bool IsPunct(char c) {
+  return c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '-';
+}
+bool IsHardPunct(std::string_view tok) {
+  return tok.size() == 1 && (tok[0] == '.' || tok[0] == '!' || tok[0] == '?' || tok[0] == ';' || tok[0] == ':');
+}
+
+std::vector<std::string> Words(const std::string& phrase) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < phrase.size()) {
+    while (i < phrase.size() && phrase[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < phrase.size() && phrase[j] != ' ') ++j;
+    if (j > i) out.push_back(phrase.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+RE2::Options PatternOptions() {
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(64 << 20);
+  return options;
+}
+
+// Order in which a flag's non-self mentions decide its attribution (see the header).
+int Rank(Attribution a) {
+  switch (a) {
+    case Attribution::kSelf: return 0;
+    case Attribution::kPast: return 1;
+    case Attribution::kOtherPerson: return 2;
+    case Attribution::kHypothetical: return 3;
+    case Attribution::kInformational: return 4;
+    case Attribution::kNegated: return 5;
+  }
+  return 5;
+}
+
+}  // namespace
+
+const char* AttributionName(Attribution a) {
+  switch (a) {
+    case Attribution::kSelf: return "self";
+    case Attribution::kPast: return "past";
+    case Attribution::kOtherPerson: return "other_person";
+    case Attribution::kHypothetical: return "hypothetical";
+    case Attribution::kInformational: return "informational";
+    case Attribution::kNegated: return "negated";
+  }
+  return "self";
+}
+
+FlagMask Detection::Mask(Attribution a) const {
+  FlagMask mask = 0;
+  for (const auto& m : mentions) {
+    if (m.attribution == a) mask |= FlagMask{1} << m.flag;
+  }
+  return mask;
+}
+
+void RedFlagDetector::Phrases::Add(const std::string& phrase) {
+  auto words = Words(phrase);
+  if (words.empty()) return;
+  auto& list = by_first[words.front()];
+  list.push_back(std::move(words));
+  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+}
+
+RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon)
+    : lexicon_(&lexicon), set_(std::make_unique<RE2::Set>(PatternOptions(), RE2::UNANCHORED)) {
+  const RE2::Options options = PatternOptions();
+  for (std::size_t f = 0; f < lexicon.flags.size(); ++f) {
+    const auto& flag = lexicon.flags[f];
+    for (const auto& p : flag.patterns) {
+      std::string error;
+      if (set_->Add(p, &error) < 0) throw std::runtime_error("flag '" + flag.id + "': " + error);
+      patterns_.push_back(std::make_unique<RE2>(p, options));
+      pattern_flag_.push_back(f);
+    }
+    FlagPatterns fp;
+    for (const auto& p : flag.except) fp.except.push_back(std::make_unique<RE2>(p, options));
+    for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
+    flag_patterns_.push_back(std::move(fp));
+  }
+  if (!set_->Compile()) throw std::runtime_error("red flag patterns: RE2::Set failed to compile");
+
+  const auto& c = lexicon.cues;
+  auto fill = [](Phrases& p, const std::vector<std::string>& list) {
+    for (const auto& s : list) p.Add(s);
+  };
+  fill(negation_, c.negation);
+  fill(pseudo_negation_, c.pseudo_negation);
+  fill(clause_breaks_, c.clause_breaks);
+  fill(soft_breaks_, c.soft_breaks);
+  fill(subject_starts_, c.subject_starts);
+  fill(hypothetical_, c.hypothetical);
+  fill(concern_, c.concern);
+  fill(definite_, c.definite);
+  fill(question_starts_, c.question_starts);
+  fill(informational_, c.informational);
+  fill(first_person_, c.first_person);
+  fill(third_party_, c.third_party);
+  fill(past_, c.past);
+  fill(continuing_, c.continuing);
+}
+
+std::size_t RedFlagDetector::PhraseAt(const Phrases& list, std::string_view text,
+                                      const std::vector<Token>& tokens, std::size_t t) const {
+  if (t >= tokens.size()) return 0;
+  auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
+  auto it = list.by_first.find(std::string(word(t)));
+  if (it == list.by_first.end()) return 0;
+  for (const auto& phrase : it->second) {
+    if (t + phrase.size() > tokens.size()) continue;
+    bool all = true;
+    for (std::size_t k = 1; k < phrase.size() && all; ++k) all = word(t + k) == phrase[k];
+    if (all) return phrase.size();
+  }
+  return 0;
+}
+
+bool RedFlagDetector::AnyPhraseIn(const Phrases& list, std::string_view text,
+                                  const std::vector<Token>& tokens, std::size_t from,
+                                  std::size_t to) const {
+  for (std::size_t i = from; i < to; ++i) {
+    std::size_t n = PhraseAt(list, text, tokens, i);
+    if (n > 0 && i + n <= to) return true;
+  }
+  return false;
+}
+
+Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<Token>& tokens,
+                                       std::size_t first, std::size_t last) const {
+  auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
+  // A soft break at i ends a clause only when a subject follows it ("..., it is just sore").
+  auto soft_break_at = [&](std::size_t i) -> std::size_t {
+    std::size_t n = PhraseAt(soft_breaks_, text, tokens, i);
+    if (n == 0 && tokens[i].punct && (word(i) == "," || word(i) == "-")) n = 1;
+    if (n == 0 || PhraseAt(subject_starts_, text, tokens, i + n) == 0) return 0;
+    return n;
+  };
+
+  // Sentence: between hard punctuation. Clause: also cut at clause breaks and soft breaks.
+  std::size_t sentence_start = 0, clause_start = 0, hard_start = 0;
+  bool hard_found = false, clause_found = false;
+  for (std::size_t i = first; i-- > 0;) {
+    if (IsHardPunct(word(i))) {
+      sentence_start = i + 1;
+      if (!hard_found) hard_start = i + 1;
+      if (!clause_found) clause_start = i + 1;
+      break;
+    }
+    if (std::size_t n = PhraseAt(clause_breaks_, text, tokens, i); n > 0 && i + n <= first) {
+      if (!hard_found) hard_start = i + n, hard_found = true;
+      if (!clause_found) clause_start = i + n, clause_found = true;
+    } else if (std::size_t s = soft_break_at(i); s > 0 && i + s <= first && !clause_found) {
+      clause_start = i + s;
+      clause_found = true;
+    }
+  }
+  std::size_t sentence_end = tokens.size(), clause_end = tokens.size();
+  bool clause_end_found = false;
+  for (std::size_t i = last + 1; i < tokens.size(); ++i) {
+    if (IsHardPunct(word(i))) {
+      sentence_end = i;
+      if (!clause_end_found) clause_end = i;
+      break;
+    }
+    if (!clause_end_found && (PhraseAt(clause_breaks_, text, tokens, i) > 0 || soft_break_at(i) > 0)) {
+      clause_end = i;
+      clause_end_found = true;
+    }
+  }
+
+  // Negated: a negation cue close before the symptom, in its clause.
+  const auto window = static_cast<std::size_t>(lexicon_->cues.negation_window);
+  for (std::size_t i = clause_start; i < first;) {
+    if (std::size_t n = PhraseAt(pseudo_negation_, text, tokens, i); n > 0) {
+      i += n;
+      continue;
+    }
+    std::size_t n = PhraseAt(negation_, text, tokens, i);
+    if (n > 0 && i + n <= first && first - (i + n) <= window) return Attribution::kNegated;
+    i += n > 0 ? n : 1;
+  }
+
+  // Hypothetical: asked about, not had ("what if I get...", "should I worry about numbness").
+  if (AnyPhraseIn(hypothetical_, text, tokens, hard_start, first)) return Attribution::kHypothetical;
+  if (AnyPhraseIn(concern_, text, tokens, hard_start, first) &&
+      (first == 0 || PhraseAt(definite_, text, tokens, first - 1) == 0)) {
+    return Attribution::kHypothetical;
+  }
+
+  // Past: over, not now ("I had numbness last year"), unless something says it goes on.
+  if (AnyPhraseIn(past_, text, tokens, sentence_start, sentence_end) &&
+      !AnyPhraseIn(continuing_, text, tokens, sentence_start, sentence_end)) {
+    return Attribution::kPast;
+  }
+
+  // Whose symptom: the nearest person before it in the clause, else the first one after it.
+  for (std::size_t i = first; i-- > clause_start;) {
+    if (PhraseAt(third_party_, text, tokens, i) > 0) return Attribution::kOtherPerson;
+    if (PhraseAt(first_person_, text, tokens, i) > 0) return Attribution::kSelf;
+  }
+  for (std::size_t i = last + 1; i < clause_end; ++i) {
+    if (PhraseAt(third_party_, text, tokens, i) > 0) return Attribution::kOtherPerson;
+    if (PhraseAt(first_person_, text, tokens, i) > 0) return Attribution::kSelf;
+  }
+
+  // Informational: a question about the symptom that says nothing of the person themselves.
+  if (!AnyPhraseIn(first_person_, text, tokens, sentence_start, sentence_end) &&
+      (PhraseAt(question_starts_, text, tokens, sentence_start) > 0 ||
+       AnyPhraseIn(informational_, text, tokens, sentence_start, sentence_end))) {
+    return Attribution::kInformational;
+  }
+  return Attribution::kSelf;
+}
+
+Detection RedFlagDetector::Detect(std::string_view text) const {
+  Detection detection;
+  std::vector<int> hits;
+  if (!set_->Match(text, &hits)) return detection;  // the common case: no symptom words at all
+
+  struct Span {
+    std::size_t flag, begin, end;
+  };
+  std::vector<Span> spans;
+  for (int h : hits) {
+    const RE2& re = *patterns_[static_cast<std::size_t>(h)];
+    std::size_t pos = 0;
+    re2::StringPiece m;
+    while (pos <= text.size() && re.Match(text, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+      auto b = static_cast<std::size_t>(m.data() - text.data());
+      spans.push_back(Span{pattern_flag_[static_cast<std::size_t>(h)], b, b + m.size()});
+      pos = b + std::max<std::size_t>(m.size(), 1);
+    }
+  }
+
+  // Sentence around a byte offset, for `requires` patterns.
+  auto sentence_of = [&](std::size_t at) {
+    std::size_t b = text.find_last_of(".!?;", at == 0 ? 0 : at - 1);
+    b = (b == std::string_view::npos || at == 0) ? 0 : b + 1;
+    std::size_t e = text.find_first_of(".!?;", at);
+    if (e == std::string_view::npos) e = text.size();
+    return text.substr(b, e - b);
+  };
+  auto overlaps = [&](const RE2& re, const Span& s) {
+    std::size_t pos = 0;
+    re2::StringPiece m;
+    while (pos <= text.size() && re.Match(text, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+      auto b = static_cast<std::size_t>(m.data() - text.data());
+      if (b < s.end && s.begin < b + m.size()) return true;
+      pos = b + std::max<std::size_t>(m.size(), 1);
+    }
+    return false;
+  };
+  std::erase_if(spans, [&](const Span& s) {
+    const auto& fp = flag_patterns_[s.flag];
+    for (const auto& re : fp.except) {
+      if (overlaps(*re, s)) return true;
+    }
+    if (fp.requires_.empty()) return false;
+    auto sentence = sentence_of(s.begin);
+    return std::none_of(fp.requires_.begin(), fp.requires_.end(),
+                        [&](const auto& re) { return RE2::PartialMatch(sentence, *re); });
+  });
+  // A mention inside a longer mention of an equally or more urgent flag belongs to that flag.
+  const auto& flags = lexicon_->flags;
+  std::vector<Span> kept;
+  for (const auto& s : spans) {
+    bool inside = std::any_of(spans.begin(), spans.end(), [&](const Span& o) {
+      return o.flag != s.flag && flags[o.flag].level >= flags[s.flag].level && o.begin <= s.begin &&
+             s.end <= o.end && (o.end - o.begin) > (s.end - s.begin);
+    });
+    if (!inside) kept.push_back(s);
+  }
+  if (kept.empty()) return detection;
+
+  std::vector<Token> tokens;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] == ' ') {
+      ++i;
+    } else if (IsPunct(text[i])) {
+      tokens.push_back(Token{i, i + 1, true});
+      ++i;
+    } else {
+      std::size_t j = i;
+      while (j < text.size() && text[j] != ' ' && !IsPunct(text[j])) ++j;
+      tokens.push_back(Token{i, j, false});
+      i = j;
+    }
+  }
+
+  for (const auto& s : kept) {
+    std::size_t first = 0;
+    while (first < tokens.size() && tokens[first].end <= s.begin) ++first;
+    std::size_t last = first;
+    while (last + 1 < tokens.size() && tokens[last + 1].begin < s.end) ++last;
+    if (first >= tokens.size()) continue;
+    Attribution a = Attribute(text, tokens, first, last);
+    auto existing = std::find_if(detection.mentions.begin(), detection.mentions.end(),
+                                 [&](const FlagMention& m) { return m.flag == s.flag; });
+    if (existing == detection.mentions.end()) {
+      detection.mentions.push_back(FlagMention{s.flag, a, s.begin, s.end});
+    } else if (Rank(a) < Rank(existing->attribution)) {
+      *existing = FlagMention{s.flag, a, s.begin, s.end};
+    }
+  }
+  std::sort(detection.mentions.begin(), detection.mentions.end(),
+            [](const FlagMention& a, const FlagMention& b) { return a.flag < b.flag; });
+  return detection;
+}
+
+}  // namespace backcheck::dialog

@@ -1,0 +1,104 @@
+// Red-flag detection (SPEC section 5): which symptoms a message mentions, and whether the person
+// affirms each one for themselves, now.
+//
+// A mention is found by the flag's patterns (red_flags.jsonc) in normalised text; `except`
+// patterns cancel an overlapping mention ("numb the pain"), `requires` patterns must also match
+// in the same sentence ("lost weight" needs "without trying"), and a mention inside a longer
+// mention of an equally or more urgent flag is dropped ("legs are numb" is cord_signs, not
+// numbness). Each mention is then attributed, from the cue phrase lists:
+//
+//   negated       a negation cue within `negation_window` words before it, in the same clause.
+//                 Clauses end at . ! ? ; : and at clause breaks ("but", "although", "however",
+//                 "because"...); "," and "and" end a clause only before a subject ("and my arm").
+//                 Pseudo-negations ("not sure", "no idea") are not negation cues.
+//   hypothetical  a hypothetical cue earlier in the sentence ("what if", "in case", "could i
+//                 get"), or a concern cue ("worry about") unless the symptom is definite ("the
+//                 numbness", "this tingling").
+//   past          a past cue in the clause ("last year", "used to", "went away") and no
+//                 continuing cue ("still", "started", "since").
+//   other_person  the nearest person before it in the clause is someone else ("my friend", "he").
+//   informational the sentence is a question or asks about signs/causes and has no first-person
+//                 word ("is numbness serious?").
+//   self          none of the above: the person reports it. Only these escalate.
+//
+// When a flag is mentioned more than once, a `self` mention wins; otherwise the first of past,
+// other_person, hypothetical, informational, negated in that order.
+//
+// Immutable after construction; Detect() is safe to call from many threads.
+#pragma once
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "knowledge/knowledge_base.hpp"
+
+namespace backcheck::dialog {
+
+enum class Attribution : std::uint8_t { kSelf, kPast, kOtherPerson, kHypothetical, kInformational, kNegated };
+
+const char* AttributionName(Attribution a);
+
+using FlagMask = std::uint64_t;  // bit i: flag i of RedFlagLexicon::flags
+
+struct FlagMention {
+  std::size_t flag = 0;
+  Attribution attribution = Attribution::kSelf;
+  std::size_t begin = 0, end = 0;  // byte span in the normalised text
+};
+
+struct Detection {
+  std::vector<FlagMention> mentions;  // one per flag, with its deciding attribution
+
+  FlagMask Mask(Attribution a) const;
+  bool Empty() const { return mentions.empty(); }
+};
+
+class RedFlagDetector {
+ public:
+  // Compiles the lexicon's patterns, which the loader has validated. Throws std::runtime_error
+  // if RE2 fails to build the pattern set.
+  explicit RedFlagDetector(const knowledge::RedFlagLexicon& lexicon);
+
+  Detection Detect(std::string_view normalised) const;
+
+ private:
+  struct Phrases {
+    // first word -> phrases (as word lists) starting with it, longest first
+    std::unordered_map<std::string, std::vector<std::vector<std::string>>> by_first;
+    void Add(const std::string& phrase);
+  };
+  struct Token {
+    std::size_t begin, end;
+    bool punct;
+  };
+  struct FlagPatterns {
+    std::vector<std::unique_ptr<RE2>> except;
+    std::vector<std::unique_ptr<RE2>> requires_;
+  };
+
+  // Length in tokens of the phrase from `list` starting at token t, or 0.
+  std::size_t PhraseAt(const Phrases& list, std::string_view text, const std::vector<Token>& tokens,
+                       std::size_t t) const;
+  bool AnyPhraseIn(const Phrases& list, std::string_view text, const std::vector<Token>& tokens,
+                   std::size_t from, std::size_t to) const;
+  Attribution Attribute(std::string_view text, const std::vector<Token>& tokens, std::size_t first,
+                        std::size_t last) const;
+
+  const knowledge::RedFlagLexicon* lexicon_;
+  std::unique_ptr<RE2::Set> set_;
+  std::vector<std::unique_ptr<RE2>> patterns_;  // set index -> pattern, for positions
+  std::vector<std::size_t> pattern_flag_;       // set index -> flag index
+  std::vector<FlagPatterns> flag_patterns_;     // per flag
+  Phrases negation_, pseudo_negation_, clause_breaks_, soft_breaks_, subject_starts_, hypothetical_,
+      concern_, definite_, question_starts_, informational_, first_person_, third_party_, past_,
+      continuing_;
+};
+
+}  // namespace backcheck::dialog

@@ -1,0 +1,74 @@
+#include "dialog/slots.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+namespace backcheck::dialog {
+
+SlotExtractor::SlotExtractor(const knowledge::Language& language)
+    : language_(&language) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  set_ = std::make_unique<RE2::Set>(options, RE2::UNANCHORED);
+  auto add = [&](Kind kind, std::size_t index, const std::string& pattern) {
+    std::string error;
+    if (set_->Add(pattern, &error) < 0) throw std::runtime_error("slot pattern '" + pattern + "': " + error);
+    entries_.push_back(Entry{kind, index, std::make_unique<RE2>(pattern, options)});
+  };
+  for (std::size_t i = 0; i < language.exercises.size(); ++i) {
+    for (const auto& p : language.exercises[i].patterns) add(Kind::kExercise, i, p);
+  }
+  for (std::size_t i = 0; i < language.qualities.size(); ++i) {
+    for (const auto& p : language.qualities[i].patterns) add(Kind::kQuality, i, p);
+  }
+  for (std::size_t i = 0; i < language.times.size(); ++i) add(Kind::kTime, i, language.times[i].pattern);
+  if (!set_->Compile()) throw std::runtime_error("slot patterns: RE2::Set failed to compile");
+}
+
+bool SlotExtractor::Extract(std::string_view normalised, Slots& slots) const {
+  std::vector<int> hits;
+  if (!set_->Match(normalised, &hits)) return false;
+  std::sort(hits.begin(), hits.end());  // declaration order: the first entry of a kind wins
+  bool exercise = false, quality = false, time = false;
+  for (int h : hits) {
+    const Entry& e = entries_[static_cast<std::size_t>(h)];
+    switch (e.kind) {
+      case Kind::kExercise:
+        if (exercise) break;
+        slots.exercise = language_->exercises[e.index].value;
+        slots.exercise_category = language_->exercises[e.index].category;
+        exercise = true;
+        break;
+      case Kind::kQuality:
+        if (quality) break;
+        slots.quality = language_->qualities[e.index].value;
+        quality = true;
+        break;
+      case Kind::kTime: {
+        if (time) break;
+        const auto& t = language_->times[e.index];
+        if (e.re->NumberOfCapturingGroups() == 0) {
+          slots.hours = t.hours;
+          time = true;
+          break;
+        }
+        std::string number;
+        if (!RE2::PartialMatch(normalised, *e.re, &number)) break;
+        int n = 0;
+        auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), n);
+        if (ec != std::errc() || end != number.data() + number.size()) {
+          auto it = language_->numbers.find(number);
+          if (it == language_->numbers.end()) break;
+          n = it->second;
+        }
+        slots.hours = n * t.hours;
+        time = true;
+        break;
+      }
+    }
+  }
+  return exercise || quality || time;
+}
+
+}  // namespace backcheck::dialog

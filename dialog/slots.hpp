@@ -1,0 +1,48 @@
+// Slots: what the conversation remembers about the person's training, pulled from their words.
+#pragma once
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "knowledge/knowledge_base.hpp"
+
+namespace backcheck::dialog {
+
+struct Slots {
+  std::optional<int> hours;       // hours since training: "yesterday" -> 24, "3 days ago" -> 72
+  std::string exercise;           // "rows", "overhead press", "deadlifts"...
+  std::string exercise_category;  // "pull", "overhead", "hinge"...
+  std::string quality;            // "ache", "sharp", "burning"
+
+  bool operator==(const Slots&) const = default;
+};
+
+// Extracts slots with the vocabularies of language.jsonc. Immutable after construction; safe to
+// use from many threads.
+class SlotExtractor {
+ public:
+  explicit SlotExtractor(const knowledge::Language& language);
+
+  // Sets the slots `normalised` mentions, leaving the others as they are. Returns true when it
+  // set at least one. The first matching entry of each vocabulary wins.
+  bool Extract(std::string_view normalised, Slots& slots) const;
+
+ private:
+  enum class Kind { kExercise, kQuality, kTime };
+  struct Entry {
+    Kind kind;
+    std::size_t index;  // into the vocabulary of its kind
+    std::unique_ptr<RE2> re;
+  };
+  const knowledge::Language* language_;
+  std::unique_ptr<RE2::Set> set_;
+  std::vector<Entry> entries_;  // set index -> entry
+};
+
+}  // namespace backcheck::dialog

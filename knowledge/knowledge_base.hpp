@@ -1,0 +1,174 @@
+// The knowledge base: everything the assistant says and recognises, loaded from data files.
+//
+// Nothing here knows about dialogue mechanics or transport; the `dialog` library compiles these
+// values into matchers and a state machine. A KnowledgeBase returned by LoadKnowledgeBase() has
+// been validated (see loader.hpp), so its consumers may rely on the invariants documented below.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "knowledge/article.hpp"
+
+namespace backcheck::knowledge {
+
+// Urgency levels, lowest to highest (SPEC section 5). The numeric order is the severity order.
+enum class Urgency : std::uint8_t { kNone = 0, kSeeDoctor = 1, kUrgent = 2, kEmergency = 3 };
+
+const char* UrgencyName(Urgency u);                          // "none", "see_doctor", ...
+std::optional<Urgency> ParseUrgency(std::string_view name);  // inverse of UrgencyName
+
+// A citation: a section heading of the article and a quote that occurs verbatim in that section.
+struct Source {
+  std::string section;
+  std::string quote;
+};
+
+// What the assistant answers for one intent.
+struct Topic {
+  std::string id;  // an intent id
+  std::string answer;
+  std::vector<Source> sources;
+  std::vector<std::string> quick_replies;
+};
+
+// How the dialogue treats an intent (intents.jsonc "kind").
+enum class IntentKind : std::uint8_t {
+  kSocial,    // greeting, goodbye, thanks, help
+  kReport,    // the person describes their own pain
+  kQuestion,  // answered from the knowledge base
+  kAnswer,    // yes / no
+  kOther,     // out of scope
+  kFallback,  // nothing matched (no patterns)
+};
+
+struct Intent {
+  std::string id;
+  IntentKind kind = IntentKind::kQuestion;
+  int priority = 0;                        // the higher wins when several intents match
+  std::map<std::string, int> state_priority;  // overrides `priority` in the named dialogue states
+  std::vector<std::string> patterns;       // RE2, matched against normalised text
+};
+
+// A red flag of SPEC section 5 and the lexicon that recognises a mention of it.
+struct RedFlag {
+  std::string id;
+  Urgency level = Urgency::kUrgent;
+  std::string origin;       // "article", or "safety extension (...)"
+  std::string name;         // how replies name the symptom: "numbness in your arms or hands"
+  std::string explanation;  // why it matters; extensions say they are not from the article
+  std::vector<Source> sources;
+  std::vector<std::string> patterns;  // any one of them is a mention
+  std::vector<std::string> except;    // a mention overlapping one of these is not a mention
+  std::vector<std::string> requires_;  // when non-empty, one must also match in the same sentence
+};
+
+// Phrase lists (whole words, normalised) that decide whom a mention belongs to and whether it is
+// affirmed. See dialog/red_flag_detector.hpp for how each list is used.
+struct CueLexicon {
+  std::vector<std::string> negation;           // "no", "not", "never", "without"...
+  std::vector<std::string> pseudo_negation;    // "not sure", "no idea": look like negation, are not
+  int negation_window = 8;                     // words a negation reaches forward
+  std::vector<std::string> clause_breaks;      // "but", "although", "however", "because"...
+  std::vector<std::string> soft_breaks;        // "and", ",": a break only before a subject_start
+  std::vector<std::string> subject_starts;     // "i", "my", "it", "the", "just"...
+  std::vector<std::string> hypothetical;       // "what if", "in case", "could i get"...
+  std::vector<std::string> concern;            // "worry about": hypothetical unless definite
+  std::vector<std::string> definite;           // "the", "this", "my": an existing symptom
+  std::vector<std::string> question_starts;    // "what", "does", "is": a question
+  std::vector<std::string> informational;      // "sign of", "cause", "mean": asking about
+  std::vector<std::string> first_person;       // "i", "me", "my", "im"
+  std::vector<std::string> third_party;        // "my friend", "he", "she", "someone"...
+  std::vector<std::string> past;               // "last year", "years ago", "used to", "went away"
+  std::vector<std::string> continuing;         // "still", "started", "since": a past cue that is not
+};
+
+struct Guidance {
+  Urgency level = Urgency::kNone;
+  std::string text;         // what to do now; replies at this level start with it
+  std::string third_party;  // the same for a symptom someone else has
+};
+
+struct RedFlagLexicon {
+  std::vector<RedFlag> flags;  // at most 64
+  CueLexicon cues;
+  std::vector<Guidance> guidance;  // one per level above none
+};
+
+struct ScreeningQuestion {
+  std::string id;
+  std::string text;
+  std::vector<std::string> flags;  // a "yes" affirms these
+};
+
+// A piece of advice given when the conversation's slots fit (SPEC section 3, tailoring).
+struct TailoringRule {
+  std::string id;
+  std::optional<int> hours_min, hours_max;  // hours since training, inclusive
+  std::string exercise_category;            // "pull", "overhead"... empty: any
+  std::string quality;                      // "ache", "sharp", "burning"; empty: any
+  std::string text;  // may contain {hours} and {exercise}
+  std::vector<Source> sources;
+};
+
+struct FlowState {
+  std::string id;
+  bool terminal = false;
+  std::map<std::string, std::string> on;  // event -> next state
+};
+
+// The dialogue as data: states, transitions, the screening questions and the fixed texts.
+struct Flow {
+  std::string initial;
+  std::vector<FlowState> states;
+  std::vector<ScreeningQuestion> screening;
+  std::vector<TailoringRule> tailoring;
+  std::map<std::string, std::string> texts;  // named texts: "greeting", "screening_intro"...
+  std::map<std::string, std::vector<std::string>> quick_replies;  // per state, and named sets
+
+  const FlowState* FindState(std::string_view id) const;
+  const std::string& Text(const std::string& name) const;  // empty string when absent
+};
+
+// Word and phrase rewrites applied by the normaliser, and slot vocabularies.
+struct Language {
+  std::map<std::string, std::string> rewrites;  // "dont" -> "do not", "sholder" -> "shoulder", "cannot breath" -> "cannot breathe"
+  struct Exercise {
+    std::string value;     // "rows"
+    std::string category;  // "pull"
+    std::vector<std::string> patterns;
+  };
+  struct Quality {
+    std::string value;
+    std::vector<std::string> patterns;
+  };
+  struct TimeExpression {
+    std::string pattern;  // RE2; with a capture group, the group is a number (digits or a word)
+    int hours = 0;        // the hours it means, or the hours per unit of the captured number
+  };
+  std::vector<Exercise> exercises;
+  std::vector<Quality> qualities;
+  std::vector<TimeExpression> times;
+  std::map<std::string, int> numbers;  // number words a time expression may capture: "two" -> 2
+  std::vector<std::string> stopwords;  // ignored by passage retrieval
+  double retrieval_min_score = 0;      // below it, the fallback reply is given instead of a passage
+};
+
+struct KnowledgeBase {
+  std::string dir;
+  Article article;
+  std::vector<Topic> topics;
+  std::vector<Intent> intents;
+  RedFlagLexicon red_flags;
+  Flow flow;
+  Language language;
+
+  const Topic* FindTopic(std::string_view id) const;
+  const Intent* FindIntent(std::string_view id) const;
+  const RedFlag* FindFlag(std::string_view id) const;
+};
+
+}  // namespace backcheck::knowledge
