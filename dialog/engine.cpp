@@ -1,6 +1,7 @@
 #include "dialog/engine.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <stdexcept>
 
 #include "knowledge/loader.hpp"
@@ -42,14 +43,20 @@ void ForEachFlag(FlagMask mask, F&& f) {
 
 }  // namespace
 
-// Collects the paragraphs, citations and quick replies of one reply.
+// Collects the paragraphs, citations and quick replies of one reply. Paragraphs are views: of
+// knowledge-base text (which outlives the reply) or of strings the composer owns.
 struct Engine::Composer {
-  std::vector<std::string> paragraphs;
+  std::vector<std::string_view> paragraphs;
+  std::deque<std::string> owned;  // a deque: growing it does not move the strings viewed
   std::vector<knowledge::Source> sources;
   std::vector<std::string> quick_replies;
 
-  void Add(const std::string& text) {
+  // `text` must outlive the composer (knowledge-base text does).
+  void Add(std::string_view text) {
     if (!text.empty()) paragraphs.push_back(text);
+  }
+  void AddOwned(std::string text) {
+    if (!text.empty()) paragraphs.push_back(owned.emplace_back(std::move(text)));
   }
   void Cite(const std::vector<knowledge::Source>& list) {
     for (const auto& s : list) {
@@ -63,7 +70,10 @@ struct Engine::Composer {
     if (quick_replies.empty()) quick_replies = replies;
   }
   std::string Text() const {
+    std::size_t size = 0;
+    for (const auto& p : paragraphs) size += p.size() + 2;
     std::string out;
+    out.reserve(size);
     for (const auto& p : paragraphs) {
       if (!out.empty()) out += "\n\n";
       out += p;
@@ -124,7 +134,7 @@ void Engine::Tailor(Composer& out, const Slots& slots) const {
     if (!rule.exercise_category.empty() && rule.exercise_category != slots.exercise_category) continue;
     if (!rule.quality.empty() && rule.quality != slots.quality) continue;
     std::string text = Fill(rule.text, "hours", slots.hours ? std::to_string(*slots.hours) : "");
-    out.Add(Fill(std::move(text), "exercise", slots.exercise));
+    out.AddOwned(Fill(std::move(text), "exercise", slots.exercise));
     out.Cite(rule.sources);
   }
 }
@@ -255,7 +265,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
       s.pending_flags.push_back(flags[f].id);
       names.push_back(flags[f].name);
     });
-    out.Add(Fill(flow.Text("past_clarify"), "flags", JoinNames(names)));
+    out.AddOwned(Fill(flow.Text("past_clarify"), "flags", JoinNames(names)));
     out.Suggest(yes_no);
   } else if (past_pending && intent == deny_) {
     out.Add(flow.Text("past_denied"));
@@ -300,7 +310,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   } else if (passage) {
     const auto& sentence = kb_->article.sentences()[passage->sentence];
     const auto& heading = kb_->article.sections()[sentence.section].heading;
-    out.Add(Fill(flow.Text("retrieval_intro"), "section", heading) + " " + sentence.text);
+    out.AddOwned(Fill(flow.Text("retrieval_intro"), "section", heading) + " " + sentence.text);
     out.Cite({knowledge::Source{heading, sentence.text}});
     out.Suggest(topic_of_intent_[intent]->quick_replies);
   } else {

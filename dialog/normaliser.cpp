@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 namespace backcheck::dialog {
 namespace {
@@ -76,45 +77,77 @@ Normaliser::Normaliser(const knowledge::Language& language) {
   for (const auto& [from, to] : language.rewrites) {
     Rewrite r{SplitWords(from), SplitWords(to)};
     if (r.from.size() == 1) {
-      single_[r.from.front()] = std::move(r.to);
+      Entry& e = rewrites_[r.from.front()];
+      e.has_single = true;
+      e.single = std::move(r.to);
     } else if (r.from.size() > 1) {
-      phrases_[r.from.front()].push_back(std::move(r));
+      rewrites_[r.from.front()].phrases.push_back(std::move(r));
     }
   }
-  for (auto& [key, list] : phrases_) {
+  for (auto& [key, entry] : rewrites_) {
+    auto& list = entry.phrases;
     std::sort(list.begin(), list.end(),
               [](const Rewrite& a, const Rewrite& b) { return a.from.size() > b.from.size(); });
   }
 }
 
 std::string Normaliser::Normalise(std::string_view text) const {
-  // Pass 1: fold to lower-case ASCII where we can, tokenise into words and punctuation.
-  // A token is a word ([a-z0-9'] and non-ASCII letters) or one kept punctuation mark.
-  std::vector<std::string> tokens;
-  tokens.reserve(text.size() / 4 + 1);
+  // Pass 1: fold to lower-case ASCII where we can and cut into tokens (a word, or one kept
+  // punctuation mark), applying single-word rewrites as each word ends. Tokens are spans of
+  // `buf`, so no token costs an allocation of its own.
+  struct Span {
+    std::uint32_t begin, size;
+    const Entry* entry;  // the token's rewrite entry, when already looked up
+    bool looked_up;
+  };
+  std::string buf;
+  buf.reserve(text.size() + 16);
+  std::vector<Span> tokens;
+  tokens.reserve(text.size() / 4 + 4);
+  auto push = [&](std::string_view tok) {
+    tokens.push_back(Span{static_cast<std::uint32_t>(buf.size()), static_cast<std::uint32_t>(tok.size()), nullptr, false});
+    buf.append(tok);
+  };
   std::string word;
   auto flush = [&] {
     if (word.empty()) return;
-    // Apostrophes: keep inside words for the rewrite table ("don't"), drop at the edges.
+    // Apostrophes: kept inside the word for the rewrite table ("don't"), dropped at the edges.
     std::size_t b = word.find_first_not_of('\'');
     std::size_t e = word.find_last_not_of('\'');
-    if (b != std::string::npos) tokens.push_back(word.substr(b, e - b + 1));
+    if (b != std::string::npos) {
+      std::string_view w(word.data() + b, e - b + 1);
+      auto it = rewrites_.find(w);
+      if (it != rewrites_.end() && it->second.has_single) {
+        for (const auto& r : it->second.single) push(r);
+      } else {
+        const bool plain = w.find('\'') == std::string_view::npos;  // then the lookup above stands
+        if (w.size() > 2 && w.substr(w.size() - 2) == "'s") w.remove_suffix(2);  // possessive
+        std::uint32_t at = static_cast<std::uint32_t>(buf.size());
+        for (char c : w) {
+          if (c != '\'') buf.push_back(c);
+        }
+        if (buf.size() > at) {
+          tokens.push_back(Span{at, static_cast<std::uint32_t>(buf.size() - at),
+                                plain && it != rewrites_.end() ? &it->second : nullptr, plain});
+        }
+      }
+    }
     word.clear();
+  };
+  auto last_is_punct = [&] {
+    return !tokens.empty() && tokens.back().size == 1 && IsKeptPunct(buf[tokens.back().begin]);
   };
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t start = i;
     char32_t cp = DecodeUtf8(text, i);
-    char c;
-    if (cp < 0x80) {
-      c = static_cast<char>(cp);
-      if (FoldCodePoint(cp)) c = FoldCodePoint(cp);
-    } else {
-      c = FoldCodePoint(cp);
-      if (c == 0) {  // keep other non-ASCII characters as they are
+    char c = FoldCodePoint(cp);
+    if (c == 0) {
+      if (cp >= 0x80) {  // keep other non-ASCII characters as they are
         word.append(text.substr(start, i - start));
         continue;
       }
+      c = static_cast<char>(cp);
     }
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (IsWordChar(c)) {
@@ -125,61 +158,50 @@ std::string Normaliser::Normalise(std::string_view text) const {
     } else {
       flush();
       if (IsKeptPunct(c)) {
-        // Collapse runs ("!!!", "...") to one mark.
-        if (tokens.empty() || tokens.back().size() != 1 || !IsKeptPunct(tokens.back()[0])) {
-          tokens.emplace_back(1, c);
-        }
-      } else if (c == '-' || c == '/' || c == '&') {
-        tokens.emplace_back(1, c == '&' ? ',' : c == '/' ? ' ' : '-');
-        if (tokens.back() == " ") tokens.pop_back();
+        if (!last_is_punct()) push(std::string_view(&c, 1));  // "!!!" and "..." become one mark
+      } else if (c == '-') {
+        push("-");
+      } else if (c == '&') {
+        push(",");
       }
     }
   }
   flush();
 
-  // Pass 2: single-word rewrites (contractions, misspellings); a possessive "'s" is dropped.
-  std::vector<std::string> words;
-  words.reserve(tokens.size() + 4);
-  for (auto& w : tokens) {
-    auto it = single_.find(w);
-    if (it != single_.end()) {
-      words.insert(words.end(), it->second.begin(), it->second.end());
-      continue;
-    }
-    if (w.size() > 2 && w.compare(w.size() - 2, 2, "'s") == 0) w.resize(w.size() - 2);
-    w.erase(std::remove(w.begin(), w.end(), '\''), w.end());
-    if (!w.empty()) words.push_back(std::move(w));
-  }
-
-  // Pass 3: phrase rewrites, written in already-rewritten words ("cannot breath" -> "cannot
-  // breathe", so "can't breath" and "cant breath" both end up right).
-  std::vector<std::string> final_tokens;
-  final_tokens.reserve(words.size());
-  for (std::size_t t = 0; t < words.size();) {
+  // Pass 2: phrase rewrites, written in already-rewritten words ("cannot breath" -> "cannot
+  // breathe", so "can't breath" and "cant breath" both end up right), joined with single spaces.
+  auto tok = [&](std::size_t t) { return std::string_view(buf.data() + tokens[t].begin, tokens[t].size); };
+  std::string result;
+  result.reserve(buf.size() + tokens.size() + 8);
+  auto emit = [&](std::string_view w) {
+    bool punct = w.size() == 1 && IsKeptPunct(w[0]);
+    if (!result.empty() && !punct) result.push_back(' ');
+    result.append(w);
+  };
+  for (std::size_t t = 0; t < tokens.size();) {
     const Rewrite* hit = nullptr;
-    if (auto it = phrases_.find(words[t]); it != phrases_.end()) {
-      for (const auto& r : it->second) {
-        if (t + r.from.size() <= words.size() &&
-            std::equal(r.from.begin(), r.from.end(), words.begin() + static_cast<std::ptrdiff_t>(t))) {
+    const Entry* entry = tokens[t].entry;
+    if (!tokens[t].looked_up) {
+      auto it = rewrites_.find(tok(t));
+      entry = it == rewrites_.end() ? nullptr : &it->second;
+    }
+    if (entry) {
+      for (const auto& r : entry->phrases) {
+        if (t + r.from.size() > tokens.size()) continue;
+        bool all = true;
+        for (std::size_t k = 1; k < r.from.size() && all; ++k) all = tok(t + k) == r.from[k];
+        if (all) {
           hit = &r;
           break;
         }
       }
     }
     if (hit) {
-      final_tokens.insert(final_tokens.end(), hit->to.begin(), hit->to.end());
+      for (const auto& w : hit->to) emit(w);
       t += hit->from.size();
     } else {
-      final_tokens.push_back(std::move(words[t++]));
+      emit(tok(t++));
     }
-  }
-
-  std::string result;
-  result.reserve(text.size() + 8);
-  for (const auto& tok : final_tokens) {
-    bool punct = tok.size() == 1 && IsKeptPunct(tok[0]);
-    if (!result.empty() && !punct) result.push_back(' ');
-    result += tok;
   }
   return result;
 }

@@ -68,12 +68,14 @@ FlagMask Detection::Mask(Attribution a) const {
   return mask;
 }
 
-void RedFlagDetector::Phrases::Add(const std::string& phrase) {
-  auto words = Words(phrase);
-  if (words.empty()) return;
-  auto& list = by_first[words.front()];
-  list.push_back(std::move(words));
-  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+void RedFlagDetector::AddCues(Cue list, const std::vector<std::string>& phrases) {
+  for (const auto& phrase : phrases) {
+    auto words = Words(phrase);
+    if (words.empty()) continue;
+    auto& entries = cues_[words.front()].phrases[list];
+    entries.push_back(std::move(words));
+    std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return x.size() > y.size(); });
+  }
 }
 
 RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon)
@@ -88,39 +90,38 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon)
       pattern_flag_.push_back(f);
     }
     FlagPatterns fp;
-    for (const auto& p : flag.except) fp.except.push_back(std::make_unique<RE2>(p, options));
+    if (!flag.except.empty()) {
+      std::string any;
+      for (const auto& p : flag.except) any += (any.empty() ? "(?:" : "|(?:") + p + ")";
+      fp.except = std::make_unique<RE2>(any, options);
+    }
     for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
     flag_patterns_.push_back(std::move(fp));
   }
   if (!set_->Compile()) throw std::runtime_error("red flag patterns: RE2::Set failed to compile");
 
   const auto& c = lexicon.cues;
-  auto fill = [](Phrases& p, const std::vector<std::string>& list) {
-    for (const auto& s : list) p.Add(s);
-  };
-  fill(negation_, c.negation);
-  fill(pseudo_negation_, c.pseudo_negation);
-  fill(clause_breaks_, c.clause_breaks);
-  fill(soft_breaks_, c.soft_breaks);
-  fill(subject_starts_, c.subject_starts);
-  fill(hypothetical_, c.hypothetical);
-  fill(concern_, c.concern);
-  fill(definite_, c.definite);
-  fill(question_starts_, c.question_starts);
-  fill(informational_, c.informational);
-  fill(first_person_, c.first_person);
-  fill(third_party_, c.third_party);
-  fill(past_, c.past);
-  fill(continuing_, c.continuing);
+  AddCues(kNegation, c.negation);
+  AddCues(kPseudoNegation, c.pseudo_negation);
+  AddCues(kClauseBreak, c.clause_breaks);
+  AddCues(kSoftBreak, c.soft_breaks);
+  AddCues(kSubjectStart, c.subject_starts);
+  AddCues(kHypothetical, c.hypothetical);
+  AddCues(kConcern, c.concern);
+  AddCues(kDefinite, c.definite);
+  AddCues(kQuestionStart, c.question_starts);
+  AddCues(kInformational, c.informational);
+  AddCues(kFirstPerson, c.first_person);
+  AddCues(kThirdParty, c.third_party);
+  AddCues(kPast, c.past);
+  AddCues(kContinuing, c.continuing);
 }
 
-std::size_t RedFlagDetector::PhraseAt(const Phrases& list, std::string_view text,
-                                      const std::vector<Token>& tokens, std::size_t t) const {
-  if (t >= tokens.size()) return 0;
+std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
+                                      std::size_t t) const {
+  if (t >= tokens.size() || tokens[t].cue == nullptr) return 0;
   auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
-  auto it = list.by_first.find(std::string(word(t)));
-  if (it == list.by_first.end()) return 0;
-  for (const auto& phrase : it->second) {
+  for (const auto& phrase : tokens[t].cue->phrases[list]) {
     if (t + phrase.size() > tokens.size()) continue;
     bool all = true;
     for (std::size_t k = 1; k < phrase.size() && all; ++k) all = word(t + k) == phrase[k];
@@ -129,7 +130,7 @@ std::size_t RedFlagDetector::PhraseAt(const Phrases& list, std::string_view text
   return 0;
 }
 
-bool RedFlagDetector::AnyPhraseIn(const Phrases& list, std::string_view text,
+bool RedFlagDetector::AnyPhraseIn(Cue list, std::string_view text,
                                   const std::vector<Token>& tokens, std::size_t from,
                                   std::size_t to) const {
   for (std::size_t i = from; i < to; ++i) {
@@ -144,9 +145,9 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
   auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
   // A soft break at i ends a clause only when a subject follows it ("..., it is just sore").
   auto soft_break_at = [&](std::size_t i) -> std::size_t {
-    std::size_t n = PhraseAt(soft_breaks_, text, tokens, i);
+    std::size_t n = PhraseAt(kSoftBreak, text, tokens, i);
     if (n == 0 && tokens[i].punct && (word(i) == "," || word(i) == "-")) n = 1;
-    if (n == 0 || PhraseAt(subject_starts_, text, tokens, i + n) == 0) return 0;
+    if (n == 0 || PhraseAt(kSubjectStart, text, tokens, i + n) == 0) return 0;
     return n;
   };
 
@@ -160,7 +161,7 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
       if (!clause_found) clause_start = i + 1;
       break;
     }
-    if (std::size_t n = PhraseAt(clause_breaks_, text, tokens, i); n > 0 && i + n <= first) {
+    if (std::size_t n = PhraseAt(kClauseBreak, text, tokens, i); n > 0 && i + n <= first) {
       if (!hard_found) hard_start = i + n, hard_found = true;
       if (!clause_found) clause_start = i + n, clause_found = true;
     } else if (std::size_t s = soft_break_at(i); s > 0 && i + s <= first && !clause_found) {
@@ -176,7 +177,7 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
       if (!clause_end_found) clause_end = i;
       break;
     }
-    if (!clause_end_found && (PhraseAt(clause_breaks_, text, tokens, i) > 0 || soft_break_at(i) > 0)) {
+    if (!clause_end_found && (PhraseAt(kClauseBreak, text, tokens, i) > 0 || soft_break_at(i) > 0)) {
       clause_end = i;
       clause_end_found = true;
     }
@@ -185,42 +186,42 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
   // Negated: a negation cue close before the symptom, in its clause.
   const auto window = static_cast<std::size_t>(lexicon_->cues.negation_window);
   for (std::size_t i = clause_start; i < first;) {
-    if (std::size_t n = PhraseAt(pseudo_negation_, text, tokens, i); n > 0) {
+    if (std::size_t n = PhraseAt(kPseudoNegation, text, tokens, i); n > 0) {
       i += n;
       continue;
     }
-    std::size_t n = PhraseAt(negation_, text, tokens, i);
+    std::size_t n = PhraseAt(kNegation, text, tokens, i);
     if (n > 0 && i + n <= first && first - (i + n) <= window) return Attribution::kNegated;
     i += n > 0 ? n : 1;
   }
 
   // Hypothetical: asked about, not had ("what if I get...", "should I worry about numbness").
-  if (AnyPhraseIn(hypothetical_, text, tokens, hard_start, first)) return Attribution::kHypothetical;
-  if (AnyPhraseIn(concern_, text, tokens, hard_start, first) &&
-      (first == 0 || PhraseAt(definite_, text, tokens, first - 1) == 0)) {
+  if (AnyPhraseIn(kHypothetical, text, tokens, hard_start, first)) return Attribution::kHypothetical;
+  if (AnyPhraseIn(kConcern, text, tokens, hard_start, first) &&
+      (first == 0 || PhraseAt(kDefinite, text, tokens, first - 1) == 0)) {
     return Attribution::kHypothetical;
   }
 
   // Past: over, not now ("I had numbness last year"), unless something says it goes on.
-  if (AnyPhraseIn(past_, text, tokens, sentence_start, sentence_end) &&
-      !AnyPhraseIn(continuing_, text, tokens, sentence_start, sentence_end)) {
+  if (AnyPhraseIn(kPast, text, tokens, sentence_start, sentence_end) &&
+      !AnyPhraseIn(kContinuing, text, tokens, sentence_start, sentence_end)) {
     return Attribution::kPast;
   }
 
   // Whose symptom: the nearest person before it in the clause, else the first one after it.
   for (std::size_t i = first; i-- > clause_start;) {
-    if (PhraseAt(third_party_, text, tokens, i) > 0) return Attribution::kOtherPerson;
-    if (PhraseAt(first_person_, text, tokens, i) > 0) return Attribution::kSelf;
+    if (PhraseAt(kThirdParty, text, tokens, i) > 0) return Attribution::kOtherPerson;
+    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;
   }
   for (std::size_t i = last + 1; i < clause_end; ++i) {
-    if (PhraseAt(third_party_, text, tokens, i) > 0) return Attribution::kOtherPerson;
-    if (PhraseAt(first_person_, text, tokens, i) > 0) return Attribution::kSelf;
+    if (PhraseAt(kThirdParty, text, tokens, i) > 0) return Attribution::kOtherPerson;
+    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;
   }
 
   // Informational: a question about the symptom that says nothing of the person themselves.
-  if (!AnyPhraseIn(first_person_, text, tokens, sentence_start, sentence_end) &&
-      (PhraseAt(question_starts_, text, tokens, sentence_start) > 0 ||
-       AnyPhraseIn(informational_, text, tokens, sentence_start, sentence_end))) {
+  if (!AnyPhraseIn(kFirstPerson, text, tokens, sentence_start, sentence_end) &&
+      (PhraseAt(kQuestionStart, text, tokens, sentence_start) > 0 ||
+       AnyPhraseIn(kInformational, text, tokens, sentence_start, sentence_end))) {
     return Attribution::kInformational;
   }
   return Attribution::kSelf;
@@ -266,9 +267,7 @@ Detection RedFlagDetector::Detect(std::string_view text) const {
   };
   std::erase_if(spans, [&](const Span& s) {
     const auto& fp = flag_patterns_[s.flag];
-    for (const auto& re : fp.except) {
-      if (overlaps(*re, s)) return true;
-    }
+    if (fp.except && overlaps(*fp.except, s)) return true;
     if (fp.requires_.empty()) return false;
     auto sentence = sentence_of(s.begin);
     return std::none_of(fp.requires_.begin(), fp.requires_.end(),
@@ -291,12 +290,14 @@ Detection RedFlagDetector::Detect(std::string_view text) const {
     if (text[i] == ' ') {
       ++i;
     } else if (IsPunct(text[i])) {
-      tokens.push_back(Token{i, i + 1, true});
+      auto it = cues_.find(text.substr(i, 1));
+      tokens.push_back(Token{i, i + 1, true, it == cues_.end() ? nullptr : &it->second});
       ++i;
     } else {
       std::size_t j = i;
       while (j < text.size() && text[j] != ' ' && !IsPunct(text[j])) ++j;
-      tokens.push_back(Token{i, j, false});
+      auto it = cues_.find(text.substr(i, j - i));
+      tokens.push_back(Token{i, j, false, it == cues_.end() ? nullptr : &it->second});
       i = j;
     }
   }

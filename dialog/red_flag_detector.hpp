@@ -30,6 +30,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -69,25 +70,35 @@ class RedFlagDetector {
   Detection Detect(std::string_view normalised) const;
 
  private:
-  struct Phrases {
-    // first word -> phrases (as word lists) starting with it, longest first
-    std::unordered_map<std::string, std::vector<std::vector<std::string>>> by_first;
-    void Add(const std::string& phrase);
+  // The cue phrase lists, and one table from a word to the phrases of each list that start with
+  // it, so each token is looked up once however many lists are consulted.
+  enum Cue : std::size_t {
+    kNegation, kPseudoNegation, kClauseBreak, kSoftBreak, kSubjectStart, kHypothetical, kConcern,
+    kDefinite, kQuestionStart, kInformational, kFirstPerson, kThirdParty, kPast, kContinuing, kCueCount
+  };
+  using Phrase = std::vector<std::string>;
+  struct CueEntry {
+    std::array<std::vector<Phrase>, kCueCount> phrases;  // per list, longest first
+  };
+  struct Hash {  // lets the table be searched with a string_view
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   struct Token {
     std::size_t begin, end;
     bool punct;
+    const CueEntry* cue;  // phrases starting at this token, or nullptr
   };
   struct FlagPatterns {
-    std::vector<std::unique_ptr<RE2>> except;
+    std::unique_ptr<RE2> except;     // the flag's `except` patterns as one alternation, or null
     std::vector<std::unique_ptr<RE2>> requires_;
   };
 
-  // Length in tokens of the phrase from `list` starting at token t, or 0.
-  std::size_t PhraseAt(const Phrases& list, std::string_view text, const std::vector<Token>& tokens,
-                       std::size_t t) const;
-  bool AnyPhraseIn(const Phrases& list, std::string_view text, const std::vector<Token>& tokens,
-                   std::size_t from, std::size_t to) const;
+  void AddCues(Cue list, const std::vector<std::string>& phrases);
+  // Length in tokens of the phrase of `list` starting at token t, or 0.
+  std::size_t PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t t) const;
+  bool AnyPhraseIn(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t from,
+                   std::size_t to) const;
   Attribution Attribute(std::string_view text, const std::vector<Token>& tokens, std::size_t first,
                         std::size_t last) const;
 
@@ -96,9 +107,7 @@ class RedFlagDetector {
   std::vector<std::unique_ptr<RE2>> patterns_;  // set index -> pattern, for positions
   std::vector<std::size_t> pattern_flag_;       // set index -> flag index
   std::vector<FlagPatterns> flag_patterns_;     // per flag
-  Phrases negation_, pseudo_negation_, clause_breaks_, soft_breaks_, subject_starts_, hypothetical_,
-      concern_, definite_, question_starts_, informational_, first_person_, third_party_, past_,
-      continuing_;
+  std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;
 };
 
 }  // namespace backcheck::dialog

@@ -1,0 +1,92 @@
+// Messages per second through the whole engine (normalise -> red flags -> intents -> slots ->
+// dialogue -> reply), over the messages of the labelled dev set, with the intents matched in one
+// RE2::Set pass (the engine's way) and one regex at a time (to show what the set buys).
+//
+//   build/bench/engine_bench [--benchmark_min_time=2]
+//
+// Each message is answered as the first message of a new conversation, so the work is the same
+// whatever order the messages run in. Results are written down in the README.
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "dialog/engine.hpp"
+#include "knowledge/loader.hpp"
+
+namespace {
+
+using backcheck::dialog::Engine;
+using backcheck::dialog::EngineOptions;
+using backcheck::dialog::IntentMatcher;
+
+std::vector<std::string> DevMessages() {
+  std::ifstream in(BACKCHECK_DEV_SET);
+  if (!in) throw std::runtime_error("cannot open " BACKCHECK_DEV_SET);
+  std::vector<std::string> messages;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("turns")) {
+      for (const auto& t : j["turns"]) messages.push_back(t["text"]);
+    } else {
+      messages.push_back(j["text"]);
+    }
+  }
+  return messages;
+}
+
+const std::vector<std::string>& Messages() {
+  static const auto messages = DevMessages();
+  return messages;
+}
+
+std::shared_ptr<const backcheck::knowledge::KnowledgeBase> Kb() {
+  static auto kb = backcheck::knowledge::LoadKnowledgeBase(BACKCHECK_DEFAULT_KB_DIR);
+  return kb;
+}
+
+void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy) {
+  const Engine engine(Kb(), EngineOptions{strategy});
+  const auto& messages = Messages();
+  const auto start = engine.Start();
+  std::size_t i = 0;
+  for (auto _ : bench) {
+    auto turn = engine.Respond(start, messages[i]);
+    benchmark::DoNotOptimize(turn);
+    if (++i == messages.size()) i = 0;
+  }
+  bench.SetItemsProcessed(bench.iterations());
+  bench.counters["messages"] = static_cast<double>(messages.size());
+}
+
+void BM_Engine_RE2Set(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSet); }
+void BM_Engine_OneRegexAtATime(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSequential); }
+
+// The intent matcher alone, to separate the matching cost from the rest of the pipeline.
+void RunMatcher(benchmark::State& bench, IntentMatcher::Strategy strategy) {
+  const Engine engine(Kb());
+  const IntentMatcher matcher(Kb()->intents, strategy);
+  std::vector<std::string> normalised;
+  for (const auto& m : Messages()) normalised.push_back(engine.normaliser().Normalise(m));
+  std::size_t i = 0;
+  for (auto _ : bench) {
+    auto matches = matcher.MatchAll(normalised[i], "welcome");
+    benchmark::DoNotOptimize(matches);
+    if (++i == normalised.size()) i = 0;
+  }
+  bench.SetItemsProcessed(bench.iterations());
+}
+
+void BM_Intents_RE2Set(benchmark::State& bench) { RunMatcher(bench, IntentMatcher::Strategy::kSet); }
+void BM_Intents_OneRegexAtATime(benchmark::State& bench) { RunMatcher(bench, IntentMatcher::Strategy::kSequential); }
+
+}  // namespace
+
+BENCHMARK(BM_Engine_RE2Set);
+BENCHMARK(BM_Engine_OneRegexAtATime);
+BENCHMARK(BM_Intents_RE2Set);
+BENCHMARK(BM_Intents_OneRegexAtATime);
+BENCHMARK_MAIN();
