@@ -3,9 +3,11 @@
 //   backcheck chat [--json]        talk to the assistant (interactive, or piped lines)
 //   backcheck kb-report            every article sentence and the topics citing it
 //   backcheck eval FILE.jsonl      run labelled conversations, exit 1 on any failure
+//   backcheck retrieval-scores FILE.jsonl   passage scores, for tuning the retrieval threshold
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -98,6 +100,34 @@ int Eval(const Engine& engine, const std::string& path) {
   }
 }
 
+// For tuning language.jsonc "retrieval.min_score": the best passage score of every labelled
+// message, with its expected intent. In-scope questions should score above the threshold,
+// out_of_scope and fallback messages below it.
+int RetrievalScores(const Engine& engine, const std::string& path) {
+  const auto& kb = engine.kb();
+  backcheck::knowledge::PassageIndex index(kb.article, kb.language.stopwords);
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "backcheck retrieval-scores: cannot open " << path << "\n";
+    return 2;
+  }
+  std::cout << "threshold " << kb.language.retrieval_min_score << "\n";
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    std::vector<nlohmann::json> turns = j.contains("turns") ? j["turns"].get<std::vector<nlohmann::json>>()
+                                                            : std::vector<nlohmann::json>{j};
+    for (const auto& t : turns) {
+      const std::string text = t.value("text", "");
+      auto hit = index.Best(engine.normaliser().Normalise(text));
+      std::printf("%6.2f  %-20s %s\n", hit ? hit->score : 0.0, t.value("intent", "-").c_str(), text.c_str());
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +146,11 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "run labelled conversations (JSONL); exit 1 if any expectation fails");
   eval->add_option("FILE", eval_file, "labelled conversations, one JSON object a line")->required()->check(CLI::ExistingFile);
 
+  std::string scores_file;
+  auto* scores = app.add_subcommand("retrieval-scores",
+                                    "print the best passage score of each labelled message (to tune retrieval.min_score)");
+  scores->add_option("FILE", scores_file, "labelled conversations, one JSON object a line")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
@@ -129,5 +164,6 @@ int main(int argc, char** argv) {
   Engine engine(kb);
   if (*chat) return Chat(engine, as_json);
   if (*eval) return Eval(engine, eval_file);
+  if (*scores) return RetrievalScores(engine, scores_file);
   return 0;
 }
