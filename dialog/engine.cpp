@@ -174,10 +174,12 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   // What the person affirms for themselves: symptoms they report, or "yes" to the question.
   FlagMask self = detection.Mask(Attribution::kSelf);
   const auto kind = [&](std::size_t i) { return kb_->intents[i].kind; };
-  if (asked && self == 0) {
-    if (intent == affirm_) self = asked;
-    // "No numbness, no tingling" answers a question about them as "no" does.
-    if ((detection.Mask(Attribution::kNegated) & asked) && kind(intent) != IntentKind::kQuestion) intent = deny_;
+  if (asked && intent == affirm_) {
+    // "Yes" affirms what the question asked about; "yes, the tingling" only the flags it names.
+    self |= (self & asked) ? 0 : asked;
+  } else if (asked && self == 0 && (detection.Mask(Attribution::kNegated) & asked) &&
+             kind(intent) != IntentKind::kQuestion) {
+    intent = deny_;  // "no numbness, no tingling" answers a question about them as "no" does
   }
   const FlagMask other = self ? 0 : detection.Mask(Attribution::kOtherPerson);
   const FlagMask past = (self || other) ? 0 : detection.Mask(Attribution::kPast);
@@ -185,7 +187,9 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
       (detection.Mask(Attribution::kHypothetical) | detection.Mask(Attribution::kInformational))) {
     intent = warning_signs_;  // asking about a warning sign, not reporting one
   }
-  if (other || past) intent = warning_signs_;
+  // A report of a symptom (theirs, someone else's or a past one) is answered as a warning sign
+  // when nothing more specific was asked.
+  if (other || past || (self && intent == fallback_)) intent = warning_signs_;
 
   const Urgency before = s.urgency;
   ForEachFlag(self, [&](std::size_t f) {
