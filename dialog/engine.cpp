@@ -116,6 +116,15 @@ ConversationState Engine::Start() const {
   return s;
 }
 
+ConversationState Engine::End(const ConversationState& state) const {
+  ConversationState out = state;
+  const knowledge::FlowState* current = kb_->flow.FindState(state.state);
+  if (!current) current = kb_->flow.FindState(kb_->flow.initial);
+  if (auto it = current->on.find("goodbye"); it != current->on.end()) out.state = it->second;
+  out.pending_flags.clear();
+  return out;
+}
+
 const std::string& Engine::Greeting() const { return kb_->flow.Text("greeting"); }
 
 void Engine::Answer(Composer& out, std::size_t intent) const {

@@ -53,6 +53,10 @@ class Engine {
   // Handles one message. `text` is any UTF-8 the person wrote; length limits are the caller's.
   Turn Respond(const ConversationState& state, std::string_view text) const;
 
+  // The state after the person (or their client) ends the conversation without a message: the
+  // flow's "goodbye" transition, so an escalated conversation stays escalated.
+  ConversationState End(const ConversationState& state) const;
+
   const knowledge::KnowledgeBase& kb() const { return *kb_; }
   const Normaliser& normaliser() const { return normaliser_; }
   const RedFlagDetector& detector() const { return detector_; }

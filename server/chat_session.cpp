@@ -1,0 +1,188 @@
+#include "server/chat_session.hpp"
+
+#include <algorithm>
+
+namespace backcheck::server {
+
+ChatSession::ChatSession(beast::tcp_stream&& stream, ServerContext& context)
+    : ws_(std::move(stream)),
+      context_(context),
+      bucket_(context.config.limits.messages_per_second, context.config.limits.burst) {}
+
+ChatSession::~ChatSession() {
+  context_.sessions.Remove(registry_id_);
+  context_.CloseConnection();
+}
+
+void ChatSession::Run(http::request<http::string_body> upgrade) {
+  registry_id_ = context_.sessions.Add(weak_from_this());
+  const auto& limits = context_.config.limits;
+  beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
+  websocket::stream_base::timeout timeout{};
+  timeout.handshake_timeout = limits.handshake_timeout;
+  timeout.idle_timeout = limits.idle_timeout;
+  timeout.keep_alive_pings = true;  // an idle but live client answers pings and stays
+  ws_.set_option(timeout);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "backcheck"); }));
+  ws_.read_message_max(limits.max_frame_bytes);  // bigger: Beast closes with 1009
+  ws_.async_accept(upgrade, beast::bind_front_handler(&ChatSession::OnAccept, shared_from_this()));
+}
+
+void ChatSession::Shutdown() {
+  asio::post(ws_.get_executor(), [self = shared_from_this()] { self->CloseWith(websocket::close_code::going_away); });
+}
+
+void ChatSession::OnAccept(beast::error_code ec) {
+  if (ec) return;
+  if (context_.stopping) return CloseWith(websocket::close_code::going_away);
+  DoRead();
+}
+
+void ChatSession::DoRead() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&ChatSession::OnRead, shared_from_this()));
+}
+
+void ChatSession::OnRead(beast::error_code ec, std::size_t) {
+  // Frames over the size limit (1009) and invalid UTF-8 (1007) fail the read: Beast has sent
+  // the close frame. Any error ends the session.
+  if (ec) return;
+  if (!ws_.got_text()) return CloseWith(websocket::close_code::unknown_data);  // 1003
+  const auto received = Clock::now();
+  auto data = buffer_.data();
+  std::string_view frame(static_cast<const char*>(data.data()), data.size());
+  if (!bucket_.TryTake()) {
+    SendError(ErrorCode::kRateLimited, "too many messages; slow down", ParseClientFrame(frame).ref);
+  } else {
+    auto parsed = ParseClientFrame(frame);
+    if (parsed.error) {
+      SendError(parsed.error->code, std::move(parsed.error->message), parsed.ref);
+    } else {
+      const auto& ref = parsed.frame->ref;
+      std::visit(
+          [&](const auto& body) {
+            using T = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<T, StartFrame>) HandleStart(body, ref);
+            if constexpr (std::is_same_v<T, MessageFrame>) HandleMessage(body, ref, received);
+            if constexpr (std::is_same_v<T, EndFrame>) HandleEnd(body, ref);
+          },
+          parsed.frame->body);
+    }
+  }
+  buffer_.consume(buffer_.size());
+  if (!closing_) DoRead();
+}
+
+bool ChatSession::Attach(const std::string& conversation, const std::optional<std::string>& ref) {
+  if (std::find(conversations_.begin(), conversations_.end(), conversation) != conversations_.end()) return true;
+  if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
+    SendError(ErrorCode::kTooManyConversations,
+              "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may",
+              ref);
+    return false;
+  }
+  conversations_.push_back(conversation);
+  return true;
+}
+
+void ChatSession::HandleStart(const StartFrame& start, const std::optional<std::string>& ref) {
+  if (start.resume) {
+    if (!context_.service.Exists(*start.resume)) {
+      return SendError(ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)", ref);
+    }
+    if (!Attach(*start.resume, ref)) return;
+  } else if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
+    return SendError(ErrorCode::kTooManyConversations,
+                     "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may",
+                     ref);
+  }
+  auto result = context_.service.Start(start.resume);
+  if (auto* error = std::get_if<Error>(&result)) return SendError(error->code, std::move(error->message), ref);
+  auto& started = std::get<ConversationService::Started>(result);
+  if (!start.resume) conversations_.push_back(started.conversation);
+  Send(StartedJson(started.conversation, started.resumed, started.state, started.history));
+}
+
+void ChatSession::HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref,
+                                Clock::time_point received) {
+  std::string conversation;
+  if (message.conversation) {
+    if (!context_.service.Exists(*message.conversation)) {
+      return SendError(ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)", ref);
+    }
+    if (!Attach(*message.conversation, ref)) return;
+    conversation = *message.conversation;
+  } else if (conversations_.size() == 1) {
+    conversation = conversations_.front();
+  } else if (conversations_.empty()) {
+    HandleStart(StartFrame{}, ref);  // a message on a fresh connection starts a conversation
+    if (conversations_.empty()) return;
+    conversation = conversations_.front();
+  } else {
+    return SendError(ErrorCode::kBadRequest,
+                     "'conversation' is required: this connection has " + std::to_string(conversations_.size()), ref);
+  }
+  auto result = context_.service.Message(conversation, message.text, received);
+  if (auto* error = std::get_if<Error>(&result)) return SendError(error->code, std::move(error->message), ref);
+  auto& replied = std::get<ConversationService::Replied>(result);
+  Send(ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
+}
+
+void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
+  if (auto error = context_.service.End(end.conversation)) return SendError(error->code, std::move(error->message), ref);
+  std::erase(conversations_, end.conversation);
+  Send(EndedJson(end.conversation));
+}
+
+void ChatSession::SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
+  context_.metrics.ErrorSent(code);
+  Send(ErrorJson(Error{code, std::move(message)}, ref));
+}
+
+void ChatSession::Send(std::string frame) {
+  if (closing_) return;
+  if (queue_.size() >= context_.config.limits.max_queued_frames) {
+    // The client is not reading its replies: drop it rather than buffer without bound.
+    closing_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).close();
+    return;
+  }
+  queue_.push_back(std::move(frame));
+  if (!writing_) DoWrite();
+}
+
+void ChatSession::DoWrite() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(asio::buffer(queue_.front()), beast::bind_front_handler(&ChatSession::OnWrite, shared_from_this()));
+}
+
+void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec) return;
+  queue_.pop_front();
+  if (close_code_) {  // a close waited for this write; the queued replies go first
+    if (queue_.empty()) {
+      auto code = *close_code_;
+      close_code_.reset();
+      ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
+      return;
+    }
+  }
+  if (!queue_.empty()) DoWrite();
+}
+
+void ChatSession::CloseWith(websocket::close_code code) {
+  if (closing_ || !ws_.is_open()) return;
+  closing_ = true;
+  if (writing_ || !queue_.empty()) {
+    close_code_ = code;  // OnWrite sends it after the queue drains
+    if (!writing_) DoWrite();
+    return;
+  }
+  ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
+}
+
+}  // namespace backcheck::server

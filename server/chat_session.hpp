@@ -1,0 +1,57 @@
+// One chat WebSocket (/v1/chat): protocol v1 frames in, replies out, several conversations on one
+// socket. As in Beast's advanced_server: everything runs on the connection's strand, one read
+// and one write are outstanding at a time, and outgoing frames wait in a bounded queue (a client
+// that stops reading is disconnected rather than buffered forever).
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/beast.hpp"
+#include "server/protocol.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/server_context.hpp"
+
+namespace backcheck::server {
+
+class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSession> {
+ public:
+  // Takes over an accepted TCP stream whose HTTP upgrade request has been read. The caller has
+  // reserved a connection slot (ServerContext::TryOpenConnection); the session releases it.
+  ChatSession(beast::tcp_stream&& stream, ServerContext& context);
+  ~ChatSession() override;
+
+  void Run(http::request<http::string_body> upgrade);
+  void Shutdown() override;
+
+ private:
+  void OnAccept(beast::error_code ec);
+  void DoRead();
+  void OnRead(beast::error_code ec, std::size_t bytes);
+  void Handle(std::string_view frame);
+  void HandleStart(const StartFrame& start, const std::optional<std::string>& ref);
+  void HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref, Clock::time_point received);
+  void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
+  // Attaches a conversation to this connection, within the per-connection limit.
+  bool Attach(const std::string& conversation, const std::optional<std::string>& ref);
+  void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
+  void Send(std::string frame);
+  void DoWrite();
+  void OnWrite(beast::error_code ec, std::size_t bytes);
+  void CloseWith(websocket::close_code code);
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  ServerContext& context_;
+  TokenBucket bucket_;
+  std::deque<std::string> queue_;  // front() is being written while writing_
+  bool writing_ = false;
+  bool closing_ = false;
+  std::optional<websocket::close_code> close_code_;  // a close to send once the write finishes
+  std::vector<std::string> conversations_;           // attached to this connection
+  std::uint64_t registry_id_ = 0;
+};
+
+}  // namespace backcheck::server

@@ -1,0 +1,101 @@
+#include "server/conversation_service.hpp"
+
+#include <sys/random.h>
+
+#include <array>
+#include <stdexcept>
+
+namespace backcheck::server {
+
+std::string NewConversationId() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("getrandom failed");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string id;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    buffer = (buffer << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      id.push_back(kAlphabet[(buffer >> bits) & 0x3F]);
+    }
+  }
+  if (bits > 0) id.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
+  return id;
+}
+
+ConversationService::ConversationService(const dialog::Engine& engine, ConversationStore& store,
+                                         const Limits& limits, Metrics& metrics)
+    : engine_(engine), store_(store), limits_(limits), metrics_(metrics) {}
+
+std::variant<ConversationService::Started, Error> ConversationService::Start(const std::optional<std::string>& resume) {
+  if (resume) {
+    auto conversation = store_.Find(*resume);
+    if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+    std::lock_guard lock(conversation->mutex);
+    conversation->last_active = Clock::now();
+    return Started{conversation->id, true, conversation->state, conversation->history};
+  }
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto conversation = store_.Insert(NewConversationId(), engine_.Start(), Clock::now(), limits_.max_conversations);
+    if (conversation) {
+      std::lock_guard lock(conversation->mutex);
+      return Started{conversation->id, false, conversation->state, {}};
+    }
+    if (store_.Size() >= limits_.max_conversations) break;  // full, not an id collision
+  }
+  return Error{ErrorCode::kTooManyConversations, "the server holds as many conversations as it may; try again later"};
+}
+
+std::variant<ConversationService::Replied, Error> ConversationService::Message(const std::string& id,
+                                                                                std::string_view text,
+                                                                                Clock::time_point received) {
+  if (CountCodePoints(text) > limits_.max_text_chars) {
+    return Error{ErrorCode::kTextTooLong,
+                 "a message may have at most " + std::to_string(limits_.max_text_chars) + " characters"};
+  }
+  auto conversation = store_.Find(id);
+  if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+  metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);
+
+  Replied out;
+  {
+    std::lock_guard lock(conversation->mutex);
+    dialog::Turn turn = engine_.Respond(conversation->state, text);
+    conversation->state = std::move(turn.state);
+    out.seq = ++conversation->seq;
+    conversation->history.push_back(HistoryEntry{"user", std::string(text), out.seq});
+    conversation->history.push_back(HistoryEntry{"assistant", turn.reply.text, out.seq});
+    conversation->last_active = Clock::now();
+    out.reply = std::move(turn.reply);
+  }
+  out.conversation = id;
+  metrics_.Reply(out.reply.intent, Clock::now() - received);
+  if (out.reply.escalated) metrics_.Escalation(out.reply.urgency);
+  return out;
+}
+
+std::optional<Error> ConversationService::End(const std::string& id) {
+  auto conversation = store_.Find(id);
+  if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+  std::lock_guard lock(conversation->mutex);
+  conversation->state = engine_.End(conversation->state);
+  conversation->last_active = Clock::now();
+  return std::nullopt;
+}
+
+std::size_t ConversationService::PurgeExpired(Clock::time_point now) {
+  return store_.PurgeIdle(now - limits_.conversation_expiry);
+}
+
+}  // namespace backcheck::server

@@ -1,0 +1,62 @@
+// The conversation logic the transports share: start or resume a conversation, handle a message,
+// end one. WebSocket sessions and POST /v1/messages both call this; it knows nothing of sockets.
+//
+// Thread-safe: any number of threads may call it at once. Messages of one conversation are
+// handled one at a time, in the order they arrive at the conversation's lock.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "dialog/engine.hpp"
+#include "server/config.hpp"
+#include "server/conversation_store.hpp"
+#include "server/metrics.hpp"
+#include "server/protocol.hpp"
+
+namespace backcheck::server {
+
+// A new conversation id: 128 bits from the kernel's CSPRNG, base64url without padding (22 chars).
+std::string NewConversationId();
+
+class ConversationService {
+ public:
+  ConversationService(const dialog::Engine& engine, ConversationStore& store, const Limits& limits, Metrics& metrics);
+
+  struct Started {
+    std::string conversation;
+    bool resumed = false;
+    dialog::ConversationState state;
+    std::vector<HistoryEntry> history;
+  };
+  // A new conversation, or the one `resume` names (unknown_conversation if there is none).
+  std::variant<Started, Error> Start(const std::optional<std::string>& resume);
+
+  struct Replied {
+    std::string conversation;
+    std::uint64_t seq = 0;
+    dialog::Reply reply;
+  };
+  // Handles one user message (text_too_long past the limit, unknown_conversation).
+  std::variant<Replied, Error> Message(const std::string& conversation, std::string_view text,
+                                       Clock::time_point received = Clock::now());
+
+  // Ends a conversation: it stays resumable until it expires.
+  std::optional<Error> End(const std::string& conversation);
+
+  bool Exists(const std::string& conversation) const { return store_.Find(conversation) != nullptr; }
+  std::size_t Count() const { return store_.Size(); }
+  // Drops conversations idle for longer than the expiry; returns how many.
+  std::size_t PurgeExpired(Clock::time_point now = Clock::now());
+
+ private:
+  const dialog::Engine& engine_;
+  ConversationStore& store_;
+  const Limits& limits_;
+  Metrics& metrics_;
+};
+
+}  // namespace backcheck::server

@@ -1,0 +1,74 @@
+#include "server/metrics.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace backcheck::server {
+
+Metrics::Metrics(std::vector<std::string> intent_ids)
+    : intents_(std::move(intent_ids)), replies_by_intent_(intents_.size()) {}
+
+void Metrics::Reply(std::string_view intent, std::chrono::nanoseconds latency) {
+  auto it = std::find(intents_.begin(), intents_.end(), intent);
+  if (it != intents_.end()) replies_by_intent_[static_cast<std::size_t>(it - intents_.begin())].fetch_add(1, std::memory_order_relaxed);
+  const double seconds = std::chrono::duration<double>(latency).count();
+  std::size_t b = 0;
+  while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;
+  latency_buckets_[b].fetch_add(1, std::memory_order_relaxed);
+  latency_count_.fetch_add(1, std::memory_order_relaxed);
+  latency_sum_ns_.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
+}
+
+void Metrics::Escalation(knowledge::Urgency level) {
+  escalations_by_level_[static_cast<std::size_t>(level)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::ErrorSent(ErrorCode code) {
+  for (std::size_t i = 0; i < std::size(kAllErrorCodes); ++i) {
+    if (kAllErrorCodes[i] == code) errors_by_code_[i].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+std::string Metrics::Render(std::size_t conversations) const {
+  std::string out;
+  char line[256];
+  auto add = [&](const char* fmt, auto... args) {
+    std::snprintf(line, sizeof line, fmt, args...);
+    out += line;
+  };
+  auto u = [](const std::atomic<std::uint64_t>& a) { return static_cast<unsigned long long>(a.load(std::memory_order_relaxed)); };
+  out += "# HELP backcheck_connections_open Open chat WebSocket connections.\n# TYPE backcheck_connections_open gauge\n";
+  add("backcheck_connections_open %lld\n", static_cast<long long>(connections_open.load()));
+  out += "# HELP backcheck_conversations Conversations held.\n# TYPE backcheck_conversations gauge\n";
+  add("backcheck_conversations %zu\n", conversations);
+  out += "# HELP backcheck_messages_received_total User messages received.\n# TYPE backcheck_messages_received_total counter\n";
+  add("backcheck_messages_received_total %llu\n", u(messages_received));
+  out += "# HELP backcheck_replies_total Replies sent, by intent.\n# TYPE backcheck_replies_total counter\n";
+  for (std::size_t i = 0; i < intents_.size(); ++i) {
+    add("backcheck_replies_total{intent=\"%s\"} %llu\n", intents_[i].c_str(), u(replies_by_intent_[i]));
+  }
+  out += "# HELP backcheck_escalations_total Replies that raised a conversation's urgency, by level.\n"
+         "# TYPE backcheck_escalations_total counter\n";
+  for (auto level : {knowledge::Urgency::kSeeDoctor, knowledge::Urgency::kUrgent, knowledge::Urgency::kEmergency}) {
+    add("backcheck_escalations_total{level=\"%s\"} %llu\n", knowledge::UrgencyName(level),
+        u(escalations_by_level_[static_cast<std::size_t>(level)]));
+  }
+  out += "# HELP backcheck_errors_total Error frames sent, by code.\n# TYPE backcheck_errors_total counter\n";
+  for (std::size_t i = 0; i < std::size(kAllErrorCodes); ++i) {
+    add("backcheck_errors_total{code=\"%s\"} %llu\n", ErrorCodeName(kAllErrorCodes[i]), u(errors_by_code_[i]));
+  }
+  out += "# HELP backcheck_reply_latency_seconds Time from a message's arrival to its reply being queued.\n"
+         "# TYPE backcheck_reply_latency_seconds histogram\n";
+  unsigned long long cumulative = 0;
+  for (std::size_t b = 0; b < kBuckets.size(); ++b) {
+    cumulative += u(latency_buckets_[b]);
+    add("backcheck_reply_latency_seconds_bucket{le=\"%g\"} %llu\n", kBuckets[b], cumulative);
+  }
+  cumulative += u(latency_buckets_[kBuckets.size()]);
+  add("backcheck_reply_latency_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
+  add("backcheck_reply_latency_seconds_sum %.9f\n", static_cast<double>(latency_sum_ns_.load()) / 1e9);
+  add("backcheck_reply_latency_seconds_count %llu\n", u(latency_count_));
+  return out;
+}
+
+}  // namespace backcheck::server

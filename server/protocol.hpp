@@ -1,0 +1,80 @@
+// Protocol v1 (SPEC section 6): the frames a client may send, validated, and the frames the
+// server sends, as JSON text. Nothing here touches a socket.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "dialog/conversation.hpp"
+
+namespace backcheck::server {
+
+// The error codes of SPEC section 6.
+enum class ErrorCode {
+  kBadJson,
+  kBadRequest,
+  kUnknownType,
+  kUnknownConversation,
+  kTextTooLong,
+  kRateLimited,
+  kTooManyConversations,
+};
+inline constexpr ErrorCode kAllErrorCodes[] = {
+    ErrorCode::kBadJson,    ErrorCode::kBadRequest,           ErrorCode::kUnknownType,
+    ErrorCode::kUnknownConversation, ErrorCode::kTextTooLong, ErrorCode::kRateLimited,
+    ErrorCode::kTooManyConversations};
+const char* ErrorCodeName(ErrorCode code);
+
+struct Error {
+  ErrorCode code;
+  std::string message;
+};
+
+inline constexpr std::size_t kMaxRefBytes = 256;
+
+struct StartFrame {
+  std::optional<std::string> resume;
+};
+struct MessageFrame {
+  std::string text;
+  std::optional<std::string> conversation;
+};
+struct EndFrame {
+  std::string conversation;
+};
+
+struct ClientFrame {
+  std::optional<std::string> ref;  // echoed in the reply or error
+  std::variant<StartFrame, MessageFrame, EndFrame> body;
+};
+
+// Parses one text frame. On failure the error says what is wrong; `ref` is set whenever the
+// frame carried a valid one, so the error can echo it.
+struct ParseResult {
+  std::optional<ClientFrame> frame;
+  std::optional<Error> error;
+  std::optional<std::string> ref;
+};
+ParseResult ParseClientFrame(std::string_view text);
+
+// Counts Unicode code points of valid UTF-8 (the transport has validated it).
+std::size_t CountCodePoints(std::string_view utf8);
+
+struct HistoryEntry {
+  std::string role;  // "user" or "assistant"
+  std::string text;
+  std::uint64_t seq = 0;
+};
+
+std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
+                        const std::vector<HistoryEntry>& history);
+// The reply object; `type` is "reply" for the WebSocket and omitted for POST /v1/messages.
+std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
+                      const dialog::Reply& reply, bool with_type = true);
+std::string EndedJson(const std::string& conversation);
+std::string ErrorJson(const Error& error, const std::optional<std::string>& ref);
+
+}  // namespace backcheck::server
