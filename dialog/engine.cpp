@@ -224,7 +224,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   std::string event;
   if (reply.escalated) {
     event = "red_flag";
-  } else if (screening && intent == deny_) {
+  } else if (screening && intent == deny_ && !past_pending) {  // a "no" to "is it there now?" is not a screening answer
     if (++s.screening_step >= flow.screening.size()) {
       s.screened = true;
       event = "screening_passed";
@@ -282,6 +282,11 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     out.Suggest(yes_no);
   } else if (past_pending && intent == deny_) {
     out.Add(flow.Text("past_denied"));
+    if (screening) {  // then back to the screening question that was pending
+      out.Add(flow.Text("screening_resume"));
+      out.Add(flow.screening[s.screening_step].text);
+      out.quick_replies = yes_no;
+    }
   } else if (entering_screening) {
     s.screening_step = 0;
     Answer(out, intent);

@@ -20,16 +20,18 @@ std::vector<std::string> SplitWords(std::string_view s) {
   return out;
 }
 
-// Decodes one UTF-8 code point at s[i]; returns it and advances i. Invalid bytes decode as U+FFFD.
+// Decodes one UTF-8 code point at s[i] and advances i past it. An invalid sequence (a stray
+// continuation byte, a truncated, overlong or surrogate encoding, or one beyond U+10FFFF)
+// decodes as U+FFFD and advances one byte.
 char32_t DecodeUtf8(std::string_view s, std::size_t& i) {
   auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
+  const unsigned char c = byte(i);
   if (c < 0x80) {
     ++i;
     return c;
   }
-  int extra = (c >= 0xF0) ? 3 : (c >= 0xE0) ? 2 : (c >= 0xC0) ? 1 : -1;
-  if (extra < 0) {
+  const int extra = (c >= 0xF0 && c <= 0xF4) ? 3 : (c >= 0xE0) ? 2 : (c >= 0xC2 && c < 0xE0) ? 1 : -1;
+  if (extra < 0 || (c >= 0xF0 && extra != 3)) {
     ++i;
     return 0xFFFD;
   }
@@ -40,6 +42,11 @@ char32_t DecodeUtf8(std::string_view s, std::size_t& i) {
       return 0xFFFD;
     }
     cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr char32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[extra] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+    ++i;
+    return 0xFFFD;
   }
   i += static_cast<std::size_t>(extra) + 1;
   return cp;
@@ -143,8 +150,8 @@ std::string Normaliser::Normalise(std::string_view text) const {
     char32_t cp = DecodeUtf8(text, i);
     char c = FoldCodePoint(cp);
     if (c == 0) {
-      if (cp >= 0x80) {  // keep other non-ASCII characters as they are
-        word.append(text.substr(start, i - start));
+      if (cp >= 0x80) {  // keep other non-ASCII characters; invalid bytes become U+FFFD
+        word.append(cp == 0xFFFD ? std::string_view("\xEF\xBF\xBD") : text.substr(start, i - start));
         continue;
       }
       c = static_cast<char>(cp);

@@ -130,7 +130,7 @@ TEST_CASE("a red-flag pattern RE2 rejects is refused", "[loader]") {
 
 TEST_CASE("a flow state without a way out is refused", "[loader]") {
   KbCopy kb;
-  kb.Replace("flow.jsonc", "\"on\": { \"red_flag\": \"escalated\", \"goodbye\": \"ended\", \"message\": \"advising\" }",
+  kb.Replace("flow.jsonc", "\"on\": { \"red_flag\": \"escalated\", \"start_screening\": \"screening\", \"goodbye\": \"ended\", \"message\": \"advising\" }",
              "\"on\": { \"goodbye\": \"ended\" }");
   CHECK_THAT(kb.Error(), Catch::Contains("flow.jsonc: state 'ended': no way out"));
 }
