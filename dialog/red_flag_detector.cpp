@@ -115,6 +115,8 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon)
   AddCues(kThirdParty, c.third_party);
   AddCues(kPast, c.past);
   AddCues(kContinuing, c.continuing);
+  AddCues(kPostNegation, c.post_negation);
+  AddCues(kReportedSpeech, c.reported_speech);
 }
 
 std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
@@ -191,12 +193,23 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
       continue;
     }
     std::size_t n = PhraseAt(kNegation, text, tokens, i);
-    if (n > 0 && i + n <= first && first - (i + n) <= window) return Attribution::kNegated;
+    // A cue followed by punctuation is a whole answer ("none, tingling: yes") and reaches no further.
+    const bool closed = n > 0 && i + n < first && tokens[i + n].punct;
+    if (n > 0 && !closed && i + n <= first && first - (i + n) <= window) return Attribution::kNegated;
     i += n > 0 ? n : 1;
+  }
+
+  // A short answer after it: "fever? no", "chest pain: none", "numbness - no".
+  if (last + 1 < tokens.size() && tokens[last + 1].punct) {
+    std::size_t i = last + 1;
+    while (i < tokens.size() && tokens[i].punct) ++i;
+    std::size_t n = PhraseAt(kPostNegation, text, tokens, i);
+    if (n > 0 && (i + n == tokens.size() || tokens[i + n].punct)) return Attribution::kNegated;
   }
 
   // Hypothetical: asked about, not had ("what if I get...", "should I worry about numbness").
   if (AnyPhraseIn(kHypothetical, text, tokens, hard_start, first)) return Attribution::kHypothetical;
+  if (AnyPhraseIn(kReportedSpeech, text, tokens, clause_start, first)) return Attribution::kHypothetical;
   if (AnyPhraseIn(kConcern, text, tokens, hard_start, first) &&
       (first == 0 || PhraseAt(kDefinite, text, tokens, first - 1) == 0)) {
     return Attribution::kHypothetical;
@@ -208,7 +221,12 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
     return Attribution::kPast;
   }
 
-  // Whose symptom: the nearest person before it in the clause, else the first one after it.
+  // Whose symptom: a person the mention itself names ("punched me in the back"), else the
+  // nearest person before it in the clause, else the first one after it.
+  for (std::size_t i = first; i <= last; ++i) {
+    if (PhraseAt(kThirdParty, text, tokens, i) > 0) break;
+    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;
+  }
   for (std::size_t i = first; i-- > clause_start;) {
     if (PhraseAt(kThirdParty, text, tokens, i) > 0) return Attribution::kOtherPerson;
     if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;

@@ -10,13 +10,16 @@
 //   negated       a negation cue within `negation_window` words before it, in the same clause.
 //                 Clauses end at . ! ? ; : and at clause breaks ("but", "although", "however",
 //                 "because"...); "," and "and" end a clause only before a subject ("and my arm").
-//                 Pseudo-negations ("not sure", "no idea") are not negation cues.
+//                 Pseudo-negations ("not sure", "no idea") are not negation cues. Also negated:
+//                 a short answer after it, past punctuation ("fever? no", "chest pain: none").
 //   hypothetical  a hypothetical cue earlier in the sentence ("what if", "in case", "could i
 //                 get"), or a concern cue ("worry about") unless the symptom is definite ("the
-//                 numbness", "this tingling").
+//                 numbness", "this tingling"), or reported speech earlier in the clause ("i read
+//                 that chest pain...").
 //   past          a past cue in the clause ("last year", "used to", "went away") and no
 //                 continuing cue ("still", "started", "since").
-//   other_person  the nearest person before it in the clause is someone else ("my friend", "he").
+//   other_person  the nearest person before it in the clause is someone else ("my friend", "he"),
+//                 unless the mention itself names the person ("someone punched me in the back").
 //   informational the sentence is a question or asks about signs/causes and has no first-person
 //                 word ("is numbness serious?").
 //   self          none of the above: the person reports it. Only these escalate.
@@ -74,7 +77,8 @@ class RedFlagDetector {
   // it, so each token is looked up once however many lists are consulted.
   enum Cue : std::size_t {
     kNegation, kPseudoNegation, kClauseBreak, kSoftBreak, kSubjectStart, kHypothetical, kConcern,
-    kDefinite, kQuestionStart, kInformational, kFirstPerson, kThirdParty, kPast, kContinuing, kCueCount
+    kDefinite, kQuestionStart, kInformational, kFirstPerson, kThirdParty, kPast, kContinuing, kPostNegation,
+    kReportedSpeech, kCueCount
   };
   using Phrase = std::vector<std::string>;
   struct CueEntry {

@@ -71,6 +71,7 @@ struct RedFlag {
 struct CueLexicon {
   std::vector<std::string> negation;           // "no", "not", "never", "without"...
   std::vector<std::string> pseudo_negation;    // "not sure", "no idea": look like negation, are not
+  std::vector<std::string> post_negation;      // "no", "none": a short answer after it ("fever? no")
   int negation_window = 8;                     // words a negation reaches forward
   std::vector<std::string> clause_breaks;      // "but", "although", "however", "because"...
   std::vector<std::string> soft_breaks;        // "and", ",": a break only before a subject_start
@@ -80,6 +81,7 @@ struct CueLexicon {
   std::vector<std::string> definite;           // "the", "this", "my": an existing symptom
   std::vector<std::string> question_starts;    // "what", "does", "is": a question
   std::vector<std::string> informational;      // "sign of", "cause", "mean": asking about
+  std::vector<std::string> reported_speech;    // "i read", "i heard": about it, not having it
   std::vector<std::string> first_person;       // "i", "me", "my", "im"
   std::vector<std::string> third_party;        // "my friend", "he", "she", "someone"...
   std::vector<std::string> past;               // "last year", "years ago", "used to", "went away"

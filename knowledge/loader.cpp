@@ -252,6 +252,8 @@ RedFlagLexicon LoadRedFlags(const json& doc, const Article& article) {
   CueLexicon& cues = lex.cues;
   cues.negation = Strings(c, "negation", cw, true);
   cues.pseudo_negation = Strings(c, "pseudo_negation", cw);
+  cues.post_negation = Strings(c, "post_negation", cw);
+  cues.reported_speech = Strings(c, "reported_speech", cw);
   if (c.contains("negation_window")) {
     if (!c["negation_window"].is_number_integer() || c["negation_window"].get<int>() < 1) {
       cw.Fail("negation_window must be a positive integer");

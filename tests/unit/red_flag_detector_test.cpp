@@ -664,7 +664,7 @@ TEST_CASE("a red flag mentioned before a question is still reported", "[red_flag
 }
 
 // Known limitations of the detector's C++ logic (see the report that introduced these tests).
-TEST_CASE("a negation after the symptom in a short answer", "[red_flags][!mayfail]") {
+TEST_CASE("a negation after the symptom in a short answer", "[red_flags]") {
   // "Fever? No." answers the question with a trailing "no"; the negation cue comes after the
   // symptom, and the detector only looks before it.
   for (const char* text : {"Fever? No.", "chest pain: none", "numbness - no"}) {
@@ -674,7 +674,7 @@ TEST_CASE("a negation after the symptom in a short answer", "[red_flags][!mayfai
   }
 }
 
-TEST_CASE("an attacker named before \"me\" does not make the symptom someone else's", "[red_flags][!mayfail]") {
+TEST_CASE("an attacker named before \"me\" does not make the symptom someone else's", "[red_flags]") {
   // The detector attributes a mention to the nearest person *before* it; in "someone punched me"
   // that is the attacker, not the person hurt, so the person's own trauma is not escalated.
   for (const char* text : {"someone punched me in the back", "my brother kicked me in the back"}) {
@@ -684,12 +684,41 @@ TEST_CASE("an attacker named before \"me\" does not make the symptom someone els
   }
 }
 
-TEST_CASE("reported speech about a symptom is not having it", "[red_flags][!mayfail]") {
+TEST_CASE("reported speech about a symptom is not having it", "[red_flags]") {
   // "I read that ..." has a first-person word, so the informational rule does not apply.
   for (const char* text : {"I read that chest pain can be serious", "I heard numbness is a bad sign"}) {
     INFO("text: " << text);
     CAPTURE(Mentions(text));
     CHECK(SelfFlags(text).empty());
+  }
+}
+
+}  // namespace
+}  // namespace backcheck
+
+namespace backcheck {
+namespace {
+
+// The rules for short answers, reported speech and the person a mention names must not hide a
+// report that follows them.
+TEST_CASE("a real report next to a short negative answer or reported speech still escalates", "[red_flags]") {
+  struct Report {
+    const char* text;
+    std::vector<std::string> self;
+  };
+  const Report cases[] = {
+      {"Fever? No. But my arm is numb", {"numbness"}},
+      {"chest pain: none, tingling: yes", {"tingling"}},
+      {"I read that numbness is a bad sign and my hands are numb", {"numbness"}},
+      {"I heard chest pain can be serious, and I have chest pain now", {"chest_pain"}},
+      {"my friend punched me in the back", {"trauma"}},
+      {"Do I have a fever? no idea, I feel hot and cold", {"chills"}},
+  };
+  for (const auto& c : cases) {
+    INFO("text: " << c.text);
+    CAPTURE(test::Mentions(c.text));
+    auto self = test::SelfFlags(c.text);
+    for (const auto& flag : c.self) CHECK(std::find(self.begin(), self.end(), flag) != self.end());
   }
 }
 
