@@ -7,7 +7,8 @@ namespace backcheck::server {
 ChatSession::ChatSession(beast::tcp_stream&& stream, ServerContext& context)
     : ws_(std::move(stream)),
       context_(context),
-      bucket_(context.config.limits.messages_per_second, context.config.limits.burst) {}
+      bucket_(context.config.limits.messages_per_second, context.config.limits.burst),
+      stall_timer_(ws_.get_executor()) {}
 
 ChatSession::~ChatSession() {
   context_.sessions.Remove(registry_id_);
@@ -70,7 +71,24 @@ void ChatSession::OnRead(beast::error_code ec, std::size_t) {
     }
   }
   buffer_.consume(buffer_.size());
-  if (!closing_) DoRead();
+  if (closing_) return;
+  if (queue_.size() >= context_.config.limits.max_queued_frames) return PauseReading();
+  DoRead();
+}
+
+void ChatSession::PauseReading() {
+  read_paused_ = true;
+  stall_timer_.expires_after(context_.config.limits.send_timeout);
+  stall_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec && self->read_paused_) self->Drop();  // the client is not taking its replies
+  });
+}
+
+void ChatSession::Drop() {
+  closing_ = true;
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(ws_).close();
 }
 
 bool ChatSession::Attach(const std::string& conversation, const std::optional<std::string>& ref) {
@@ -105,6 +123,7 @@ void ChatSession::HandleStart(const StartFrame& start, const std::optional<std::
 
 void ChatSession::HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref,
                                 Clock::time_point received) {
+  if (auto error = context_.service.CheckText(message.text)) return SendError(error->code, std::move(error->message), ref);
   std::string conversation;
   if (message.conversation) {
     if (!context_.service.Exists(*message.conversation)) {
@@ -141,14 +160,8 @@ void ChatSession::SendError(ErrorCode code, std::string message, const std::opti
 
 void ChatSession::Send(std::string frame) {
   if (closing_) return;
-  if (queue_.size() >= context_.config.limits.max_queued_frames) {
-    // The client is not reading its replies: drop it rather than buffer without bound.
-    closing_ = true;
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).close();
-    return;
-  }
+  // The queue stays bounded: reading pauses once it holds max_queued_frames, and one frame
+  // read adds at most two (started + reply).
   queue_.push_back(std::move(frame));
   if (!writing_) DoWrite();
 }
@@ -172,6 +185,11 @@ void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
     }
   }
   if (!queue_.empty()) DoWrite();
+  if (read_paused_ && !closing_ && queue_.size() <= context_.config.limits.max_queued_frames / 2) {
+    read_paused_ = false;  // the client is taking its replies again
+    stall_timer_.cancel();
+    DoRead();
+  }
 }
 
 void ChatSession::CloseWith(websocket::close_code code) {

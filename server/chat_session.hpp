@@ -1,7 +1,9 @@
 // One chat WebSocket (/v1/chat): protocol v1 frames in, replies out, several conversations on one
 // socket. As in Beast's advanced_server: everything runs on the connection's strand, one read
-// and one write are outstanding at a time, and outgoing frames wait in a bounded queue (a client
-// that stops reading is disconnected rather than buffered forever).
+// and one write are outstanding at a time, and outgoing frames wait in a bounded queue. When the
+// queue is full the session stops reading (backpressure: a fast sender is slowed to the pace its
+// replies are taken), and a client whose full queue makes no progress for the send timeout is
+// disconnected rather than buffered forever.
 #pragma once
 
 #include <deque>
@@ -41,6 +43,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
   void CloseWith(websocket::close_code code);
+  void PauseReading();
+  void Drop();
 
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
@@ -49,6 +53,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   std::deque<std::string> queue_;  // front() is being written while writing_
   bool writing_ = false;
   bool closing_ = false;
+  bool read_paused_ = false;             // the queue is full; OnWrite resumes reading
+  asio::steady_timer stall_timer_;       // runs while reading is paused
   std::optional<websocket::close_code> close_code_;  // a close to send once the write finishes
   std::vector<std::string> conversations_;           // attached to this connection
   std::uint64_t registry_id_ = 0;

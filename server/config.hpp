@@ -20,7 +20,8 @@ struct Limits {
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds idle_timeout{300};
   std::size_t max_body_bytes = 16 * 1024;           // POST /v1/messages
-  std::size_t max_queued_frames = 64;               // per connection; a client that stops reading is dropped
+  std::size_t max_queued_frames = 64;               // per connection; when full, reading pauses
+  std::chrono::seconds send_timeout{30};            // a full queue that makes no progress for this long: drop the client
 };
 
 struct ServerConfig {

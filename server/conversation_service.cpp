@@ -57,13 +57,16 @@ std::variant<ConversationService::Started, Error> ConversationService::Start(con
   return Error{ErrorCode::kTooManyConversations, "the server holds as many conversations as it may; try again later"};
 }
 
+std::optional<Error> ConversationService::CheckText(std::string_view text) const {
+  if (CountCodePoints(text) <= limits_.max_text_chars) return std::nullopt;
+  return Error{ErrorCode::kTextTooLong,
+               "a message may have at most " + std::to_string(limits_.max_text_chars) + " characters"};
+}
+
 std::variant<ConversationService::Replied, Error> ConversationService::Message(const std::string& id,
                                                                                 std::string_view text,
                                                                                 Clock::time_point received) {
-  if (CountCodePoints(text) > limits_.max_text_chars) {
-    return Error{ErrorCode::kTextTooLong,
-                 "a message may have at most " + std::to_string(limits_.max_text_chars) + " characters"};
-  }
+  if (auto error = CheckText(text)) return *error;
   auto conversation = store_.Find(id);
   if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
   metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);

@@ -40,6 +40,9 @@ class ConversationService {
     std::uint64_t seq = 0;
     dialog::Reply reply;
   };
+  // text_too_long when `text` has more characters than the limit.
+  std::optional<Error> CheckText(std::string_view text) const;
+
   // Handles one user message (text_too_long past the limit, unknown_conversation).
   std::variant<Replied, Error> Message(const std::string& conversation, std::string_view text,
                                        Clock::time_point received = Clock::now());

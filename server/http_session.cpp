@@ -136,6 +136,9 @@ http::response<http::string_body> HttpSession::PostMessage(const http::request<h
       text->get_ref<const std::string&>().find_first_not_of(" \t\r\n") == std::string::npos) {
     return fail(ErrorCode::kBadRequest, "'text' must be a non-empty string");
   }
+  if (auto error = context_.service.CheckText(text->get_ref<const std::string&>())) {
+    return fail(error->code, std::move(error->message));
+  }
   std::string conversation;
   if (auto c = body.find("conversation"); c != body.end() && !c->is_null()) {
     if (!c->is_string() || c->get_ref<const std::string&>().empty()) {

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   config.web_dir = BACKCHECK_DEFAULT_WEB_DIR;
   auto& limits = config.limits;
   std::int64_t expiry = limits.conversation_expiry.count(), handshake = limits.handshake_timeout.count(),
-               idle = limits.idle_timeout.count();
+               idle = limits.idle_timeout.count(), send = limits.send_timeout.count();
 
   CLI::App app{"Backcheck chat server: protocol v1 over WebSocket at /v1/chat, HTTP on the same port"};
   app.add_option("--host", config.host, "address to listen on")->capture_default_str();
@@ -49,11 +49,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", limits.max_body_bytes, "largest HTTP request body")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-queued-frames", limits.max_queued_frames,
-                 "replies waiting for a slow client before it is disconnected")->capture_default_str()->check(CLI::PositiveNumber);
+                 "replies waiting for a client; when full the server stops reading from it")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--send-timeout", send, "seconds a client may leave a full queue of replies unread before it is dropped")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   limits.conversation_expiry = std::chrono::seconds(expiry);
   limits.handshake_timeout = std::chrono::seconds(handshake);
   limits.idle_timeout = std::chrono::seconds(idle);
+  limits.send_timeout = std::chrono::seconds(send);
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
   try {
