@@ -1,24 +1,13 @@
 #include "dialog/normaliser.hpp"
 
+#include "dialog/words.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 
 namespace backcheck::dialog {
 namespace {
-
-std::vector<std::string> SplitWords(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && s[i] == ' ') ++i;
-    std::size_t j = i;
-    while (j < s.size() && s[j] != ' ') ++j;
-    if (j > i) out.emplace_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
 
 // Decodes one UTF-8 code point at s[i] and advances i past it. An invalid sequence (a stray
 // continuation byte, a truncated, overlong or surrogate encoding, or one beyond U+10FFFF)

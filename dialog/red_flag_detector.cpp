@@ -1,5 +1,7 @@
 #include "dialog/red_flag_detector.hpp"
 
+#include "dialog/words.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -11,19 +13,6 @@ bool IsPunct(char c) {
 }
 bool IsHardPunct(std::string_view tok) {
   return tok.size() == 1 && (tok[0] == '.' || tok[0] == '!' || tok[0] == '?' || tok[0] == ';' || tok[0] == ':');
-}
-
-std::vector<std::string> Words(const std::string& phrase) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < phrase.size()) {
-    while (i < phrase.size() && phrase[i] == ' ') ++i;
-    std::size_t j = i;
-    while (j < phrase.size() && phrase[j] != ' ') ++j;
-    if (j > i) out.push_back(phrase.substr(i, j - i));
-    i = j;
-  }
-  return out;
 }
 
 RE2::Options PatternOptions() {
@@ -70,7 +59,7 @@ FlagMask Detection::Mask(Attribution a) const {
 
 void RedFlagDetector::AddCues(Cue list, const std::vector<std::string>& phrases) {
   for (const auto& phrase : phrases) {
-    auto words = Words(phrase);
+    auto words = SplitWords(phrase);
     if (words.empty()) continue;
     auto& entries = cues_[words.front()].phrases[list];
     entries.push_back(std::move(words));
