@@ -72,7 +72,7 @@ void ChatSession::OnRead(beast::error_code ec, std::size_t) {
   }
   buffer_.consume(buffer_.size());
   if (closing_) return;
-  if (queue_.size() >= context_.config.limits.max_queued_frames) return PauseReading();
+  if (queue_.size() + outgoing_.size() >= context_.config.limits.max_queued_frames) return PauseReading();
   DoRead();
 }
 
@@ -114,11 +114,16 @@ void ChatSession::HandleStart(const StartFrame& start, const std::optional<std::
                      "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may",
                      ref);
   }
-  auto result = context_.service.Start(start.resume);
-  if (auto* error = std::get_if<Error>(&result)) return SendError(error->code, std::move(error->message), ref);
+  auto slot = Hold();
+  auto result = context_.service.Start(start.resume, ReleaseWhenDurable(slot));
+  if (auto* error = std::get_if<Error>(&result)) {
+    context_.metrics.ErrorSent(error->code);
+    slot->frame = ErrorJson(*error, ref);
+    return Release(slot, true);
+  }
   auto& started = std::get<ConversationService::Started>(result);
   if (!start.resume) conversations_.push_back(started.conversation);
-  Send(StartedJson(started.conversation, started.resumed, started.state, started.history));
+  slot->frame = StartedJson(started.conversation, started.resumed, started.state, started.history);
 }
 
 void ChatSession::HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref,
@@ -141,25 +146,67 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
     return SendError(ErrorCode::kBadRequest,
                      "'conversation' is required: this connection has " + std::to_string(conversations_.size()), ref);
   }
-  auto result = context_.service.Message(conversation, message.text, received);
-  if (auto* error = std::get_if<Error>(&result)) return SendError(error->code, std::move(error->message), ref);
+  auto slot = Hold();
+  auto result = context_.service.Message(conversation, message.text, received, ReleaseWhenDurable(slot));
+  if (auto* error = std::get_if<Error>(&result)) {
+    context_.metrics.ErrorSent(error->code);
+    slot->frame = ErrorJson(*error, ref);
+    return Release(slot, true);
+  }
   auto& replied = std::get<ConversationService::Replied>(result);
-  Send(ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
+  slot->frame = ReplyJson(replied.conversation, replied.seq, ref, replied.reply);
 }
 
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
-  if (auto error = context_.service.End(end.conversation)) return SendError(error->code, std::move(error->message), ref);
+  auto slot = Hold();
+  if (auto error = context_.service.End(end.conversation, ReleaseWhenDurable(slot))) {
+    context_.metrics.ErrorSent(error->code);
+    slot->frame = ErrorJson(*error, ref);
+    return Release(slot, true);
+  }
   std::erase(conversations_, end.conversation);
-  Send(EndedJson(end.conversation));
+  slot->frame = EndedJson(end.conversation);
+}
+
+std::shared_ptr<ChatSession::Outgoing> ChatSession::Hold() {
+  outgoing_.push_back(std::make_shared<Outgoing>());
+  return outgoing_.back();
+}
+
+std::function<void(bool)> ChatSession::ReleaseWhenDurable(std::shared_ptr<Outgoing> slot) {
+  // Called from the store's writer thread (or inline): hop to this session's strand. Posted, so
+  // the frame is in the slot before the release runs.
+  return [self = shared_from_this(), slot = std::move(slot)](bool ok) {
+    asio::post(self->ws_.get_executor(), [self, slot, ok] { self->Release(slot, ok); });
+  };
+}
+
+void ChatSession::Release(const std::shared_ptr<Outgoing>& slot, bool ok) {
+  if (!ok) {
+    // The store could not keep this turn: never claim it was handled. The client may resume.
+    return CloseWith(websocket::close_code::internal_error);
+  }
+  slot->ready = true;
+  Pump();
+}
+
+void ChatSession::Pump() {
+  while (!outgoing_.empty() && outgoing_.front()->ready) {
+    std::string frame = std::move(outgoing_.front()->frame);
+    outgoing_.pop_front();
+    Send(std::move(frame));
+  }
 }
 
 void ChatSession::SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
   context_.metrics.ErrorSent(code);
-  Send(ErrorJson(Error{code, std::move(message)}, ref));
+  auto slot = Hold();
+  slot->frame = ErrorJson(Error{code, std::move(message)}, ref);
+  Release(slot, true);
 }
 
 void ChatSession::Send(std::string frame) {
-  if (closing_) return;
+  if (closing_ && !close_code_) return;
   // The queue stays bounded: reading pauses once it holds max_queued_frames, and one frame
   // read adds at most two (started + reply).
   queue_.push_back(std::move(frame));
@@ -176,16 +223,15 @@ void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
   if (ec) return;
   queue_.pop_front();
-  if (close_code_) {  // a close waited for this write; the queued replies go first
-    if (queue_.empty()) {
-      auto code = *close_code_;
-      close_code_.reset();
-      ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
-      return;
-    }
+  if (!queue_.empty()) {
+    DoWrite();
+  } else if (close_code_ && outgoing_.empty()) {  // a close waited for the replies; they are out
+    auto code = *close_code_;
+    close_code_.reset();
+    ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
+    return;
   }
-  if (!queue_.empty()) DoWrite();
-  if (read_paused_ && !closing_ && queue_.size() <= context_.config.limits.max_queued_frames / 2) {
+  if (read_paused_ && !closing_ && queue_.size() + outgoing_.size() <= context_.config.limits.max_queued_frames / 2) {
     read_paused_ = false;  // the client is taking its replies again
     stall_timer_.cancel();
     DoRead();
@@ -193,13 +239,16 @@ void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
 }
 
 void ChatSession::CloseWith(websocket::close_code code) {
-  if (closing_ || !ws_.is_open()) return;
+  if (!ws_.is_open() || (closing_ && !close_code_)) return;
   closing_ = true;
-  if (writing_ || !queue_.empty()) {
-    close_code_ = code;  // OnWrite sends it after the queue drains
-    if (!writing_) DoWrite();
+  read_paused_ = false;
+  stall_timer_.cancel();
+  if (code == websocket::close_code::internal_error) outgoing_.clear();  // those replies are not durable
+  if (writing_ || !queue_.empty() || !outgoing_.empty()) {
+    close_code_ = code;  // sent by OnWrite once every queued and held reply is out
     return;
   }
+  close_code_.reset();
   ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
 }
 

@@ -4,9 +4,13 @@
 // queue is full the session stops reading (backpressure: a fast sender is slowed to the pace its
 // replies are taken), and a client whose full queue makes no progress for the send timeout is
 // disconnected rather than buffered forever.
+//
+// Frames leave in the order their requests were read. A reply is held until the store has made
+// its turn durable; frames after it (errors, other replies) wait behind it.
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +42,16 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
   // Attaches a conversation to this connection, within the per-connection limit.
   bool Attach(const std::string& conversation, const std::optional<std::string>& ref);
+  // An outgoing frame in request order; `ready` once it may be sent (its turn is durable).
+  struct Outgoing {
+    std::string frame;
+    bool ready = false;
+  };
+  std::shared_ptr<Outgoing> Hold();
+  // A completion for the service that releases `slot` on this session's strand.
+  std::function<void(bool ok)> ReleaseWhenDurable(std::shared_ptr<Outgoing> slot);
+  void Release(const std::shared_ptr<Outgoing>& slot, bool ok);
+  void Pump();  // moves ready frames at the front of `outgoing_` to the write queue
   void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
   void Send(std::string frame);
   void DoWrite();
@@ -50,7 +64,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   beast::flat_buffer buffer_;
   ServerContext& context_;
   TokenBucket bucket_;
-  std::deque<std::string> queue_;  // front() is being written while writing_
+  std::deque<std::shared_ptr<Outgoing>> outgoing_;  // held replies and the frames behind them
+  std::deque<std::string> queue_;  // ready to write; front() is being written while writing_
   bool writing_ = false;
   bool closing_ = false;
   bool read_paused_ = false;             // the queue is full; OnWrite resumes reading

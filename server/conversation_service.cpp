@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace backcheck::server {
@@ -35,22 +36,38 @@ std::string NewConversationId() {
 }
 
 ConversationService::ConversationService(const dialog::Engine& engine, ConversationStore& store,
-                                         const Limits& limits, Metrics& metrics)
-    : engine_(engine), store_(store), limits_(limits), metrics_(metrics) {}
+                                         const Limits& limits, Metrics& metrics, EscalationListener on_escalation)
+    : engine_(engine), store_(store), limits_(limits), metrics_(metrics), on_escalation_(std::move(on_escalation)) {}
 
-std::variant<ConversationService::Started, Error> ConversationService::Start(const std::optional<std::string>& resume) {
+namespace {
+TurnRecord StateRecord(const Conversation& c) {
+  TurnRecord r;
+  r.conversation = c.id;
+  r.seq = c.seq;
+  r.state_json = nlohmann::json(c.state).dump();
+  r.at_ms = UnixMillis();
+  return r;
+}
+}  // namespace
+
+std::variant<ConversationService::Started, Error> ConversationService::Start(const std::optional<std::string>& resume,
+                                                                              Durable durable) {
   if (resume) {
     auto conversation = store_.Find(*resume);
     if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
     std::lock_guard lock(conversation->mutex);
     conversation->last_active = Clock::now();
-    return Started{conversation->id, true, conversation->state, conversation->history};
+    Started started{conversation->id, true, conversation->state, conversation->history};
+    durable(true);  // nothing changed that the store does not hold
+    return started;
   }
   for (int attempt = 0; attempt < 4; ++attempt) {
     auto conversation = store_.Insert(NewConversationId(), engine_.Start(), Clock::now(), limits_.max_conversations);
     if (conversation) {
       std::lock_guard lock(conversation->mutex);
-      return Started{conversation->id, false, conversation->state, {}};
+      Started started{conversation->id, false, conversation->state, {}};
+      store_.Persist(StateRecord(*conversation), [durable](bool ok, const auto&) { durable(ok); });
+      return started;
     }
     if (store_.Size() >= limits_.max_conversations) break;  // full, not an id collision
   }
@@ -65,35 +82,54 @@ std::optional<Error> ConversationService::CheckText(std::string_view text) const
 
 std::variant<ConversationService::Replied, Error> ConversationService::Message(const std::string& id,
                                                                                 std::string_view text,
-                                                                                Clock::time_point received) {
+                                                                                Clock::time_point received,
+                                                                                Durable durable) {
   if (auto error = CheckText(text)) return *error;
   auto conversation = store_.Find(id);
   if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
   metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);
 
   Replied out;
-  {
-    std::lock_guard lock(conversation->mutex);
-    dialog::Turn turn = engine_.Respond(conversation->state, text);
-    conversation->state = std::move(turn.state);
-    out.seq = ++conversation->seq;
-    conversation->history.push_back(HistoryEntry{"user", std::string(text), out.seq});
-    conversation->history.push_back(HistoryEntry{"assistant", turn.reply.text, out.seq});
-    conversation->last_active = Clock::now();
-    out.reply = std::move(turn.reply);
-  }
   out.conversation = id;
-  metrics_.Reply(out.reply.intent, Clock::now() - received);
-  if (out.reply.escalated) metrics_.Escalation(out.reply.urgency);
+  std::lock_guard lock(conversation->mutex);
+  dialog::Turn turn = engine_.Respond(conversation->state, text);
+  conversation->state = std::move(turn.state);
+  out.seq = ++conversation->seq;
+  conversation->history.push_back(HistoryEntry{"user", std::string(text), out.seq});
+  conversation->history.push_back(HistoryEntry{"assistant", turn.reply.text, out.seq});
+  conversation->last_active = Clock::now();
+  out.reply = std::move(turn.reply);
+
+  TurnRecord record = StateRecord(*conversation);
+  record.has_turn = true;
+  record.user_text = std::string(text);
+  record.reply_text = out.reply.text;
+  if (out.reply.escalated) {
+    record.escalation = EscalationEvent{0, id, out.reply.urgency, out.reply.red_flags, std::string(text), record.at_ms};
+  }
+  // Under the conversation's lock, so its turns reach the store in seq order.
+  store_.Persist(std::move(record), [this, durable, intent = out.reply.intent, received](
+                                        bool ok, const std::optional<EscalationEvent>& escalation) {
+    if (ok) {
+      metrics_.Reply(intent, Clock::now() - received);
+      if (escalation) {
+        metrics_.Escalation(escalation->level);
+        if (on_escalation_) on_escalation_(*escalation);
+      }
+    }
+    durable(ok);
+  });
   return out;
 }
 
-std::optional<Error> ConversationService::End(const std::string& id) {
+std::optional<Error> ConversationService::End(const std::string& id, Durable durable) {
   auto conversation = store_.Find(id);
   if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
   std::lock_guard lock(conversation->mutex);
   conversation->state = engine_.End(conversation->state);
   conversation->last_active = Clock::now();
+  TurnRecord record = StateRecord(*conversation);
+  store_.Persist(std::move(record), [durable](bool ok, const auto&) { durable(ok); });
   return std::nullopt;
 }
 

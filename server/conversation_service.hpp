@@ -1,10 +1,17 @@
 // The conversation logic the transports share: start or resume a conversation, handle a message,
 // end one. WebSocket sessions and POST /v1/messages both call this; it knows nothing of sockets.
 //
+// Each call updates the conversation in memory and returns at once; the store then makes the
+// change durable and calls `durable(ok)`. A transport sends what the call returned only after
+// `durable(true)`, so no client ever sees a reply the store could lose. An escalation is pushed
+// to the escalation listener (the operators) once it is durable, before `durable` is called.
+//
 // Thread-safe: any number of threads may call it at once. Messages of one conversation are
-// handled one at a time, in the order they arrive at the conversation's lock.
+// handled one at a time, in the order they arrive at the conversation's lock, and made durable
+// in that order.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +31,11 @@ std::string NewConversationId();
 
 class ConversationService {
  public:
-  ConversationService(const dialog::Engine& engine, ConversationStore& store, const Limits& limits, Metrics& metrics);
+  using Durable = std::function<void(bool ok)>;
+  using EscalationListener = std::function<void(const EscalationEvent&)>;
+
+  ConversationService(const dialog::Engine& engine, ConversationStore& store, const Limits& limits, Metrics& metrics,
+                      EscalationListener on_escalation = {});
 
   struct Started {
     std::string conversation;
@@ -33,7 +44,7 @@ class ConversationService {
     std::vector<HistoryEntry> history;
   };
   // A new conversation, or the one `resume` names (unknown_conversation if there is none).
-  std::variant<Started, Error> Start(const std::optional<std::string>& resume);
+  std::variant<Started, Error> Start(const std::optional<std::string>& resume, Durable durable);
 
   struct Replied {
     std::string conversation;
@@ -45,10 +56,10 @@ class ConversationService {
 
   // Handles one user message (text_too_long past the limit, unknown_conversation).
   std::variant<Replied, Error> Message(const std::string& conversation, std::string_view text,
-                                       Clock::time_point received = Clock::now());
+                                       Clock::time_point received, Durable durable);
 
   // Ends a conversation: it stays resumable until it expires.
-  std::optional<Error> End(const std::string& conversation);
+  std::optional<Error> End(const std::string& conversation, Durable durable);
 
   bool Exists(const std::string& conversation) const { return store_.Find(conversation) != nullptr; }
   std::size_t Count() const { return store_.Size(); }
@@ -60,6 +71,7 @@ class ConversationService {
   ConversationStore& store_;
   const Limits& limits_;
   Metrics& metrics_;
+  EscalationListener on_escalation_;
 };
 
 }  // namespace backcheck::server

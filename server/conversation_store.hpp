@@ -2,7 +2,11 @@
 // this file has the in-memory store, the durable one implements the same interface.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,6 +36,31 @@ struct Conversation {
   Clock::time_point last_active;
 };
 
+// An escalation event (SPEC section 5): stored durably, then pushed to every operator.
+struct EscalationEvent {
+  std::int64_t id = 0;  // assigned by the store when it is made durable
+  std::string conversation;
+  knowledge::Urgency level = knowledge::Urgency::kNone;
+  std::vector<std::string> flags;
+  std::string text;        // the message that raised the urgency: what an operator needs
+  std::int64_t at_ms = 0;  // Unix time, milliseconds
+};
+std::string EscalationJson(const EscalationEvent& event);
+
+// What one change to a conversation writes: a new conversation, a turn, or an end.
+struct TurnRecord {
+  std::string conversation;
+  std::uint64_t seq = 0;  // the conversation's seq after the change
+  bool has_turn = false;  // a message and its reply (seq), or only a state change (created, ended)
+  std::string user_text;
+  std::string reply_text;
+  std::string state_json;  // the engine's state after the change
+  std::int64_t at_ms = 0;  // Unix time, milliseconds
+  std::optional<EscalationEvent> escalation;
+};
+
+std::int64_t UnixMillis();
+
 class ConversationStore {
  public:
   virtual ~ConversationStore() = default;
@@ -44,15 +73,48 @@ class ConversationStore {
   virtual std::size_t Size() const = 0;
   // Removes conversations idle since before `cutoff`; returns how many.
   virtual std::size_t PurgeIdle(Clock::time_point cutoff) = 0;
+
+  // Makes `record` durable, then calls `done` with whether it worked and the escalation as
+  // stored (with its id). Records are made durable, and `done` called, in the order given; call
+  // it with the conversation's lock held so a conversation's turns keep their order. `done` may
+  // run on another thread (a durable store's writer) or before Persist returns.
+  using Done = std::function<void(bool ok, const std::optional<EscalationEvent>& escalation)>;
+  virtual void Persist(TurnRecord record, Done done) = 0;
+
+  // Escalations no operator has acknowledged, oldest first.
+  virtual std::vector<EscalationEvent> Unacknowledged() const = 0;
+  // Marks an escalation acknowledged, durably, then calls `done(found)`; found is false when no
+  // unacknowledged escalation has this id.
+  virtual void Acknowledge(std::int64_t id, std::function<void(bool found)> done) = 0;
 };
 
-class MemoryStore final : public ConversationStore {
+// The unacknowledged escalations, in memory; thread-safe. Both stores keep one.
+class EscalationBacklog {
+ public:
+  void Add(const EscalationEvent& event);
+  bool Remove(std::int64_t id);
+  bool Contains(std::int64_t id) const;
+  std::vector<EscalationEvent> All() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, EscalationEvent> events_;
+};
+
+// Conversations in memory only: fast, and lost on restart (--store memory).
+class MemoryStore : public ConversationStore {
  public:
   std::shared_ptr<Conversation> Insert(std::string id, dialog::ConversationState state, Clock::time_point now,
                                        std::size_t capacity) override;
   std::shared_ptr<Conversation> Find(std::string_view id) const override;
   std::size_t Size() const override;
   std::size_t PurgeIdle(Clock::time_point cutoff) override;
+  void Persist(TurnRecord record, Done done) override;
+  std::vector<EscalationEvent> Unacknowledged() const override { return backlog_.All(); }
+  void Acknowledge(std::int64_t id, std::function<void(bool found)> done) override { done(backlog_.Remove(id)); }
+
+ protected:
+  EscalationBacklog backlog_;
 
  private:
   struct Hash {
@@ -61,6 +123,7 @@ class MemoryStore final : public ConversationStore {
   };
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Conversation>, Hash, std::equal_to<>> conversations_;
+  std::atomic<std::int64_t> next_escalation_{0};
 };
 
 }  // namespace backcheck::server

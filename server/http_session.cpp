@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/chat_session.hpp"
+#include "server/operator_session.hpp"
 
 namespace backcheck::server {
 namespace {
@@ -85,9 +86,22 @@ void HttpSession::OnRead(beast::error_code ec, std::size_t) {
       std::make_shared<ChatSession>(std::move(stream_), context_)->Run(std::move(req));
       return;
     }
+    if (target == "/v1/operator" && !context_.config.operator_token.empty()) {
+      if (!OperatorAuthorized(req[http::field::authorization], context_.config.operator_token)) {
+        auto res = Respond(req, http::status::unauthorized, "a valid operator token is required\n", "text/plain");
+        res.set(http::field::www_authenticate, "Bearer");
+        res.keep_alive(false);
+        return Write(std::move(res));
+      }
+      std::make_shared<OperatorSession>(std::move(stream_), context_)->Run(std::move(req));
+      return;
+    }
     auto res = Respond(req, http::status::not_found, "not found\n", "text/plain");
     res.keep_alive(false);
     return Write(std::move(res));
+  }
+  if (req.method() == http::verb::post && req.target().substr(0, req.target().find('?')) == "/v1/messages") {
+    return PostMessage(req);
   }
   Write(Handle(req));
 }
@@ -95,13 +109,10 @@ void HttpSession::OnRead(beast::error_code ec, std::size_t) {
 http::response<http::string_body> HttpSession::Handle(const http::request<http::string_body>& req) {
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/v1/messages") {
-    if (req.method() != http::verb::post) {
-      auto res = Respond(req, http::status::method_not_allowed, "use POST\n", "text/plain");
-      res.set(http::field::allow, "POST");
-      return res;
-    }
-    return PostMessage(req);
+  if (path == "/v1/messages") {  // POST is answered by PostMessage, once the turn is durable
+    auto res = Respond(req, http::status::method_not_allowed, "use POST\n", "text/plain");
+    res.set(http::field::allow, "POST");
+    return res;
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     auto res = Respond(req, http::status::method_not_allowed, "use GET\n", "text/plain");
@@ -121,11 +132,11 @@ http::response<http::string_body> HttpSession::Handle(const http::request<http::
   return Respond(req, http::status::not_found, "not found\n", "text/plain");
 }
 
-http::response<http::string_body> HttpSession::PostMessage(const http::request<http::string_body>& req) {
+void HttpSession::PostMessage(const http::request<http::string_body>& req) {
   const auto received = Clock::now();
   auto fail = [&](ErrorCode code, std::string message) {
     context_.metrics.ErrorSent(code);
-    return ErrorResponse(req, StatusFor(code), code, std::move(message));
+    Write(ErrorResponse(req, StatusFor(code), code, std::move(message)));
   };
   if (!bucket_.TryTake()) return fail(ErrorCode::kRateLimited, "too many messages; slow down");
   auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
@@ -146,15 +157,26 @@ http::response<http::string_body> HttpSession::PostMessage(const http::request<h
     }
     conversation = c->get<std::string>();
   } else {
-    auto started = context_.service.Start(std::nullopt);
+    // The creation is made durable before the turn (the store keeps order); the turn's
+    // completion is the one that answers.
+    auto started = context_.service.Start(std::nullopt, [](bool) {});
     if (auto* error = std::get_if<Error>(&started)) return fail(error->code, std::move(error->message));
     conversation = std::get<ConversationService::Started>(started).conversation;
   }
-  auto result = context_.service.Message(conversation, text->get_ref<const std::string&>(), received);
+  // The response is answered once the store has the turn; it waits on this connection's strand.
+  // The completion is posted, so the response below is filled in before it runs.
+  auto pending = std::make_shared<http::response<http::string_body>>();
+  auto result = context_.service.Message(conversation, text->get_ref<const std::string&>(), received,
+                                         [self = shared_from_this(), pending](bool ok) {
+                                           asio::post(self->stream_.get_executor(), [self, pending, ok] {
+                                             if (!ok) return self->Close();
+                                             self->Write(std::move(*pending));
+                                           });
+                                         });
   if (auto* error = std::get_if<Error>(&result)) return fail(error->code, std::move(error->message));
   auto& replied = std::get<ConversationService::Replied>(result);
-  return Respond(req, http::status::ok, ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
-                 "application/json");
+  *pending = Respond(req, http::status::ok, ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
+                     "application/json");
 }
 
 void HttpSession::Write(http::response<http::string_body>&& res) {

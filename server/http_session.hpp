@@ -23,7 +23,7 @@ class HttpSession : public Closeable, public std::enable_shared_from_this<HttpSe
   void DoRead();
   void OnRead(beast::error_code ec, std::size_t bytes);
   http::response<http::string_body> Handle(const http::request<http::string_body>& req);
-  http::response<http::string_body> PostMessage(const http::request<http::string_body>& req);
+  void PostMessage(const http::request<http::string_body>& req);  // answers when the turn is durable
   void Write(http::response<http::string_body>&& res);
   void OnWrite(bool close, beast::error_code ec, std::size_t bytes);
   void Close();

@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -24,6 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--port", config.port, "port to listen on; 0 picks a free one")->capture_default_str();
   app.add_option("--threads", config.threads, "I/O threads; 0 = one per core")->capture_default_str();
   app.add_option("--data-dir", config.data_dir, "where conversations are kept (created 0700)")->capture_default_str();
+  app.add_option("--store", config.store, "sqlite: durable, in --data-dir/backcheck.db; memory: lost on restart")
+      ->capture_default_str()->check(CLI::IsMember({"sqlite", "memory"}));
   app.add_option("--kb", config.kb_dir, "knowledge base folder")->capture_default_str();
   app.add_option("--web", config.web_dir, "folder of the widget's static files")->capture_default_str();
   app.add_option("--max-connections", limits.max_connections, "open WebSockets in all (HTTP 503 past it)")
@@ -53,7 +57,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--send-timeout", send, "seconds a client may leave a full queue of replies unread before it is dropped")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.footer("Environment: CHAT_OPERATOR_TOKEN enables the operator endpoint /v1/operator "
+             "(clients send Authorization: Bearer <token>); without it the endpoint is off.");
   CLI11_PARSE(app, argc, argv);
+  if (const char* token = std::getenv("CHAT_OPERATOR_TOKEN")) config.operator_token = token;
   limits.conversation_expiry = std::chrono::seconds(expiry);
   limits.handshake_timeout = std::chrono::seconds(handshake);
   limits.idle_timeout = std::chrono::seconds(idle);
@@ -66,6 +73,7 @@ int main(int argc, char** argv) {
     std::cerr << "chat-server: knowledge base " << config.kb_dir << " refused: " << e.what() << "\n";
     return 2;
   }
+  ::umask(077);  // the database holds what people wrote: files and folders for this user only
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec || ::chmod(config.data_dir.c_str(), 0700) != 0) {
@@ -76,7 +84,7 @@ int main(int argc, char** argv) {
   dialog::Engine engine(kb);
   try {
     return server::RunServer(config, engine);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // a refused database, an address in use...
     std::cerr << "chat-server: " << e.what() << "\n";
     return 1;
   }

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -7,6 +8,7 @@
 #include "server/conversation_service.hpp"
 #include "server/http_session.hpp"
 #include "server/server_context.hpp"
+#include "server/sqlite_store.hpp"
 
 namespace backcheck::server {
 namespace {
@@ -42,16 +44,26 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   const unsigned threads = config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc{static_cast<int>(threads)};
 
+  // Declared before the io_context so they outlive it: destroying the io_context destroys the
+  // handlers still queued, and with them sessions whose destructors use the context.
   std::vector<std::string> intents;
   for (const auto& intent : engine.kb().intents) intents.push_back(intent.id);
   Metrics metrics(std::move(intents));
-  MemoryStore store;
-  ConversationService service(engine, store, config.limits, metrics);
+  std::unique_ptr<ConversationStore> store;
+  if (config.store == "memory") {
+    store = std::make_unique<MemoryStore>();
+  } else {
+    store = std::make_unique<SqliteStore>(std::filesystem::path(config.data_dir) / "backcheck.db");
+  }
+  OperatorHub operators;
+  ConversationService service(engine, *store, config.limits, metrics,
+                              [&operators](const EscalationEvent& event) { operators.Publish(event); });
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
-  ServerContext context{config, service, metrics, files, sessions};
+  ServerContext context{config, *store, service, operators, metrics, files, sessions};
+
+  asio::io_context ioc{static_cast<int>(threads)};
 
   tcp::endpoint endpoint{asio::ip::make_address(config.host), config.port};
   tcp::acceptor acceptor(ioc);
@@ -105,6 +117,8 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  // Commit what is queued while the service, metrics and operators its completions use are alive.
+  store.reset();
   return 0;
 }
 

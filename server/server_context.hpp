@@ -7,6 +7,7 @@
 #include "server/config.hpp"
 #include "server/conversation_service.hpp"
 #include "server/metrics.hpp"
+#include "server/operator_hub.hpp"
 #include "server/session_registry.hpp"
 #include "server/static_files.hpp"
 
@@ -14,7 +15,9 @@ namespace backcheck::server {
 
 struct ServerContext {
   const ServerConfig& config;
+  ConversationStore& store;
   ConversationService& service;
+  OperatorHub& operators;
   Metrics& metrics;
   const StaticFiles& files;
   SessionRegistry& sessions;

@@ -10,6 +10,10 @@
 using namespace backcheck::server;
 
 namespace {
+// A completion that checks the memory store made the change durable at once.
+ConversationService::Durable Durable() {
+  return [](bool ok) { CHECK(ok); };
+}
 struct Fixture {
   Limits limits;
   MemoryStore store;
@@ -17,7 +21,7 @@ struct Fixture {
   ConversationService service{backcheck::test::TestEngine(), store, limits, metrics};
 };
 std::string StartNew(ConversationService& service) {
-  auto r = service.Start(std::nullopt);
+  auto r = service.Start(std::nullopt, Durable());
   REQUIRE(std::holds_alternative<ConversationService::Started>(r));
   return std::get<ConversationService::Started>(r).conversation;
 }
@@ -37,12 +41,12 @@ TEST_CASE("conversation ids are 128 random bits, URL-safe and distinct", "[servi
 TEST_CASE("a resumed conversation brings back its state and whole history", "[service]") {
   Fixture f;
   auto id = StartNew(f.service);
-  REQUIRE(std::holds_alternative<ConversationService::Replied>(f.service.Message(id, "my upper back hurts after rows")));
-  auto replied = f.service.Message(id, "yes");
+  REQUIRE(std::holds_alternative<ConversationService::Replied>(f.service.Message(id, "my upper back hurts after rows", Clock::now(), Durable())));
+  auto replied = f.service.Message(id, "yes", Clock::now(), Durable());
   REQUIRE(std::holds_alternative<ConversationService::Replied>(replied));
   CHECK(std::get<ConversationService::Replied>(replied).seq == 2);
 
-  auto resumed = f.service.Start(id);
+  auto resumed = f.service.Start(id, Durable());
   REQUIRE(std::holds_alternative<ConversationService::Started>(resumed));
   const auto& s = std::get<ConversationService::Started>(resumed);
   CHECK(s.resumed);
@@ -60,13 +64,13 @@ TEST_CASE("unknown conversations, long texts and a full server are refused", "[s
   f.limits.max_text_chars = 10;
   f.limits.max_conversations = 1;
   auto id = StartNew(f.service);
-  CHECK(std::get<Error>(f.service.Start(std::string("nope"))).code == ErrorCode::kUnknownConversation);
-  CHECK(std::get<Error>(f.service.Message("nope", "hi")).code == ErrorCode::kUnknownConversation);
-  CHECK(std::get<Error>(f.service.Message(id, "ééééééééééé")).code == ErrorCode::kTextTooLong);
-  CHECK(std::holds_alternative<ConversationService::Replied>(f.service.Message(id, "éééééééééé")));  // 10 is fine
-  CHECK(std::get<Error>(f.service.Start(std::nullopt)).code == ErrorCode::kTooManyConversations);
-  CHECK(f.service.End("nope")->code == ErrorCode::kUnknownConversation);
-  CHECK_FALSE(f.service.End(id));
+  CHECK(std::get<Error>(f.service.Start(std::string("nope"), Durable())).code == ErrorCode::kUnknownConversation);
+  CHECK(std::get<Error>(f.service.Message("nope", "hi", Clock::now(), Durable())).code == ErrorCode::kUnknownConversation);
+  CHECK(std::get<Error>(f.service.Message(id, "ééééééééééé", Clock::now(), Durable())).code == ErrorCode::kTextTooLong);
+  CHECK(std::holds_alternative<ConversationService::Replied>(f.service.Message(id, "éééééééééé", Clock::now(), Durable())));  // 10 is fine
+  CHECK(std::get<Error>(f.service.Start(std::nullopt, Durable())).code == ErrorCode::kTooManyConversations);
+  CHECK(f.service.End("nope", Durable())->code == ErrorCode::kUnknownConversation);
+  CHECK_FALSE(f.service.End(id, Durable()));
 }
 
 TEST_CASE("idle conversations expire; active ones stay", "[service]") {
@@ -88,7 +92,7 @@ TEST_CASE("messages to one conversation from many threads get gapless, distinct 
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        seqs[t].push_back(std::get<ConversationService::Replied>(f.service.Message(id, "what is doms")).seq);
+        seqs[t].push_back(std::get<ConversationService::Replied>(f.service.Message(id, "what is doms", Clock::now(), Durable())).seq);
       }
     });
   }

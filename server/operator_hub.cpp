@@ -1,0 +1,28 @@
+#include "server/operator_hub.hpp"
+
+namespace backcheck::server {
+
+void OperatorHub::Add(std::weak_ptr<OperatorConnection> connection) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
+  connections_.push_back(std::move(connection));
+}
+
+void OperatorHub::Publish(const EscalationEvent& event) {
+  DeliverAll(event.id, std::make_shared<const std::string>(EscalationJson(event)));
+}
+
+void OperatorHub::Broadcast(std::string frame) { DeliverAll(0, std::make_shared<const std::string>(std::move(frame))); }
+
+void OperatorHub::DeliverAll(std::int64_t id, const std::shared_ptr<const std::string>& frame) {
+  std::vector<std::shared_ptr<OperatorConnection>> live;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& weak : connections_) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+  }
+  for (const auto& c : live) c->Deliver(id, frame);
+}
+
+}  // namespace backcheck::server
