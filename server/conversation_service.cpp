@@ -40,11 +40,13 @@ ConversationService::ConversationService(const dialog::Engine& engine, Conversat
     : engine_(engine), store_(store), limits_(limits), metrics_(metrics), on_escalation_(std::move(on_escalation)) {}
 
 namespace {
-TurnRecord StateRecord(const Conversation& c) {
+// The record of a conversation's current state; `full`: with the state serialised, for a store
+// that keeps it.
+TurnRecord StateRecord(const Conversation& c, bool full) {
   TurnRecord r;
   r.conversation = c.id;
   r.seq = c.seq;
-  r.state_json = nlohmann::json(c.state).dump();
+  if (full) r.state_json = nlohmann::json(c.state).dump();
   r.at_ms = UnixMillis();
   return r;
 }
@@ -66,7 +68,7 @@ std::variant<ConversationService::Started, Error> ConversationService::Start(con
     if (conversation) {
       std::lock_guard lock(conversation->mutex);
       Started started{conversation->id, false, conversation->state, {}};
-      store_.Persist(StateRecord(*conversation), [durable](bool ok, const auto&) { durable(ok); });
+      store_.Persist(StateRecord(*conversation, store_.KeepsRecords()), [durable](bool ok, const auto&) { durable(ok); });
       return started;
     }
     if (store_.Size() >= limits_.max_conversations) break;  // full, not an id collision
@@ -100,10 +102,13 @@ std::variant<ConversationService::Replied, Error> ConversationService::Message(c
   conversation->last_active = Clock::now();
   out.reply = std::move(turn.reply);
 
-  TurnRecord record = StateRecord(*conversation);
+  const bool keeps = store_.KeepsRecords();
+  TurnRecord record = StateRecord(*conversation, keeps);
   record.has_turn = true;
-  record.user_text = std::string(text);
-  record.reply_text = out.reply.text;
+  if (keeps) {
+    record.user_text = std::string(text);
+    record.reply_text = out.reply.text;
+  }
   if (out.reply.escalated) {
     record.escalation = EscalationEvent{0, id, out.reply.urgency, out.reply.red_flags, std::string(text), record.at_ms};
   }
@@ -128,7 +133,7 @@ std::optional<Error> ConversationService::End(const std::string& id, Durable dur
   std::lock_guard lock(conversation->mutex);
   conversation->state = engine_.End(conversation->state);
   conversation->last_active = Clock::now();
-  TurnRecord record = StateRecord(*conversation);
+  TurnRecord record = StateRecord(*conversation, store_.KeepsRecords());
   store_.Persist(std::move(record), [durable](bool ok, const auto&) { durable(ok); });
   return std::nullopt;
 }

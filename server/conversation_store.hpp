@@ -80,6 +80,9 @@ class ConversationStore {
   // run on another thread (a durable store's writer) or before Persist returns.
   using Done = std::function<void(bool ok, const std::optional<EscalationEvent>& escalation)>;
   virtual void Persist(TurnRecord record, Done done) = 0;
+  // Whether Persist writes the record's state and texts anywhere; when not, callers may leave
+  // them empty and save the serialisation.
+  virtual bool KeepsRecords() const = 0;
 
   // Escalations no operator has acknowledged, oldest first.
   virtual std::vector<EscalationEvent> Unacknowledged() const = 0;
@@ -110,6 +113,7 @@ class MemoryStore : public ConversationStore {
   std::size_t Size() const override;
   std::size_t PurgeIdle(Clock::time_point cutoff) override;
   void Persist(TurnRecord record, Done done) override;
+  bool KeepsRecords() const override { return false; }
   std::vector<EscalationEvent> Unacknowledged() const override { return backlog_.All(); }
   void Acknowledge(std::int64_t id, std::function<void(bool found)> done) override { done(backlog_.Remove(id)); }
 

@@ -49,7 +49,8 @@ std::string Column(sqlite3_stmt* s, int i) {
 }
 
 void Bind(sqlite3_stmt* s, int i, std::string_view text) {
-  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  // SQLITE_STATIC: the text outlives the step (the batch owns it), so SQLite need not copy it.
+  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
 
 }  // namespace
@@ -275,7 +276,8 @@ void SqliteStore::Commit(std::vector<Job>& batch) {
       if (r.escalation) {
         Bind(insert_escalation_, 1, r.conversation);
         Bind(insert_escalation_, 2, knowledge::UrgencyName(r.escalation->level));
-        Bind(insert_escalation_, 3, nlohmann::json(r.escalation->flags).dump());
+        const std::string flags = nlohmann::json(r.escalation->flags).dump();  // bound static: lives past step()
+        Bind(insert_escalation_, 3, flags);
         Bind(insert_escalation_, 4, r.escalation->text);
         sqlite3_bind_int64(insert_escalation_, 5, r.escalation->at_ms);
         step(insert_escalation_);

@@ -40,6 +40,7 @@ class SqliteStore final : public MemoryStore {
 
   std::size_t PurgeIdle(Clock::time_point cutoff) override;
   void Persist(TurnRecord record, Done done) override;
+  bool KeepsRecords() const override { return true; }
   void Acknowledge(std::int64_t id, std::function<void(bool found)> done) override;
 
   // For tests and benchmarks: how many transactions the writer has committed.

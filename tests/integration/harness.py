@@ -107,13 +107,19 @@ class Server:
     """One chat-server process on a free loopback port with its own temporary data dir."""
 
     def __init__(self, *extra_args: str, web: str | os.PathLike | None = None,
-                 data_dir: str | os.PathLike | None = None, threads: int = 2):
+                 data_dir: str | os.PathLike | None = None, threads: int = 2,
+                 env: dict | None = None, create_data_dir: bool = True):
+        """`env`: variables added to (value None: removed from) the server's environment.
+        `create_data_dir=False` leaves creating --data-dir to the server."""
         self.extra_args = [str(a) for a in extra_args]
         self.web = web
         self.threads = threads
+        self.env = dict(env or {})
         self._tmp = tempfile.TemporaryDirectory(prefix="backcheck-it-")
         self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name) / "data"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if create_data_dir:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.starts = 0
         self.stderr_path = Path(self._tmp.name) / "stderr.log"
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -131,16 +137,38 @@ class Server:
             cmd += ["--web", str(self.web)]
         return cmd + self.extra_args
 
-    def start(self) -> "Server":
+    def environment(self) -> dict | None:
+        if not self.env:
+            return None  # inherit, as before
+        env = dict(os.environ)
+        for k, v in self.env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = str(v)
+        return env
+
+    def _spawn(self) -> None:
         binary = server_binary()
         if not (binary.is_file() and os.access(binary, os.X_OK)):
             raise AssertionError(f"server binary not found or not executable: {binary}")
+        if self.starts:
+            # A restart on the same data dir: fresh stdout state, stderr of this run only.
+            self.stderr_path = Path(self._tmp.name) / f"stderr.{self.starts}.log"
+            self._lines = queue.Queue()
+            self.stdout_lines = []
+            self.port = None
+            self.listening_line = None
+        self.starts += 1
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._stderr,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent, env=self.environment())
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
+
+    def start(self) -> "Server":
+        self._spawn()
         try:
             line = self._lines.get(timeout=STARTUP_TIMEOUT)
         except queue.Empty:
@@ -196,6 +224,44 @@ class Server:
             raise AssertionError(f"server exit status {code} after SIGTERM, expected 0\n"
                                  f"{self.stderr_tail()}")
 
+    def restart(self) -> "Server":
+        """Start the same command again on the same data dir (the process must have exited)."""
+        if self.alive():
+            raise AssertionError("restart() while the server is still running")
+        return self.start()
+
+    def kill9(self) -> int:
+        """SIGKILL the server now (no chance to flush anything) and return its exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        code = self.proc.wait(timeout=TIMEOUT)
+        self._close_files()
+        return code
+
+    def start_expect_failure(self, timeout: float = STARTUP_TIMEOUT) -> tuple[int, str]:
+        """Start the server expecting it to refuse: it must exit without printing the listening
+        line. Returns (exit status, stderr text)."""
+        self._spawn()
+        assert self.proc is not None
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise AssertionError(f"server neither exited nor listened within {timeout} s\n"
+                                 f"{self.stderr_tail()}") from None
+        if line is not None:
+            self.kill()
+            raise AssertionError(f"server started (stdout {line!r}) but was expected to refuse\n"
+                                 f"{self.stderr_tail()}")
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"server closed stdout but did not exit within {timeout} s") from None
+        self._close_files()
+        return code, self.stderr_path.read_bytes().decode("utf-8", "replace")
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -232,6 +298,11 @@ class Server:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1/chat"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite store of --store sqlite (the default)."""
+        return self.data_dir / "backcheck.db"
 
     @property
     def http_base(self) -> str:

@@ -131,7 +131,6 @@ class ShutdownTest(unittest.IsolatedAsyncioTestCase):
             writer.close()
             writer2.close()
 
-    @unittest.skip("needs the durable conversation store (SQLite), not built yet")
     async def test_resume_after_restart(self):
         with tempfile.TemporaryDirectory(prefix="backcheck-data-") as data:
             server = self.make_server(data_dir=data)
