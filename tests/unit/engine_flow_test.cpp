@@ -76,6 +76,15 @@ class Chat {
     return last_;
   }
 
+  // Describes the pain with `opening`, answers the three screening questions "no", and returns
+  // the reply to the last one.
+  const Reply& AllClearAfter(const std::string& opening) {
+    Say(opening);
+    Say("no");
+    Say("no");
+    return Say("no");
+  }
+
   const std::string& transcript() const { return transcript_; }
   const ConversationState& state() const { return state_; }
   void set_state(ConversationState s) { state_ = std::move(s); }
@@ -187,10 +196,7 @@ TEST_CASE("screening asks the three questions in order and all clear leads to ad
 
 TEST_CASE("screening all clear with known slots gives tailored advice instead of asking", "[flow]") {
   Chat c;
-  c.Say("my upper back is sore after rows yesterday");
-  c.Say("no");
-  c.Say("no");
-  const Reply& r = c.Say("no");
+  const Reply& r = c.AllClearAfter("my upper back is sore after rows yesterday");
   INFO(c.transcript());
   CHECK(r.state == "advising");
   CHECK_FALSE(Contains(r.text, kAskTraining));
@@ -527,10 +533,7 @@ TEST_CASE("someone else's symptom gets third-party guidance without marking this
 
 TEST_CASE("rows yesterday, screening clear: DOMS window and shoulder-blade form", "[flow]") {
   Chat c;
-  c.Say("my upper back is sore after rows yesterday");
-  c.Say("no");
-  c.Say("no");
-  const Reply& r = c.Say("no");
+  const Reply& r = c.AllClearAfter("my upper back is sore after rows yesterday");
   INFO(c.transcript());
   CHECK(r.state == "advising");
   CHECK(Contains(r.text, "24 to 72"));
@@ -543,10 +546,7 @@ TEST_CASE("rows yesterday, screening clear: DOMS window and shoulder-blade form"
 
 TEST_CASE("overhead press: core bracing", "[flow]") {
   Chat c;
-  c.Say("my upper back hurts after overhead press 2 days ago");
-  c.Say("no");
-  c.Say("no");
-  const Reply& r = c.Say("no");
+  const Reply& r = c.AllClearAfter("my upper back hurts after overhead press 2 days ago");
   INFO(c.transcript());
   CHECK(Contains(r.text, "core"));
   CHECK(Contains(r.text, "arching"));
@@ -556,10 +556,7 @@ TEST_CASE("overhead press: core bracing", "[flow]") {
 
 TEST_CASE("sharp pain: strain wording", "[flow]") {
   Chat c;
-  c.Say("I have a sharp pain in my upper back since bench press yesterday");
-  c.Say("no");
-  c.Say("no");
-  const Reply& r = c.Say("no");
+  const Reply& r = c.AllClearAfter("I have a sharp pain in my upper back since bench press yesterday");
   INFO(c.transcript());
   CHECK(Contains(r.text, "strain"));
   CHECK(Contains(r.text, "sharp, localized pain"));
@@ -567,10 +564,7 @@ TEST_CASE("sharp pain: strain wording", "[flow]") {
 
 TEST_CASE("a few hours after training: too soon for DOMS", "[flow]") {
   Chat c;
-  c.Say("my upper back hurts, I did rows 3 hours ago");
-  c.Say("no");
-  c.Say("no");
-  const Reply& r = c.Say("no");
+  const Reply& r = c.AllClearAfter("my upper back hurts, I did rows 3 hours ago");
   INFO(c.transcript());
   CHECK(Contains(r.text, "only a few hours ago"));
   CHECK_FALSE(Contains(r.text, "which fits delayed onset muscle soreness"));
@@ -578,10 +572,7 @@ TEST_CASE("a few hours after training: too soon for DOMS", "[flow]") {
 
 TEST_CASE("long after training: lingering pain wording", "[flow]") {
   Chat c;
-  c.Say("my upper back has hurt since I did deadlifts last week");
-  c.Say("no");
-  c.Say("no");
-  const Reply& r = c.Say("no");
+  const Reply& r = c.AllClearAfter("my upper back has hurt since I did deadlifts last week");
   INFO(c.transcript());
   CHECK(Contains(r.text, "more than a few days"));
   CHECK_FALSE(Contains(r.text, "which fits delayed onset muscle soreness"));
