@@ -1,6 +1,7 @@
 // build/backcheck: the conversation engine on the command line.
 //
-//   backcheck chat [--json]        talk to the assistant (interactive, or piped lines)
+//   backcheck chat [--json] [--record FILE.convo]   talk to the assistant (interactive, or piped lines)
+//   backcheck test PATH... [--url ws://...]          run conversation scripts
 //   backcheck kb-report            every article sentence and the topics citing it
 //   backcheck eval FILE.jsonl      run labelled conversations, exit 1 on any failure
 //   backcheck retrieval-scores FILE.jsonl   passage scores, for tuning the retrieval threshold
@@ -8,11 +9,14 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/labelled_eval.hpp"
+#include "cli/script_runner.hpp"
 #include "dialog/engine.hpp"
 #include "knowledge/loader.hpp"
 
@@ -27,8 +31,24 @@ std::string FlagList(const std::vector<std::string>& flags) {
   return out.empty() ? "-" : out;
 }
 
-int Chat(const Engine& engine, bool as_json) {
+// Writes the conversation as a script whose expectations are what was observed.
+bool Record(const std::string& path, const std::vector<std::pair<std::string, backcheck::dialog::Reply>>& turns) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return false;
+  out << "# Recorded with `backcheck chat --record`: the expectations are what the assistant did.\n"
+      << "# Check them before keeping this as a test.\n"
+      << "name: " << std::filesystem::path(path).stem().string() << "\n";
+  for (const auto& [text, r] : turns) {
+    out << "\n> " << text << "\n  intent: " << r.intent << "\n  state: " << r.state
+        << "\n  urgency: " << knowledge::UrgencyName(r.urgency) << "\n";
+    if (!r.red_flags.empty()) out << "  red flags: " << FlagList(r.red_flags) << "\n";
+  }
+  return static_cast<bool>(out);
+}
+
+int Chat(const Engine& engine, bool as_json, const std::string& record) {
   const bool interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  std::vector<std::pair<std::string, backcheck::dialog::Reply>> transcript;
   auto state = engine.Start();
   if (!as_json) std::cout << "assistant: " << engine.Greeting() << "\n";
   std::string line;
@@ -39,6 +59,7 @@ int Chat(const Engine& engine, bool as_json) {
     auto turn = engine.Respond(state, line);
     state = turn.state;
     const auto& r = turn.reply;
+    if (!record.empty()) transcript.emplace_back(line, r);
     if (as_json) {
       std::cout << nlohmann::json(r).dump() << "\n";
       continue;
@@ -53,7 +74,59 @@ int Chat(const Engine& engine, bool as_json) {
       std::cout << "\n";
     }
   }
+  if (!record.empty()) {
+    if (!Record(record, transcript)) {
+      std::cerr << "backcheck chat: cannot write " << record << "\n";
+      return 2;
+    }
+    std::cerr << "recorded " << transcript.size() << " messages to " << record << "\n";
+  }
   return 0;
+}
+
+struct TestOptions {
+  std::vector<std::string> paths;
+  std::string url;
+  std::string junit;
+  std::string filter;
+  std::size_t concurrency = 8;
+};
+
+int Test(const Engine* engine, const TestOptions& o) {
+  std::vector<backcheck::cli::Script> scripts;
+  try {
+    std::vector<std::filesystem::path> paths(o.paths.begin(), o.paths.end());
+    scripts = backcheck::cli::LoadScripts(paths);
+  } catch (const backcheck::cli::ScriptError& e) {
+    std::cerr << "backcheck test: " << e.what() << "\n";
+    return 2;
+  }
+  if (!o.filter.empty()) {
+    auto lower = [](std::string v) {
+      for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return v;
+    };
+    const std::string f = lower(o.filter);
+    std::erase_if(scripts, [&](const backcheck::cli::Script& s) {
+      return lower(s.name).find(f) == std::string::npos && lower(s.file).find(f) == std::string::npos;
+    });
+  }
+  if (scripts.empty()) {
+    std::cerr << "backcheck test: no script found\n";
+    return 2;
+  }
+  auto results = o.url.empty() ? backcheck::cli::RunInProcess(*engine, scripts)
+                               : backcheck::cli::RunLive(o.url, scripts, o.concurrency);
+  backcheck::cli::PrintReport(std::cout, results);
+  if (!o.junit.empty()) {
+    std::ofstream out(o.junit, std::ios::trunc);
+    backcheck::cli::WriteJUnit(out, results);
+    if (!out) {
+      std::cerr << "backcheck test: cannot write " << o.junit << "\n";
+      return 2;
+    }
+  }
+  return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.Passed(); }) ? 0 : 1;
 }
 
 int KbReport(const knowledge::KnowledgeBase& kb) {
@@ -137,8 +210,20 @@ int main(int argc, char** argv) {
   app.add_option("--kb", kb_dir, "knowledge base folder (article.txt and data/)")->capture_default_str();
 
   bool as_json = false;
+  std::string record;
   auto* chat = app.add_subcommand("chat", "talk to the assistant; reads one message a line (interactive or piped)");
   chat->add_flag("--json", as_json, "print each reply as one JSON object a line");
+  chat->add_option("--record", record, "write the conversation to this file as a script (.convo)");
+
+  TestOptions test_options;
+  auto* test = app.add_subcommand("test", "run conversation scripts (.convo, or labelled .jsonl); exit 1 on any failure");
+  test->add_option("PATH", test_options.paths, "script files or folders (searched recursively)")
+      ->required()->check(CLI::ExistingPath);
+  test->add_option("--url", test_options.url, "run against a live server, e.g. ws://127.0.0.1:8080/v1/chat");
+  test->add_option("--junit", test_options.junit, "also write the results as JUnit XML to this file");
+  test->add_option("--filter", test_options.filter, "only scripts whose name or file contains this text");
+  test->add_option("--concurrency", test_options.concurrency, "scripts run at once against a live server")
+      ->capture_default_str()->check(CLI::PositiveNumber);
 
   auto* report = app.add_subcommand("kb-report", "list every article sentence with the topics citing it; exit 1 below 100%");
 
@@ -162,7 +247,8 @@ int main(int argc, char** argv) {
   }
   if (*report) return KbReport(*kb);
   Engine engine(kb);
-  if (*chat) return Chat(engine, as_json);
+  if (*chat) return Chat(engine, as_json, record);
+  if (*test) return Test(&engine, test_options);
   if (*eval) return Eval(engine, eval_file);
   if (*scores) return RetrievalScores(engine, scores_file);
   return 0;

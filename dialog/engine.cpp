@@ -142,6 +142,7 @@ void Engine::Tailor(Composer& out, const Slots& slots) const {
     if (rule.hours_max && (!slots.hours || *slots.hours > *rule.hours_max)) continue;
     if (!rule.exercise_category.empty() && rule.exercise_category != slots.exercise_category) continue;
     if (!rule.quality.empty() && rule.quality != slots.quality) continue;
+    if (!rule.quality_not.empty() && rule.quality_not == slots.quality) continue;
     std::string text = Fill(rule.text, "hours", slots.hours ? std::to_string(*slots.hours) : "");
     out.AddOwned(Fill(std::move(text), "exercise", slots.exercise));
     out.Cite(rule.sources);
@@ -189,6 +190,9 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   } else if (asked && self == 0 && (detection.Mask(Attribution::kNegated) & asked) &&
              kind(intent) != IntentKind::kQuestion) {
     intent = deny_;  // "no numbness, no tingling" answers a question about them as "no" does
+  } else if (asked && intent == deny_ && detection.Mask(Attribution::kNegated) &&
+             !(detection.Mask(Attribution::kNegated) & asked)) {
+    intent = fallback_;  // "no fever" to the arm question rules out nothing it asked: ask again
   }
   const FlagMask other = self ? 0 : detection.Mask(Attribution::kOtherPerson);
   const FlagMask past = (self || other) ? 0 : detection.Mask(Attribution::kPast);
@@ -272,6 +276,11 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     for (const auto& g : kb_->red_flags.guidance) {
       if (g.level == level) out.Add(g.third_party);
     }
+    if (staying_in_screening) {
+      out.Add(flow.Text("screening_resume"));
+      out.Add(flow.screening[s.screening_step].text);
+      out.quick_replies = yes_no;
+    }
   } else if (past) {
     std::vector<std::string> names;
     ForEachFlag(past, [&](std::size_t f) {
@@ -314,7 +323,8 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     }
   } else if (kind(intent) == IntentKind::kReport ||
              (s.asked_training && slots_found &&
-              (intent == fallback_ || kind(intent) == IntentKind::kAnswer))) {
+              (intent == fallback_ || kind(intent) == IntentKind::kAnswer ||
+               (kind(intent) == IntentKind::kQuestion && !detector_.IsQuestion(normalised))))) {
     // Their own pain again, or the answer to "when and what did you train?": tailor the advice.
     intent = describe_pain_;
     if (s.slots.hours || !s.slots.exercise.empty()) {

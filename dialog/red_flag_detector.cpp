@@ -234,6 +234,13 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
   return Attribution::kSelf;
 }
 
+bool RedFlagDetector::IsQuestion(std::string_view text) const {
+  if (text.find('?') != std::string_view::npos) return true;
+  const std::string_view first = text.substr(0, text.find_first_of(" ,.!;:"));
+  auto it = cues_.find(first);
+  return it != cues_.end() && !it->second.phrases[kQuestionStart].empty();
+}
+
 Detection RedFlagDetector::Detect(std::string_view text) const {
   Detection detection;
   std::vector<int> hits;

@@ -72,6 +72,10 @@ class RedFlagDetector {
 
   Detection Detect(std::string_view normalised) const;
 
+  // Whether the normalised text asks something: it has a '?' or starts with a question word
+  // (the cue list `question_starts`). "rows, two days ago" does not; "how do I row?" does.
+  bool IsQuestion(std::string_view normalised) const;
+
  private:
   // The cue phrase lists, and one table from a word to the phrases of each list that start with
   // it, so each token is looked up once however many lists are consulted.

@@ -112,6 +112,7 @@ struct TailoringRule {
   std::optional<int> hours_min, hours_max;  // hours since training, inclusive
   std::string exercise_category;            // "pull", "overhead"... empty: any
   std::string quality;                      // "ache", "sharp", "burning"; empty: any
+  std::string quality_not;                  // a quality this rule does not fit ("sharp" is not DOMS)
   std::string text;  // may contain {hours} and {exercise}
   std::vector<Source> sources;
 };

@@ -346,6 +346,7 @@ Flow LoadFlow(const json& doc, const Article& article, const std::vector<Intent>
       if (j.contains("hours_max")) rule.hours_max = j["hours_max"].get<int>();
       rule.exercise_category = OptString(j, "exercise_category", w);
       rule.quality = OptString(j, "quality", w);
+      rule.quality_not = OptString(j, "quality_not", w);
       rule.text = String(j, "text", w);
       rule.sources = Sources(j, article, w);
       flow.tailoring.push_back(std::move(rule));

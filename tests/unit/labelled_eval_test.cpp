@@ -32,8 +32,8 @@ TEST_CASE("each failed expectation is reported with what was expected and what c
   CHECK(s.failures[0].actual == "greeting");
   CHECK(s.failures[1].field == "state");
   CHECK(s.failures[2].field == "red_flags");
-  CHECK(s.failures[2].expected == "[fever]");
-  CHECK(s.failures[2].actual == "[]");
+  CHECK(s.failures[2].expected == "fever");
+  CHECK(s.failures[2].actual == "none");
   CHECK(s.failures[3].field == "facts");
   std::ostringstream out;
   backcheck::cli::PrintFailure(out, s.failures[0]);
