@@ -1,0 +1,480 @@
+// Browser tests of the chat widget (web/widget.js, web/widget.css, web/index.html) against the
+// real chat-server, in Debian's headless Chromium. Run from the repository root:
+//
+//   node --test-reporter=spec tests/browser/widget.test.mjs [--server build/chat-server]
+//        [--screenshot-dir build/screenshots]
+//
+// or `node --test tests/browser/` (then the server comes from BACKCHECK_SERVER or the default).
+// Missing prerequisites (server binary, /usr/bin/chromium, node_modules from `npm ci`,
+// web/widget.js) make it exit 1 at once with a message saying what to install.
+//
+// Environment: BACKCHECK_SERVER (server binary), BACKCHECK_SCREENSHOT_DIR (default
+// build/screenshots), BACKCHECK_TEST_TIMEOUT (seconds per wait, default 10),
+// BACKCHECK_CHROMIUM (default /usr/bin/chromium).
+//
+// Only the selectors of web/WIDGET_CONTRACT.md are used. Each test has its own browser context
+// (so its own localStorage, hence its own conversation).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  REPO, RECONNECT_TIMEOUT, S, Server, TIMEOUT, assertClean, countOf, focusIndicator, gotoDemo,
+  launchBrowser, missingPrerequisites, newPage, openPanel, readMessages, screenshotPath,
+  sendMessage, waitForAnimations, waitUnclipped, waitForMessages, waitForMoreThan, waitForStatus,
+  waitForUserMessage,
+} from './harness.mjs';
+
+const missing = missingPrerequisites();
+if (missing.length) {
+  console.error('browser tests cannot run:\n  ' + missing.join('\n  '));
+  process.exit(1);
+}
+
+const CONVERSATION_ID = /^[A-Za-z0-9_-]{22,}$/;
+const XSS = '<img src=x onerror="window.__xss=1">';
+// While the server is down the browser logs its failed WebSocket attempts; that is expected.
+const WS_DOWN = [/WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/v1\/chat' failed/i, /ERR_CONNECTION_REFUSED/];
+// Chromium asks for /favicon.ico on its own; the demo page declares none, so the server says 404.
+// That is the browser's request, not the widget's: allowed (see the report).
+const FAVICON_404 = /Failed to load resource: the server responded with a status of 404 .*\/favicon\.ico\)$/;
+
+let browser;
+let server;
+
+/** A new context + page on the main server, closed (and checked clean) after `fn`. */
+async function withPage(fn, options = {}, { servers, allowConsole } = {}) {
+  const { context, page, rec } = await newPage(browser, options);
+  try {
+    await fn(page, rec, context);
+    assertClean(rec, servers || server, { allowConsole: [FAVICON_404, ...(allowConsole || [])] });
+  } finally {
+    await context.close();
+  }
+}
+
+describe('chat widget in Chromium', { concurrency: false }, () => {
+  before(async () => {
+    server = await new Server().start();
+    browser = await launchBrowser();
+    console.log(`# server ${server.origin}; ${browser.version()}`);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.cleanup();
+  });
+
+  test('1. ask a question: user message, reply with "24 to 72", typing indicator gone, sources', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      const launcher = page.locator(S.launcher);
+      assert.equal(await launcher.getAttribute('aria-expanded'), 'false', 'launcher starts collapsed');
+      assert.equal(await page.getByRole('button', { name: 'Open chat', exact: true }).count(), 1, 'launcher named "Open chat"');
+      assert.ok(await page.locator(S.panel).isHidden(), 'panel starts hidden');
+      await openPanel(page);
+      await waitForStatus(page, 'connected');
+      // Names a screen reader announces.
+      assert.equal(await page.getByRole('button', { name: 'Close chat', exact: true }).count(), 1, 'launcher named "Close chat" when open');
+      assert.equal(await page.getByRole('button', { name: 'Send', exact: true }).evaluate((el, sel) => el.matches(sel), S.send), true, 'send button named "Send"');
+      assert.equal(await page.getByLabel('Message', { exact: true }).evaluate((el, sel) => el.matches(sel), S.input), true, 'message box labelled "Message"');
+      assert.equal(await page.locator(S.panel).getAttribute('role'), 'dialog');
+      assert.equal(await page.locator(S.panel).getAttribute('aria-label'), 'Backcheck chat');
+      assert.equal(await page.locator(S.launcher).getAttribute('aria-controls'), await page.locator(S.panel).getAttribute('id'));
+      assert.equal(await page.evaluate((sel) => !!document.querySelector(sel)?.closest('[role="log"]'), S.log), true,
+        'the log is (inside) a role="log" region');
+
+      const input = page.locator(S.input);
+      await input.fill('What is DOMS?');
+      await input.press('Enter');
+      await waitForUserMessage(page, 'What is DOMS?');
+      const reply = page.locator(S.assistant).filter({ hasText: '24 to 72' });
+      await reply.first().waitFor({ state: 'visible' });
+      assert.equal(await reply.count(), 1, 'exactly one reply mentions "24 to 72"');
+      await page.locator(S.typing).waitFor({ state: 'hidden' });
+      assert.equal(await input.inputValue(), '', 'the message box is cleared after sending');
+
+      const sources = reply.first().locator(S.sources);
+      assert.equal(await sources.count(), 1, 'the reply has one details.bc-sources');
+      const summary = (await sources.locator('summary').first().textContent()).trim();
+      assert.ok(summary.startsWith('From the article:'), `summary is ${JSON.stringify(summary)}`);
+      assert.match(summary, /Common Muscular Causes of Upper Back Pain/, 'summary names the section');
+      // Opening the citations shows the quote.
+      await sources.locator('summary').first().click();
+      assert.equal(await sources.evaluate((d) => d.open), true, 'details opens on click');
+      assert.match(await sources.textContent(), /peaks 24 to 72 hours after the workout/);
+    });
+  });
+
+  test('1b. the typing indicator shows while the reply is awaited', { timeout: 60_000 }, async () => {
+    // The reply is held back (the page still talks to the real server through Playwright's
+    // WebSocket route) so the "awaiting" moment can be observed without racing the server.
+    await withPage(async (page, rec, context) => {
+      let release;
+      const held = new Promise((resolve) => { release = resolve; });
+      await context.routeWebSocket(/\/v1\/chat$/, (ws) => {
+        const upstream = ws.connectToServer();
+        upstream.onMessage(async (msg) => {
+          if (JSON.parse(String(msg)).type === 'reply') await held;
+          ws.send(msg);
+        });
+      });
+      await gotoDemo(page, server);
+      await openPanel(page);
+      const input = page.locator(S.input);
+      await input.fill('Should I use heat or ice?');
+      await input.press('Enter');
+      await waitForUserMessage(page, 'Should I use heat or ice?');
+      await page.locator(S.typing).waitFor({ state: 'visible' });
+      assert.equal(await page.locator(S.assistant).filter({ hasText: 'ice pack' }).count(), 0, 'no reply yet');
+      release();
+      await page.locator(S.assistant).filter({ hasText: 'ice pack' }).first().waitFor({ state: 'visible' });
+      await page.locator(S.typing).waitFor({ state: 'hidden' });
+    });
+  });
+
+  test('2. quick replies "Yes"/"No"; clicking "No" sends it', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      await openPanel(page);
+      await sendMessage(page, 'My upper back hurts after rows yesterday');
+      const quick = page.locator(S.quick);
+      await quick.first().waitFor({ state: 'visible' });
+      const labels = (await quick.allTextContents()).map((t) => t.trim());
+      assert.ok(labels.includes('Yes') && labels.includes('No'), `quick replies are ${JSON.stringify(labels)}`);
+      await waitUnclipped(page, S.quick); // every quick reply wholly visible, none cut off
+      await waitUnclipped(page, S.assistant, { whole: false, last: true }); // the new reply is scrolled into view (at least partly)
+
+      const assistants = await countOf(page, S.assistant);
+      await quick.filter({ hasText: /^\s*No\s*$/ }).click();
+      await waitForUserMessage(page, 'No');
+      await waitForMoreThan(page, S.assistant, assistants);
+      await page.locator(S.typing).waitFor({ state: 'hidden' });
+      const log = await readMessages(page);
+      assert.deepEqual(log.filter((m) => m.role === 'user').map((m) => m.text),
+        ['My upper back hurts after rows yesterday', 'No']);
+      // The quick replies shown are the latest reply's only: not the first set plus the second.
+      assert.ok((await quick.filter({ hasText: /^\s*No\s*$/ }).count()) <= 1, 'quick replies were replaced, not appended');
+    });
+  });
+
+  test('3. escalation banner appears and stays', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      await openPanel(page);
+      assert.equal(await countOf(page, S.banner), 0, 'no banner before anything is said');
+      await sendMessage(page, "I'm short of breath");
+      const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
+      await banner.waitFor({ state: 'visible' });
+      assert.match(await banner.textContent(), /emergency number/);
+      await sendMessage(page, 'What is DOMS?');
+      await banner.waitFor({ state: 'visible' });
+      assert.equal(await page.locator(S.banner).count(), 1, 'one banner');
+      assert.equal(await page.locator(S.banner).getAttribute('data-level'), 'emergency', 'level never goes down');
+    });
+  });
+
+  test('4. reload restores the conversation and the banner', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      await openPanel(page);
+      await sendMessage(page, 'What is DOMS?');
+      await sendMessage(page, "I'm short of breath");
+      await sendMessage(page, 'Should I use heat or ice?');
+      await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+      const before = await readMessages(page);
+      assert.deepEqual(before.filter((m) => m.role === 'user').map((m) => m.text),
+        ['What is DOMS?', "I'm short of breath", 'Should I use heat or ice?']);
+      const id = await page.evaluate(() => localStorage.getItem('backcheck.conversation'));
+      assert.match(id || '', CONVERSATION_ID, 'conversation id kept in localStorage["backcheck.conversation"]');
+
+      await page.reload({ waitUntil: 'load' });
+      await page.locator(S.launcher).waitFor({ state: 'visible' });
+      await openPanel(page);
+      await waitForMessages(page, before);
+      await page.locator(`${S.banner}[role="alert"][data-level="emergency"]`).waitFor({ state: 'visible' });
+      assert.equal(await page.evaluate(() => localStorage.getItem('backcheck.conversation')), id, 'same conversation');
+
+      // The resumed conversation goes on: a new message is answered in it.
+      await sendMessage(page, 'Should I rest?');
+      const after = await readMessages(page);
+      assert.deepEqual(after.slice(0, before.length), before, 'history unchanged by the new message');
+      assert.equal(after.length, before.length + 2);
+    });
+  });
+
+  test('4b. an unknown stored conversation id is forgotten and a fresh one starts', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      const stale = 'AAAAAAAAAAAAAAAAAAAAAA';
+      await page.addInitScript((v) => {
+        if (!sessionStorage.getItem('seeded')) { localStorage.setItem('backcheck.conversation', v); sessionStorage.setItem('seeded', '1'); }
+      }, stale);
+      await gotoDemo(page, server);
+      await openPanel(page);
+      const reply = await sendMessage(page, 'What is DOMS?');
+      assert.match(await reply.textContent(), /24 to 72/);
+      const id = await page.evaluate(() => localStorage.getItem('backcheck.conversation'));
+      assert.ok(id !== stale && CONVERSATION_ID.test(id || ''), `stored id after the fresh start: ${id}`);
+    });
+  });
+
+  test('5. server restart: reconnecting, queued message, resumed without duplicates', { timeout: 120_000 }, async () => {
+    const own = new Server(); // its own server: this test stops and restarts it
+    try {
+      await own.start();
+      const port = own.port;
+      await withPage(async (page) => {
+        await gotoDemo(page, own);
+        await openPanel(page);
+        await waitForStatus(page, 'connected');
+        await sendMessage(page, 'What is DOMS?');
+        await sendMessage(page, 'My upper back hurts after rows yesterday');
+        const before = await readMessages(page);
+        const id = await page.evaluate(() => localStorage.getItem('backcheck.conversation'));
+
+        await own.stop();
+        await waitForStatus(page, 'reconnecting');
+        const status = page.locator(S.status);
+        await status.waitFor({ state: 'visible' });
+        assert.match(await status.innerText(), /Reconnecting/, 'visible text says Reconnecting');
+
+        const queued = 'Should I use heat or ice?';
+        const input = page.locator(S.input);
+        await input.fill(queued);
+        await input.press('Enter');
+        await waitForUserMessage(page, queued, 3000); // shown at once, while the server is down
+
+        await own.start(port); // same port, same --data-dir
+        await waitForStatus(page, 'connected', RECONNECT_TIMEOUT);
+        await page.locator(S.assistant).filter({ hasText: 'ice pack' }).first().waitFor({ state: 'visible' });
+        await page.locator(S.typing).waitFor({ state: 'hidden' });
+
+        const afterLog = await readMessages(page);
+        assert.deepEqual(afterLog.slice(0, before.length), before, 'earlier history shown once, in order');
+        assert.equal(afterLog.length, before.length + 2, `log after the restart:\n${JSON.stringify(afterLog, null, 1)}`);
+        assert.deepEqual(afterLog[before.length], { role: 'user', text: queued });
+        assert.equal(afterLog[before.length + 1].role, 'assistant');
+        assert.match(afterLog[before.length + 1].text, /ice pack/);
+        assert.equal(await page.evaluate(() => localStorage.getItem('backcheck.conversation')), id,
+          'the queued message went to the resumed conversation');
+        assert.ok(!(await page.locator(S.status).innerText().catch(() => '')).includes('Reconnecting'),
+          'no "Reconnecting" once connected');
+
+        // What the server kept is what was shown: a reload re-renders the same log from history.
+        await page.reload({ waitUntil: 'load' });
+        await openPanel(page);
+        await waitForMessages(page, afterLog);
+      }, {}, { servers: [own], allowConsole: WS_DOWN });
+      await own.stop();
+    } finally {
+      await own.cleanup();
+    }
+  });
+
+  test('6. markup in a message is shown as text, never run', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      await openPanel(page);
+      const assistants = await countOf(page, S.assistant);
+      await page.locator(S.input).fill(XSS);
+      await page.locator(S.input).press('Enter');
+      await waitForMoreThan(page, S.assistant, assistants); // answered: everything is rendered
+      const text = await page.locator(S.user).last().locator(S.text).textContent();
+      assert.equal(text, XSS, 'the user message shows the literal text');
+      assert.equal(await countOf(page, `${S.log} img`), 0, 'no img element in the log');
+      assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined');
+      // And after a reload (the text now comes back from the server's history).
+      await page.reload({ waitUntil: 'load' });
+      await openPanel(page);
+      await waitForUserMessage(page, XSS);
+      assert.equal(await countOf(page, `${S.log} img`), 0, 'no img element in the restored log');
+      assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined');
+    });
+  });
+
+  test('7. keyboard only: launcher, typing, Enter, Tab to every control, visible focus', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      const focused = (sel) => page.evaluate((s) => !!document.activeElement && document.activeElement.matches(s), sel);
+      const tabTo = async (sel, max = 40) => {
+        for (let i = 0; i < max; i++) {
+          if (await focused(sel)) return;
+          await page.keyboard.press('Tab');
+        }
+        assert.fail(`Tab never reached ${sel} in ${max} presses`);
+      };
+      const assertFocusVisible = async (name) => {
+        const f = await focusIndicator(page);
+        assert.ok(f.ok, `${name} has no visible focus indicator: ${JSON.stringify(f)}`);
+      };
+
+      await tabTo(S.launcher);
+      await assertFocusVisible('launcher');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('aria-expanded') === 'true', S.launcher);
+      await page.locator(S.panel).waitFor({ state: 'visible' });
+
+      await tabTo(S.input);
+      await assertFocusVisible('textarea');
+      // Shift+Enter is a new line, not a send.
+      await page.keyboard.type('a');
+      await page.keyboard.press('Shift+Enter');
+      await page.keyboard.type('b');
+      assert.equal(await page.locator(S.input).inputValue(), 'a\nb');
+      assert.equal(await countOf(page, S.user), 0, 'Shift+Enter sent nothing');
+      await page.keyboard.press('ControlOrMeta+a');
+      await page.keyboard.press('Backspace');
+
+      const assistants = await countOf(page, S.assistant);
+      await page.keyboard.type('My upper back hurts after rows yesterday');
+      await page.keyboard.press('Enter');
+      await waitForUserMessage(page, 'My upper back hurts after rows yesterday');
+      await waitForMoreThan(page, S.assistant, assistants);
+      await page.locator(S.quick).first().waitFor({ state: 'visible' });
+      assert.ok(await focused(S.input), 'focus stays in the message box after sending');
+
+      const reached = new Map([[S.input, false], [S.send, false], [S.quick, false]]);
+      for (let i = 0; i < 40 && [...reached.values()].includes(false); i++) {
+        await page.keyboard.press('Tab');
+        for (const sel of reached.keys()) {
+          if (!reached.get(sel) && await focused(sel)) {
+            reached.set(sel, true);
+            await assertFocusVisible(sel);
+          }
+        }
+      }
+      assert.deepEqual(Object.fromEntries(reached), { [S.input]: true, [S.send]: true, [S.quick]: true },
+        'Tab reaches the textarea, the send button and a quick reply');
+
+      // A quick reply works from the keyboard too.
+      await tabTo(S.quick);
+      const label = (await page.evaluate(() => document.activeElement.textContent)).trim();
+      const before = await countOf(page, S.assistant);
+      await page.keyboard.press('Enter');
+      await waitForUserMessage(page, label);
+      await waitForMoreThan(page, S.assistant, before);
+    });
+  });
+
+  test('8. no serious or critical axe-core violations (panel open, conversation, banner)', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      await openPanel(page);
+      await sendMessage(page, 'My upper back hurts after rows yesterday');
+      await sendMessage(page, "I'm short of breath");
+      await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+      await page.locator(S.quick).first().waitFor({ state: 'visible' });
+      await page.locator(S.assistant).first().locator(S.sources).locator('summary').click();
+      await runAxe(page, 'light');
+    });
+  });
+
+  test('9. screenshots at 360x740 and 1280x800; at 360 px the page and the panel fit', { timeout: 90_000 }, async () => {
+    // Layout problems are collected, not thrown at once, so that the screenshot is always taken.
+    const problems = [];
+    for (const [width, height, mobile] of [[360, 740, true], [1280, 800, false]]) {
+      await withPage(async (page) => {
+        await gotoDemo(page, server);
+        const where = `${width}x${height}${mobile ? ' (mobile)' : ''}`;
+        const inView = async (sel) => {
+          const box = await page.locator(sel).boundingBox();
+          const ok = box && box.x >= -0.5 && box.x + box.width <= width + 0.5 && box.y >= -0.5 && box.y + box.height <= height + 0.5;
+          if (!ok) problems.push(`${where}: ${sel} ${JSON.stringify(box)} is not inside the viewport`);
+          return ok;
+        };
+        const overflow = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth }));
+        if (overflow.scrollWidth > width || overflow.innerWidth > width) {
+          const wide = await page.evaluate((w) => [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > w + 0.5)
+            .map((e) => `${e.tagName.toLowerCase()}${e.getAttribute('class') ? '.' + e.getAttribute('class').trim().split(/\s+/).join('.') : ''} (right ${Math.round(e.getBoundingClientRect().right)})`)
+            .slice(0, 5), width);
+          problems.push(`${where}: the page is wider than the viewport (${JSON.stringify(overflow)}); too wide: ${wide.join(', ')}`);
+        }
+        if (await inView(S.launcher)) {
+          await openPanel(page);
+        } else { // still open it, to get the screenshot of the panel
+          await page.locator(S.launcher).dispatchEvent('click');
+          await page.locator(S.panel).waitFor({ state: 'visible' });
+        }
+        await sendMessage(page, 'My upper back hurts after rows yesterday');
+        await sendMessage(page, 'No');
+        await page.locator(S.quick).first().waitFor({ state: 'visible' });
+        await waitForAnimations(page);
+        for (const [sel, opts] of [[S.quick, {}], [S.assistant, { whole: false, last: true }]]) {
+          await waitUnclipped(page, sel, { ...opts, timeout: 2000 }).catch((e) => problems.push(`${where}: ${e.message}`));
+        }
+        const file = screenshotPath(`widget-${width}.png`);
+        await page.screenshot({ path: file });
+        assert.ok(fs.statSync(file).size > 1000, `${file} written`);
+        console.log(`# screenshot ${file}`);
+
+        const panel = await page.locator(S.panel).boundingBox();
+        if (!panel || panel.width > width) problems.push(`${where}: panel ${JSON.stringify(panel)} is wider than the viewport`);
+        await inView(S.panel);
+        await inView(S.input);
+        await inView(S.send);
+      }, { viewport: { width, height }, isMobile: mobile, hasTouch: mobile, deviceScaleFactor: 1 });
+    }
+    assert.deepEqual(problems, [], 'layout problems');
+  });
+
+  test('10. every request goes to the server the page came from', { timeout: 60_000 }, async () => {
+    await withPage(async (page, rec) => {
+      await gotoDemo(page, server);
+      await openPanel(page);
+      await sendMessage(page, 'What is DOMS?');
+      const paths = rec.requests.map((u) => new URL(u)).filter((u) => u.host === server.host).map((u) => u.pathname);
+      for (const p of ['/', '/widget.js', '/widget.css']) assert.ok(paths.includes(p), `GET ${p} seen; requests: ${rec.requests.join(' ')}`);
+      assert.deepEqual([...new Set(rec.websockets)], [`ws://${server.host}/v1/chat`], 'one WebSocket URL, the server\'s /v1/chat');
+      const foreign = [...rec.requests, ...rec.websockets].filter((u) => {
+        const url = new URL(u);
+        return !['data:', 'blob:'].includes(url.protocol) && url.host !== server.host;
+      });
+      assert.deepEqual(foreign, [], 'requests to other hosts');
+    });
+  });
+
+  test('11. dark mode and reduced motion render without errors (and pass axe)', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await page.emulateMedia({ reducedMotion: 'reduce', colorScheme: 'dark' });
+      await gotoDemo(page, server);
+      assert.deepEqual(await page.evaluate(() => [matchMedia('(prefers-color-scheme: dark)').matches,
+        matchMedia('(prefers-reduced-motion: reduce)').matches]), [true, true]);
+      await openPanel(page);
+      await sendMessage(page, 'What is DOMS?');
+      await sendMessage(page, "I'm short of breath");
+      await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+      await waitForAnimations(page);
+      await page.screenshot({ path: screenshotPath('widget-1280-dark.png') });
+      await runAxe(page, 'dark, reduced motion');
+    });
+  });
+
+  test('the server exits 0 on SIGTERM', async () => {
+    const ms = await server.stop();
+    console.log(`# server stopped in ${ms} ms`);
+  });
+});
+
+const AXE_SOURCE = path.join(REPO, 'node_modules', 'axe-core', 'axe.min.js');
+
+async function runAxe(page, label) {
+  await waitForAnimations(page);
+  await page.addScriptTag({ content: fs.readFileSync(AXE_SOURCE, 'utf8') });
+  const results = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+    }));
+  });
+  const bad = results.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of results) {
+    console.log(`# axe (${label}) ${v.impact} ${v.id}: ${v.help}`);
+    for (const n of v.nodes) console.log(`#     ${n.target}: ${(n.summary || '').replace(/\n/g, ' / ')}`);
+  }
+  assert.deepEqual(bad.map((v) => `${v.impact} ${v.id} (${v.nodes.map((n) => n.target).join(', ')})`), [],
+    `axe-core (${label}) serious/critical violations`);
+}
