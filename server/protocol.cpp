@@ -113,14 +113,90 @@ std::string StartedJson(const std::string& conversation, bool resumed, const dia
       .dump();
 }
 
+namespace {
+
+// Appends `s` as a JSON string. Text here is valid UTF-8 (the transport and the JSON parser have
+// checked what clients sent; the knowledge base is ours), so only quotes, backslashes and control
+// characters need escaping.
+void AppendString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[(c >> 4) & 0xF]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void AppendStrings(std::string& out, const std::vector<std::string>& items) {
+  out.push_back('[');
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendString(out, items[i]);
+  }
+  out.push_back(']');
+}
+
+}  // namespace
+
+// Written directly rather than through a json tree: replies are the server's hottest output, and
+// building and dumping an nlohmann::json object per reply was the largest cost after the kernel
+// in the load profile (bench/results/profile.md).
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
                       const dialog::Reply& reply, bool with_type) {
-  json j = reply;  // text, intent, state, urgency, red_flags, escalated, quick_replies, sources
-  if (with_type) j["type"] = "reply";
-  j["conversation"] = conversation;
-  j["seq"] = seq;
-  if (ref) j["ref"] = *ref;
-  return j.dump();
+  std::size_t size = 256 + conversation.size() + reply.text.size() + reply.intent.size();
+  for (const auto& s : reply.sources) size += s.section.size() + s.quote.size() + 32;
+  for (const auto& q : reply.quick_replies) size += q.size() + 4;
+  std::string out;
+  out.reserve(size);
+  out += '{';
+  if (with_type) out += "\"type\":\"reply\",";
+  out += "\"conversation\":";
+  AppendString(out, conversation);
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  if (ref) {
+    out += ",\"ref\":";
+    AppendString(out, *ref);
+  }
+  out += ",\"text\":";
+  AppendString(out, reply.text);
+  out += ",\"intent\":";
+  AppendString(out, reply.intent);
+  out += ",\"state\":";
+  AppendString(out, reply.state);
+  out += ",\"urgency\":";
+  AppendString(out, knowledge::UrgencyName(reply.urgency));
+  out += ",\"red_flags\":";
+  AppendStrings(out, reply.red_flags);
+  out += ",\"escalated\":";
+  out += reply.escalated ? "true" : "false";
+  out += ",\"quick_replies\":";
+  AppendStrings(out, reply.quick_replies);
+  out += ",\"sources\":[";
+  for (std::size_t i = 0; i < reply.sources.size(); ++i) {
+    if (i) out += ',';
+    out += "{\"section\":";
+    AppendString(out, reply.sources[i].section);
+    out += ",\"quote\":";
+    AppendString(out, reply.sources[i].quote);
+    out += '}';
+  }
+  out += "]}";
+  return out;
 }
 
 std::string EndedJson(const std::string& conversation) {

@@ -94,3 +94,24 @@ TEST_CASE("server frames carry every field of the spec", "[protocol]") {
   CHECK(started["history"][1] == json{{"role", "assistant"}, {"text", "hello"}, {"seq", 1}});
   CHECK(json::parse(EndedJson("c1")) == json{{"type", "ended"}, {"conversation", "c1"}});
 }
+
+TEST_CASE("the hand-written reply JSON equals the json-tree form, escapes included", "[protocol]") {
+  backcheck::dialog::Reply reply;
+  reply.text = "Quote \" backslash \\ newline\n tab\t bell\x07 unicode: épaule 肩 👍";
+  reply.intent = "doms";
+  reply.state = "escalated";
+  reply.urgency = backcheck::knowledge::Urgency::kEmergency;
+  reply.red_flags = {"chest_pain", "shortness_of_breath"};
+  reply.escalated = true;
+  reply.quick_replies = {"Yes", "No \"really\""};
+  reply.sources = {{"Section \"A\"", "quote\\1"}, {"B", "q2"}};
+  json expected = reply;  // the dialog layer's to_json
+  expected["type"] = "reply";
+  expected["conversation"] = "c\"1";
+  expected["seq"] = 42;
+  expected["ref"] = "r\n1";
+  CHECK(json::parse(ReplyJson("c\"1", 42, std::string("r\n1"), reply)) == expected);
+  expected.erase("type");
+  expected.erase("ref");
+  CHECK(json::parse(ReplyJson("c\"1", 42, std::nullopt, reply, false)) == expected);
+}
