@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "cli/script.hpp"
+#include "cli/script_runner.hpp"
 
 namespace backcheck::cli {
 namespace {
@@ -31,20 +32,18 @@ EvalSummary RunLabelledEval(const dialog::Engine& engine, std::istream& in, cons
     throw EvalFormatError(e.what());
   }
   EvalSummary summary;
-  for (const auto& script : scripts) {
+  const auto results = RunInProcess(engine, scripts);
+  for (const auto& r : results) {
     ++summary.conversations;
-    dialog::ConversationState state = engine.Start();
-    for (std::size_t t = 0; t < script.turns.size(); ++t) {
-      const ScriptTurn& turn = script.turns[t];
-      dialog::Turn result = engine.Respond(state, turn.text);
-      state = std::move(result.state);
+    for (std::size_t t = 0; t < r.turns.size(); ++t) {
+      const ScriptTurn& turn = r.script->turns[t];
       ++summary.messages;
       summary.expectations += turn.expectations.size();
-      for (const auto& f : Check(turn, result.reply)) {
+      for (const auto& f : r.turns[t].failures) {
         const bool fact = f.expectation->kind == Expectation::Kind::kTextMatches;
-        summary.failures.push_back(EvalFailure{script.line, t + 1, script.name, turn.text,
+        summary.failures.push_back(EvalFailure{r.script->line, t + 1, r.script->name, turn.text,
                                                FieldName(f.expectation->kind), f.expected,
-                                               fact ? result.reply.text : f.actual});
+                                               fact ? r.turns[t].reply.text : f.actual});
       }
     }
   }
