@@ -116,11 +116,7 @@ void ChatSession::HandleStart(const StartFrame& start, const std::optional<std::
   }
   auto slot = Hold();
   auto result = context_.service.Start(start.resume, ReleaseWhenDurable(slot));
-  if (auto* error = std::get_if<Error>(&result)) {
-    context_.metrics.ErrorSent(error->code);
-    slot->frame = ErrorJson(*error, ref);
-    return Release(slot, true);
-  }
+  if (auto* error = std::get_if<Error>(&result)) return FailSlot(slot, std::move(*error), ref);
   auto& started = std::get<ConversationService::Started>(result);
   if (!start.resume) conversations_.push_back(started.conversation);
   slot->frame = StartedJson(started.conversation, started.resumed, started.state, started.history);
@@ -148,11 +144,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   }
   auto slot = Hold();
   auto result = context_.service.Message(conversation, message.text, received, ReleaseWhenDurable(slot));
-  if (auto* error = std::get_if<Error>(&result)) {
-    context_.metrics.ErrorSent(error->code);
-    slot->frame = ErrorJson(*error, ref);
-    return Release(slot, true);
-  }
+  if (auto* error = std::get_if<Error>(&result)) return FailSlot(slot, std::move(*error), ref);
   auto& replied = std::get<ConversationService::Replied>(result);
   slot->frame = ReplyJson(replied.conversation, replied.seq, ref, replied.reply);
 }
@@ -160,9 +152,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
   auto slot = Hold();
   if (auto error = context_.service.End(end.conversation, ReleaseWhenDurable(slot))) {
-    context_.metrics.ErrorSent(error->code);
-    slot->frame = ErrorJson(*error, ref);
-    return Release(slot, true);
+    return FailSlot(slot, std::move(*error), ref);
   }
   std::erase(conversations_, end.conversation);
   slot->frame = EndedJson(end.conversation);
@@ -198,11 +188,14 @@ void ChatSession::Pump() {
   }
 }
 
-void ChatSession::SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
-  context_.metrics.ErrorSent(code);
-  auto slot = Hold();
-  slot->frame = ErrorJson(Error{code, std::move(message)}, ref);
+void ChatSession::FailSlot(const std::shared_ptr<Outgoing>& slot, Error error, const std::optional<std::string>& ref) {
+  context_.metrics.ErrorSent(error.code);
+  slot->frame = ErrorJson(error, ref);
   Release(slot, true);
+}
+
+void ChatSession::SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
+  FailSlot(Hold(), Error{code, std::move(message)}, ref);
 }
 
 void ChatSession::Send(std::string frame) {

@@ -52,6 +52,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   std::function<void(bool ok)> ReleaseWhenDurable(std::shared_ptr<Outgoing> slot);
   void Release(const std::shared_ptr<Outgoing>& slot, bool ok);
   void Pump();  // moves ready frames at the front of `outgoing_` to the write queue
+  // Fills `slot` with an error frame and releases it: a failed request answers in its place.
+  void FailSlot(const std::shared_ptr<Outgoing>& slot, Error error, const std::optional<std::string>& ref);
   void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
   void Send(std::string frame);
   void DoWrite();
