@@ -17,16 +17,7 @@ ChatSession::~ChatSession() {
 
 void ChatSession::Run(http::request<http::string_body> upgrade) {
   registry_id_ = context_.sessions.Add(weak_from_this());
-  const auto& limits = context_.config.limits;
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
-  websocket::stream_base::timeout timeout{};
-  timeout.handshake_timeout = limits.handshake_timeout;
-  timeout.idle_timeout = limits.idle_timeout;
-  timeout.keep_alive_pings = true;  // an idle but live client answers pings and stays
-  ws_.set_option(timeout);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "backcheck"); }));
-  ws_.read_message_max(limits.max_frame_bytes);  // bigger: Beast closes with 1009
+  ApplyWebSocketLimits(ws_, context_.config.limits);
   ws_.async_accept(upgrade, beast::bind_front_handler(&ChatSession::OnAccept, shared_from_this()));
 }
 

@@ -25,14 +25,7 @@ OperatorSession::~OperatorSession() { context_.sessions.Remove(registry_id_); }
 
 void OperatorSession::Run(http::request<http::string_body> upgrade) {
   registry_id_ = context_.sessions.Add(weak_from_this());
-  const auto& limits = context_.config.limits;
-  beast::get_lowest_layer(ws_).expires_never();
-  websocket::stream_base::timeout timeout{};
-  timeout.handshake_timeout = limits.handshake_timeout;
-  timeout.idle_timeout = limits.idle_timeout;
-  timeout.keep_alive_pings = true;
-  ws_.set_option(timeout);
-  ws_.read_message_max(limits.max_frame_bytes);
+  ApplyWebSocketLimits(ws_, context_.config.limits);
   ws_.async_accept(upgrade, beast::bind_front_handler(&OperatorSession::OnAccept, shared_from_this()));
 }
 
