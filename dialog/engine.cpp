@@ -252,8 +252,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   s.state = next;
 
   Composer out;
-  const auto& yes_no = flow.quick_replies.count("yes_no") ? flow.quick_replies.at("yes_no")
-                                                          : std::vector<std::string>{};
+  const auto& yes_no = flow.QuickReplies("yes_no");
   // An escalated conversation leads every reply with what to do now.
   if (s.urgency > Urgency::kNone) {
     for (const auto& g : kb_->red_flags.guidance) {
@@ -267,8 +266,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
 
   if (reply.escalated) {
     if (kind(intent) == IntentKind::kQuestion && intent != warning_signs_) Answer(out, intent);
-    out.Suggest(flow.quick_replies.count("escalated") ? flow.quick_replies.at("escalated")
-                                                      : std::vector<std::string>{});
+    out.Suggest(flow.QuickReplies("escalated"));
   } else if (other) {
     Urgency level = Urgency::kNone;
     ForEachFlag(other, [&](std::size_t f) { level = std::max(level, flags[f].level); });
@@ -344,8 +342,8 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   } else {
     Answer(out, intent);
   }
-  if (out.quick_replies.empty() && flow.quick_replies.count(s.state)) out.quick_replies = flow.quick_replies.at(s.state);
-  if (out.quick_replies.empty() && flow.quick_replies.count("default")) out.quick_replies = flow.quick_replies.at("default");
+  if (out.quick_replies.empty()) out.quick_replies = flow.QuickReplies(s.state);
+  if (out.quick_replies.empty()) out.quick_replies = flow.QuickReplies("default");
 
   reply.text = out.Text();
   reply.intent = kb_->intents[intent].id;

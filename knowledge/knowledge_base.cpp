@@ -32,6 +32,12 @@ const std::string& Flow::Text(const std::string& name) const {
   return it == texts.end() ? kEmpty : it->second;
 }
 
+const std::vector<std::string>& Flow::QuickReplies(const std::string& name) const {
+  static const std::vector<std::string> kNone;
+  auto it = quick_replies.find(name);
+  return it == quick_replies.end() ? kNone : it->second;
+}
+
 const Topic* KnowledgeBase::FindTopic(std::string_view id) const {
   for (const auto& t : topics) {
     if (t.id == id) return &t;

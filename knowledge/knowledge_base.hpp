@@ -134,6 +134,7 @@ struct Flow {
 
   const FlowState* FindState(std::string_view id) const;
   const std::string& Text(const std::string& name) const;  // empty string when absent
+  const std::vector<std::string>& QuickReplies(const std::string& name) const;  // empty when absent
 };
 
 // Word and phrase rewrites applied by the normaliser, and slot vocabularies.
