@@ -18,7 +18,7 @@ using namespace backcheck::server;
 
 class EchoSession : public std::enable_shared_from_this<EchoSession> {
  public:
-  explicit EchoSession(tcp::socket&& socket) : ws_(std::move(socket)) {}
+  explicit EchoSession(Socket&& socket) : ws_(std::move(socket)) {}
 
   void Run() {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
@@ -42,7 +42,7 @@ class EchoSession : public std::enable_shared_from_this<EchoSession> {
     DoRead();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  WebSocket ws_;  // the chat server's WebSocket type: same socket, executor and options
   beast::flat_buffer buffer_;
 };
 
@@ -54,7 +54,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
 
  private:
-  void OnAccept(beast::error_code ec, tcp::socket socket) {
+  void OnAccept(beast::error_code ec, Socket socket) {
     if (!acceptor_.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);

@@ -20,11 +20,23 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
-// Sets up an accepted WebSocket the same way for every endpoint: its own handshake and idle
-// timeouts replace the TCP stream's (pings keep an idle but live peer), the frame size limit
-// (Beast closes a bigger frame with 1009), and the Server header.
-inline void ApplyWebSocketLimits(websocket::stream<beast::tcp_stream>& ws, const Limits& limits) {
-  beast::get_lowest_layer(ws).expires_never();
+// Every connection runs on its own strand. Naming the executor type, instead of Asio's type-erased
+// any_io_executor, spares allocations on every handler hop: copies of any_io_executor were among
+// the top allocation sites of the load profile (bench/results/profile.md).
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Strand>;
+// HTTP requests: Beast's TCP stream, for its per-operation timeouts.
+using HttpStream = beast::basic_stream<tcp, Strand>;
+// WebSockets sit on the bare socket: the WebSocket stream has its own handshake and idle timeouts,
+// so a TCP stream's two timers would be dead weight on every idle connection. No
+// permessage-deflate (it is never offered), so none of its state either.
+using WebSocket = websocket::stream<Socket, /*deflateSupported=*/false>;
+
+// Sets up an accepted WebSocket the same way for every endpoint: handshake and idle timeouts
+// (pings keep an idle but live peer), the frame size limit (Beast closes a bigger frame with
+// 1009), and the Server header.
+inline void ApplyWebSocketLimits(WebSocket& ws, const Limits& limits) {
   websocket::stream_base::timeout timeout{};
   timeout.handshake_timeout = limits.handshake_timeout;
   timeout.idle_timeout = limits.idle_timeout;

@@ -4,8 +4,8 @@
 
 namespace backcheck::server {
 
-ChatSession::ChatSession(beast::tcp_stream&& stream, ServerContext& context)
-    : ws_(std::move(stream)),
+ChatSession::ChatSession(Socket&& socket, ServerContext& context)
+    : ws_(std::move(socket)),
       context_(context),
       bucket_(context.config.limits.messages_per_second, context.config.limits.burst),
       stall_timer_(ws_.get_executor()) {}
@@ -78,8 +78,8 @@ void ChatSession::PauseReading() {
 void ChatSession::Drop() {
   closing_ = true;
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  beast::get_lowest_layer(ws_).close();
+  ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+  ws_.next_layer().close(ignored);
 }
 
 bool ChatSession::Attach(const std::string& conversation, const std::optional<std::string>& ref) {

@@ -24,9 +24,9 @@ namespace backcheck::server {
 
 class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSession> {
  public:
-  // Takes over an accepted TCP stream whose HTTP upgrade request has been read. The caller has
+  // Takes over an accepted socket whose HTTP upgrade request has been read. The caller has
   // reserved a connection slot (ServerContext::TryOpenConnection); the session releases it.
-  ChatSession(beast::tcp_stream&& stream, ServerContext& context);
+  ChatSession(Socket&& socket, ServerContext& context);
   ~ChatSession() override;
 
   void Run(http::request<http::string_body> upgrade);
@@ -62,7 +62,7 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void PauseReading();
   void Drop();
 
-  websocket::stream<beast::tcp_stream> ws_;
+  WebSocket ws_;
   beast::flat_buffer buffer_;
   ServerContext& context_;
   TokenBucket bucket_;
@@ -71,7 +71,7 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   bool writing_ = false;
   bool closing_ = false;
   bool read_paused_ = false;             // the queue is full; OnWrite resumes reading
-  asio::steady_timer stall_timer_;       // runs while reading is paused
+  Timer stall_timer_;                    // runs while reading is paused
   std::optional<websocket::close_code> close_code_;  // a close to send once the write finishes
   std::vector<std::string> conversations_;           // attached to this connection
   std::uint64_t registry_id_ = 0;

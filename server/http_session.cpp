@@ -38,7 +38,7 @@ http::status StatusFor(ErrorCode code) {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket&& socket, ServerContext& context)
+HttpSession::HttpSession(Socket&& socket, ServerContext& context)
     : stream_(std::move(socket)),
       context_(context),
       bucket_(context.config.limits.messages_per_second, context.config.limits.burst) {}
@@ -83,7 +83,7 @@ void HttpSession::OnRead(beast::error_code ec, std::size_t) {
         res.keep_alive(false);
         return Write(std::move(res));
       }
-      std::make_shared<ChatSession>(std::move(stream_), context_)->Run(std::move(req));
+      std::make_shared<ChatSession>(stream_.release_socket(), context_)->Run(std::move(req));
       return;
     }
     if (target == "/v1/operator" && !context_.config.operator_token.empty()) {
@@ -93,7 +93,7 @@ void HttpSession::OnRead(beast::error_code ec, std::size_t) {
         res.keep_alive(false);
         return Write(std::move(res));
       }
-      std::make_shared<OperatorSession>(std::move(stream_), context_)->Run(std::move(req));
+      std::make_shared<OperatorSession>(stream_.release_socket(), context_)->Run(std::move(req));
       return;
     }
     auto res = Respond(req, http::status::not_found, "not found\n", "text/plain");

@@ -13,7 +13,7 @@ namespace backcheck::server {
 
 class HttpSession : public Closeable, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, ServerContext& context);
+  HttpSession(Socket&& socket, ServerContext& context);
   ~HttpSession() override;
 
   void Run();
@@ -28,7 +28,7 @@ class HttpSession : public Closeable, public std::enable_shared_from_this<HttpSe
   void OnWrite(bool close, beast::error_code ec, std::size_t bytes);
   void Close();
 
-  beast::tcp_stream stream_;
+  HttpStream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;  // alive until written

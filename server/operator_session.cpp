@@ -18,8 +18,8 @@ bool OperatorAuthorized(std::string_view authorization, std::string_view token) 
   return diff == 0;
 }
 
-OperatorSession::OperatorSession(beast::tcp_stream&& stream, ServerContext& context)
-    : ws_(std::move(stream)), context_(context) {}
+OperatorSession::OperatorSession(Socket&& socket, ServerContext& context)
+    : ws_(std::move(socket)), context_(context) {}
 
 OperatorSession::~OperatorSession() { context_.sessions.Remove(registry_id_); }
 
@@ -102,7 +102,7 @@ void OperatorSession::Send(std::int64_t id, std::shared_ptr<const std::string> f
   if (!ws_.is_open()) return;
   if (id != 0 && !sent_.insert(id).second) return;  // delivered already
   if (queue_.size() >= kMaxQueuedFrames) {
-    beast::get_lowest_layer(ws_).close();  // not keeping up; it gets the backlog on reconnect
+    beast::close_socket(ws_.next_layer());  // not keeping up; it gets the backlog on reconnect
     return;
   }
   queue_.push_back(std::move(frame));

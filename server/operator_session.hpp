@@ -20,7 +20,7 @@ class OperatorSession : public Closeable,
                         public OperatorConnection,
                         public std::enable_shared_from_this<OperatorSession> {
  public:
-  OperatorSession(beast::tcp_stream&& stream, ServerContext& context);
+  OperatorSession(Socket&& socket, ServerContext& context);
   ~OperatorSession() override;
 
   void Run(http::request<http::string_body> upgrade);
@@ -38,7 +38,7 @@ class OperatorSession : public Closeable,
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
 
-  websocket::stream<beast::tcp_stream> ws_;
+  WebSocket ws_;
   beast::flat_buffer buffer_;
   ServerContext& context_;
   std::deque<std::shared_ptr<const std::string>> queue_;
