@@ -105,12 +105,12 @@ void ChatSession::HandleStart(const StartFrame& start, const std::optional<std::
                      "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may",
                      ref);
   }
-  auto slot = Hold();
-  auto result = context_.service.Start(start.resume, ReleaseWhenDurable(slot));
-  if (auto* error = std::get_if<Error>(&result)) return FailSlot(slot, std::move(*error), ref);
+  const auto ticket = Hold();
+  auto result = context_.service.Start(start.resume, SettleWhenDurable(ticket));
+  if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
   auto& started = std::get<ConversationService::Started>(result);
   if (!start.resume) conversations_.push_back(started.conversation);
-  slot->frame = StartedJson(started.conversation, started.resumed, started.state, started.history);
+  Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history));
 }
 
 void ChatSession::HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref,
@@ -133,56 +133,74 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
     return SendError(ErrorCode::kBadRequest,
                      "'conversation' is required: this connection has " + std::to_string(conversations_.size()), ref);
   }
-  auto slot = Hold();
-  auto result = context_.service.Message(conversation, message.text, received, ReleaseWhenDurable(slot));
-  if (auto* error = std::get_if<Error>(&result)) return FailSlot(slot, std::move(*error), ref);
+  const auto ticket = Hold();
+  auto result = context_.service.Message(conversation, message.text, received, SettleWhenDurable(ticket));
+  if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
   auto& replied = std::get<ConversationService::Replied>(result);
-  slot->frame = ReplyJson(replied.conversation, replied.seq, ref, replied.reply);
+  Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
 }
 
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
-  auto slot = Hold();
-  if (auto error = context_.service.End(end.conversation, ReleaseWhenDurable(slot))) {
-    return FailSlot(slot, std::move(*error), ref);
+  const auto ticket = Hold();
+  if (auto error = context_.service.End(end.conversation, SettleWhenDurable(ticket))) {
+    return FailSlot(ticket, std::move(*error), ref);
   }
   std::erase(conversations_, end.conversation);
-  slot->frame = EndedJson(end.conversation);
+  Fill(ticket, EndedJson(end.conversation));
 }
 
-std::shared_ptr<ChatSession::Outgoing> ChatSession::Hold() {
-  outgoing_.push_back(std::make_shared<Outgoing>());
-  return outgoing_.back();
+std::uint64_t ChatSession::Hold() {
+  outgoing_.emplace_back();
+  return front_ticket_ + outgoing_.size() - 1;
 }
 
-std::function<void(bool)> ChatSession::ReleaseWhenDurable(std::shared_ptr<Outgoing> slot) {
-  // Called from the store's writer thread (or inline): hop to this session's strand. Posted, so
-  // the frame is in the slot before the release runs.
-  return [self = shared_from_this(), slot = std::move(slot)](bool ok) {
-    asio::post(self->ws_.get_executor(), [self, slot, ok] { self->Release(slot, ok); });
+ChatSession::Outgoing* ChatSession::Find(std::uint64_t ticket) {
+  if (ticket < front_ticket_ || ticket - front_ticket_ >= outgoing_.size()) return nullptr;
+  return &outgoing_[ticket - front_ticket_];
+}
+
+std::function<void(bool)> ChatSession::SettleWhenDurable(std::uint64_t ticket) {
+  return [self = shared_from_this(), ticket](bool ok) {
+    // Inline (memory store, or nothing to write): we are inside the service call on this strand,
+    // and settling now spares a trip through the strand's queue. The frame is filled in after
+    // the call returns, and Fill sends it.
+    if (self->ws_.get_executor().running_in_this_thread()) return self->Settle(ticket, ok);
+    asio::post(self->ws_.get_executor(), [self, ticket, ok] { self->Settle(ticket, ok); });
   };
 }
 
-void ChatSession::Release(const std::shared_ptr<Outgoing>& slot, bool ok) {
+void ChatSession::Settle(std::uint64_t ticket, bool ok) {
   if (!ok) {
     // The store could not keep this turn: never claim it was handled. The client may resume.
     return CloseWith(websocket::close_code::internal_error);
   }
-  slot->ready = true;
-  Pump();
+  if (auto* slot = Find(ticket)) {
+    slot->durable = true;
+    Pump();
+  }
+}
+
+void ChatSession::Fill(std::uint64_t ticket, std::string frame) {
+  if (auto* slot = Find(ticket)) {
+    slot->frame = std::move(frame);
+    slot->filled = true;
+    Pump();
+  }
 }
 
 void ChatSession::Pump() {
-  while (!outgoing_.empty() && outgoing_.front()->ready) {
-    std::string frame = std::move(outgoing_.front()->frame);
+  while (!outgoing_.empty() && outgoing_.front().filled && outgoing_.front().durable) {
+    std::string frame = std::move(outgoing_.front().frame);
     outgoing_.pop_front();
+    ++front_ticket_;
     Send(std::move(frame));
   }
 }
 
-void ChatSession::FailSlot(const std::shared_ptr<Outgoing>& slot, Error error, const std::optional<std::string>& ref) {
+void ChatSession::FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref) {
   context_.metrics.ErrorSent(error.code);
-  slot->frame = ErrorJson(error, ref);
-  Release(slot, true);
+  if (auto* slot = Find(ticket)) slot->durable = true;  // nothing to wait for
+  Fill(ticket, ErrorJson(error, ref));
 }
 
 void ChatSession::SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
@@ -227,7 +245,10 @@ void ChatSession::CloseWith(websocket::close_code code) {
   closing_ = true;
   read_paused_ = false;
   stall_timer_.cancel();
-  if (code == websocket::close_code::internal_error) outgoing_.clear();  // those replies are not durable
+  if (code == websocket::close_code::internal_error) {  // those replies are not durable
+    front_ticket_ += outgoing_.size();
+    outgoing_.clear();
+  }
   if (writing_ || !queue_.empty() || !outgoing_.empty()) {
     close_code_ = code;  // sent by OnWrite once every queued and held reply is out
     return;

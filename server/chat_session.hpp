@@ -42,18 +42,25 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
   // Attaches a conversation to this connection, within the per-connection limit.
   bool Attach(const std::string& conversation, const std::optional<std::string>& ref);
-  // An outgoing frame in request order; `ready` once it may be sent (its turn is durable).
+  // An outgoing frame, in request order. It is sent once it is filled in and the store has made
+  // the change it answers durable; frames behind it wait. Slots are numbered by tickets, so a
+  // store's completion can name its slot without holding a pointer into the deque.
   struct Outgoing {
     std::string frame;
-    bool ready = false;
+    bool filled = false;
+    bool durable = false;
   };
-  std::shared_ptr<Outgoing> Hold();
-  // A completion for the service that releases `slot` on this session's strand.
-  std::function<void(bool ok)> ReleaseWhenDurable(std::shared_ptr<Outgoing> slot);
-  void Release(const std::shared_ptr<Outgoing>& slot, bool ok);
-  void Pump();  // moves ready frames at the front of `outgoing_` to the write queue
-  // Fills `slot` with an error frame and releases it: a failed request answers in its place.
-  void FailSlot(const std::shared_ptr<Outgoing>& slot, Error error, const std::optional<std::string>& ref);
+  std::uint64_t Hold();  // a new slot at the back; returns its ticket
+  Outgoing* Find(std::uint64_t ticket);  // nullptr once the slot is gone (sent, or dropped on close)
+  // The completion the service calls when the change is durable. An in-memory store calls it
+  // during the service call, on this strand: the slot is settled at once. A durable store calls it
+  // from its writer thread: the completion hops to this strand first.
+  std::function<void(bool ok)> SettleWhenDurable(std::uint64_t ticket);
+  void Settle(std::uint64_t ticket, bool ok);
+  void Fill(std::uint64_t ticket, std::string frame);
+  void Pump();  // sends the filled, durable frames at the front of `outgoing_`
+  // Fills the slot with an error frame and settles it: a failed request answers in its place.
+  void FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref);
   void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
   void Send(std::string frame);
   void DoWrite();
@@ -66,7 +73,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   beast::flat_buffer buffer_;
   ServerContext& context_;
   TokenBucket bucket_;
-  std::deque<std::shared_ptr<Outgoing>> outgoing_;  // held replies and the frames behind them
+  std::deque<Outgoing> outgoing_;  // held replies and the frames behind them
+  std::uint64_t front_ticket_ = 0;  // the ticket of outgoing_.front()
   std::deque<std::string> queue_;  // ready to write; front() is being written while writing_
   bool writing_ = false;
   bool closing_ = false;

@@ -68,7 +68,8 @@ std::variant<ConversationService::Started, Error> ConversationService::Start(con
     if (conversation) {
       std::lock_guard lock(conversation->mutex);
       Started started{conversation->id, false, conversation->state, {}};
-      store_.Persist(StateRecord(*conversation, store_.KeepsRecords()), [durable](bool ok, const auto&) { durable(ok); });
+      store_.Persist(StateRecord(*conversation, store_.KeepsRecords()),
+                     [durable = std::move(durable)](bool ok, const auto&) { durable(ok); });
       return started;
     }
     if (store_.Size() >= limits_.max_conversations) break;  // full, not an id collision
@@ -113,8 +114,8 @@ std::variant<ConversationService::Replied, Error> ConversationService::Message(c
     record.escalation = EscalationEvent{0, id, out.reply.urgency, out.reply.red_flags, std::string(text), record.at_ms};
   }
   // Under the conversation's lock, so its turns reach the store in seq order.
-  store_.Persist(std::move(record), [this, durable, intent = out.reply.intent, received](
-                                        bool ok, const std::optional<EscalationEvent>& escalation) {
+  store_.Persist(std::move(record), [this, durable = std::move(durable), intent = metrics_.IntentIndex(out.reply.intent),
+                                     received](bool ok, const std::optional<EscalationEvent>& escalation) {
     if (ok) {
       metrics_.Reply(intent, Clock::now() - received);
       if (escalation) {
@@ -134,7 +135,7 @@ std::optional<Error> ConversationService::End(const std::string& id, Durable dur
   conversation->state = engine_.End(conversation->state);
   conversation->last_active = Clock::now();
   TurnRecord record = StateRecord(*conversation, store_.KeepsRecords());
-  store_.Persist(std::move(record), [durable](bool ok, const auto&) { durable(ok); });
+  store_.Persist(std::move(record), [durable = std::move(durable)](bool ok, const auto&) { durable(ok); });
   return std::nullopt;
 }
 

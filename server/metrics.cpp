@@ -8,9 +8,12 @@ namespace backcheck::server {
 Metrics::Metrics(std::vector<std::string> intent_ids)
     : intents_(std::move(intent_ids)), replies_by_intent_(intents_.size()) {}
 
-void Metrics::Reply(std::string_view intent, std::chrono::nanoseconds latency) {
-  auto it = std::find(intents_.begin(), intents_.end(), intent);
-  if (it != intents_.end()) replies_by_intent_[static_cast<std::size_t>(it - intents_.begin())].fetch_add(1, std::memory_order_relaxed);
+std::size_t Metrics::IntentIndex(std::string_view intent) const {
+  return static_cast<std::size_t>(std::find(intents_.begin(), intents_.end(), intent) - intents_.begin());
+}
+
+void Metrics::Reply(std::size_t intent_index, std::chrono::nanoseconds latency) {
+  if (intent_index < replies_by_intent_.size()) replies_by_intent_[intent_index].fetch_add(1, std::memory_order_relaxed);
   const double seconds = std::chrono::duration<double>(latency).count();
   std::size_t b = 0;
   while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;

@@ -20,7 +20,9 @@ class Metrics {
   std::atomic<std::int64_t> connections_open{0};  // WebSockets
   std::atomic<std::uint64_t> messages_received{0};
 
-  void Reply(std::string_view intent, std::chrono::nanoseconds latency);
+  // The index Reply takes for an intent id; an unknown id gets one that counts nowhere.
+  std::size_t IntentIndex(std::string_view intent) const;
+  void Reply(std::size_t intent_index, std::chrono::nanoseconds latency);
   void Escalation(knowledge::Urgency level);
   void ErrorSent(ErrorCode code);
 

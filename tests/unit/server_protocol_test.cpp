@@ -51,6 +51,77 @@ TEST_CASE("malformed frames get the error code the spec names", "[protocol]") {
         ErrorCode::kBadRequest);
 }
 
+TEST_CASE("only top-level fields count; nested ones, unknown keys and nulls are handled as the spec reads", "[protocol]") {
+  // A nested "type"/"text" is not the frame's own.
+  auto nested = ParseClientFrame(R"({"meta":{"type":"end","text":5},"type":"message","text":"hi"})");
+  REQUIRE(nested.frame);
+  CHECK(std::get<MessageFrame>(nested.frame->body).text == "hi");
+  CHECK(CodeOf(R"({"meta":{"type":"message","text":"hi"}})") == ErrorCode::kBadRequest);
+  // Unknown keys are ignored, whatever their values.
+  CHECK(ParseClientFrame(R"({"type":"start","extra":[1,{"a":null}],"n":1.5,"b":true})").frame);
+  // null means "left out" for optional fields, but text must be a string.
+  auto null_ref = ParseClientFrame(R"({"type":"message","text":"hi","ref":null,"conversation":null})");
+  REQUIRE(null_ref.frame);
+  CHECK_FALSE(null_ref.frame->ref);
+  CHECK_FALSE(std::get<MessageFrame>(null_ref.frame->body).conversation);
+  CHECK(CodeOf(R"({"type":"message","text":null})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"message","text":["hi"]})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":{"x":"message"},"text":"hi"})") == ErrorCode::kBadRequest);
+  // A repeated key keeps its last value.
+  auto twice = ParseClientFrame(R"({"type":"message","text":"first","text":"second"})");
+  REQUIRE(twice.frame);
+  CHECK(std::get<MessageFrame>(twice.frame->body).text == "second");
+  // Escapes are decoded.
+  auto escaped = ParseClientFrame(R"({"type":"message","text":"caf\u00e9 \"ok\"\n"})");
+  REQUIRE(escaped.frame);
+  CHECK(std::get<MessageFrame>(escaped.frame->body).text == "caf\xc3\xa9 \"ok\"\n");
+  // Anything that is not one whole JSON value is bad_json, even when it starts well.
+  CHECK(CodeOf(R"({"type":"start")") == ErrorCode::kBadJson);
+  CHECK(CodeOf(R"({"type":"start"} trailing)") == ErrorCode::kBadJson);
+  CHECK(CodeOf(R"([{"type":"start"},)") == ErrorCode::kBadJson);
+  CHECK(CodeOf("") == ErrorCode::kBadJson);
+}
+
+TEST_CASE("a frame is bad_json exactly when a conforming JSON parser refuses it", "[protocol]") {
+  // nlohmann::json is the reference: what it accepts as an object, the frame parser accepts too.
+  const std::vector<std::string> frames = {
+      R"({"type":"start","x":"\uD83D\uDE00"})",  // a surrogate pair
+      R"({"type":"start","x":"\uDC00"})",        // a lone low surrogate
+      R"({"type":"start","x":"\uD800"})",        // a lone high surrogate
+      R"({"type":"start","x":"\uD800\u0041"})",
+      R"({"type":"start","x":123456789012345678901234567890})",
+      R"({"type":"start","x":-0.0e-999})",
+      R"({"type":"start","x":1e400})",
+      R"({"type":"start","x":01})",
+      R"({"type":"start","x":1.})",
+      R"({"type":"start","x":.5})",
+      R"({"type":"start","x":tru})",
+      R"({"type":"start","x":[1,2,]})",
+      R"({"type":"start",})",
+      R"({"type":"start" "x":1})",
+      R"({'type':'start'})",
+      R"({"type":"start","x":"\x"})",
+      R"({"type":"start","x":"\u12"})",
+      " \t\r\n{\"type\":\"start\"}\n ",
+      "{\"type\":\"start\",\"x\":\"a\x01b\"}",  // a raw control character in a string
+      "{\"type\":\"start\",\"x\":\"\xff\"}",          // not UTF-8
+      "{\"type\":\"start\",\"x\":\"\xed\xa0\x80\"}",  // an encoded surrogate
+      "{\"type\":\"message\",\"text\":\"caf\xc3\xa9\"}",
+      R"({"type":"start","x":{"y":{"z":[[],{}]}}})",
+      R"({"type":"start"}{"type":"start"})",
+  };
+  for (const auto& frame : frames) {
+    INFO(frame);
+    const auto reference = json::parse(frame, nullptr, false);
+    const bool refused = reference.is_discarded() || !reference.is_object();
+    const auto parsed = ParseClientFrame(frame);
+    CHECK(refused == (parsed.error && parsed.error->code == ErrorCode::kBadJson));
+  }
+  // A raw NUL byte is never JSON (nlohmann stops reading at one, so it is no reference here).
+  CHECK(CodeOf(std::string("{\"type\":\"start\"}\0garbage", 24)) == ErrorCode::kBadJson);
+  CHECK(CodeOf(std::string("{\"type\":\"st\0art\"}", 17)) == ErrorCode::kBadJson);
+}
+
 TEST_CASE("an error keeps the frame's ref so the client can match it", "[protocol]") {
   auto r = ParseClientFrame(R"({"type":"shout","ref":"q1"})");
   CHECK(r.ref == "q1");
@@ -114,4 +185,20 @@ TEST_CASE("the hand-written reply JSON equals the json-tree form, escapes includ
   expected.erase("type");
   expected.erase("ref");
   CHECK(json::parse(ReplyJson("c\"1", 42, std::nullopt, reply, false)) == expected);
+}
+
+TEST_CASE("every character that needs escaping is escaped wherever it falls in the text", "[protocol]") {
+  // The writer checks 8 bytes at a time; put each special character at every offset of a text
+  // longer than two words, next to multi-byte UTF-8, and read the frame back.
+  for (char special : {'"', '\\', '\n', '\r', '\t', '\x01', '\x1f', '\x00'}) {
+    const std::string text = "abcdefgh\xc3\xa9ijklmnop\xe8\x82\xa9q";
+    for (std::size_t at = 0; at <= text.size(); ++at) {
+      if (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) continue;  // inside a character
+      backcheck::dialog::Reply reply;
+      reply.text = text;
+      reply.text.insert(at, 1, special);
+      INFO("character " << static_cast<int>(special) << " at " << at);
+      CHECK(json::parse(ReplyJson("c", 1, std::nullopt, reply))["text"] == reply.text);
+    }
+  }
 }
