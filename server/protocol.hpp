@@ -51,8 +51,9 @@ struct ClientFrame {
   std::variant<StartFrame, MessageFrame, EndFrame> body;
 };
 
-// Parses one text frame. On failure the error says what is wrong; `ref` is set whenever the
-// frame carried a valid one, so the error can echo it.
+// Parses one text frame, which must be valid UTF-8: the WebSocket transport has checked it (Beast
+// fails a text frame that is not with 1007). On failure the error says what is wrong; `ref` is
+// set whenever the frame carried a valid one, so the error can echo it.
 struct ParseResult {
   std::optional<ClientFrame> frame;
   std::optional<Error> error;

@@ -84,6 +84,7 @@ TEST_CASE("only top-level fields count; nested ones, unknown keys and nulls are 
 
 TEST_CASE("a frame is bad_json exactly when a conforming JSON parser refuses it", "[protocol]") {
   // nlohmann::json is the reference: what it accepts as an object, the frame parser accepts too.
+  // (Frames are valid UTF-8 here: the transport refuses any that are not, with 1007.)
   const std::vector<std::string> frames = {
       R"({"type":"start","x":"\uD83D\uDE00"})",  // a surrogate pair
       R"({"type":"start","x":"\uDC00"})",        // a lone low surrogate
@@ -104,8 +105,6 @@ TEST_CASE("a frame is bad_json exactly when a conforming JSON parser refuses it"
       R"({"type":"start","x":"\u12"})",
       " \t\r\n{\"type\":\"start\"}\n ",
       "{\"type\":\"start\",\"x\":\"a\x01b\"}",  // a raw control character in a string
-      "{\"type\":\"start\",\"x\":\"\xff\"}",          // not UTF-8
-      "{\"type\":\"start\",\"x\":\"\xed\xa0\x80\"}",  // an encoded surrogate
       "{\"type\":\"message\",\"text\":\"caf\xc3\xa9\"}",
       R"({"type":"start","x":{"y":{"z":[[],{}]}}})",
       R"({"type":"start"}{"type":"start"})",
@@ -188,10 +187,10 @@ TEST_CASE("the hand-written reply JSON equals the json-tree form, escapes includ
 }
 
 TEST_CASE("every character that needs escaping is escaped wherever it falls in the text", "[protocol]") {
-  // The writer checks 8 bytes at a time; put each special character at every offset of a text
+  // The writer checks 16 and 8 bytes at a time; put each special character at every offset of a text
   // longer than two words, next to multi-byte UTF-8, and read the frame back.
   for (char special : {'"', '\\', '\n', '\r', '\t', '\x01', '\x1f', '\x00'}) {
-    const std::string text = "abcdefgh\xc3\xa9ijklmnop\xe8\x82\xa9q";
+    const std::string text = "abcdefgh\xc3\xa9ijklmnop\xe8\x82\xa9qrstuvwxyz0123456789ABCDEFGHIJ";
     for (std::size_t at = 0; at <= text.size(); ++at) {
       if (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) continue;  // inside a character
       backcheck::dialog::Reply reply;
