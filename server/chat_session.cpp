@@ -32,13 +32,19 @@ void ChatSession::OnAccept(beast::error_code ec) {
 }
 
 void ChatSession::DoRead() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&ChatSession::OnRead, shared_from_this()));
+  // A message is read in pieces: first at most kFirstReadBytes, then the rest. Beast sets aside
+  // the buffer space for a read before any byte arrives, so a whole read would hold 1.5 KiB per
+  // waiting connection; most messages fit in the first piece. The message size limit
+  // (read_message_max) still applies to the whole message.
+  const std::size_t limit = buffer_.size() == 0 ? kFirstReadBytes : context_.config.limits.max_frame_bytes;
+  ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&ChatSession::OnRead, shared_from_this()));
 }
 
 void ChatSession::OnRead(beast::error_code ec, std::size_t) {
   // Frames over the size limit (1009) and invalid UTF-8 (1007) fail the read: Beast has sent
   // the close frame. Any error ends the session.
   if (ec) return;
+  if (!ws_.is_message_done()) return DoRead();
   if (!ws_.got_text()) return CloseWith(websocket::close_code::unknown_data);  // 1003
   const auto received = Clock::now();
   auto data = buffer_.data();
@@ -62,8 +68,9 @@ void ChatSession::OnRead(beast::error_code ec, std::size_t) {
     }
   }
   buffer_.consume(buffer_.size());
+  if (buffer_.capacity() > kFirstReadBytes) buffer_.shrink_to_fit();  // a big message's space goes back
   if (closing_) return;
-  if (queue_.size() + outgoing_.size() >= context_.config.limits.max_queued_frames) return PauseReading();
+  if (QueuedFrames() >= context_.config.limits.max_queued_frames) return PauseReading();
   DoRead();
 }
 
@@ -218,13 +225,16 @@ void ChatSession::Send(std::string frame) {
 void ChatSession::DoWrite() {
   writing_ = true;
   ws_.text(true);
-  ws_.async_write(asio::buffer(queue_.front()), beast::bind_front_handler(&ChatSession::OnWrite, shared_from_this()));
+  // The frame being written lives outside the queue, which may move its items as it grows.
+  in_flight_ = std::move(queue_.front());
+  queue_.pop_front();
+  ws_.async_write(asio::buffer(in_flight_), beast::bind_front_handler(&ChatSession::OnWrite, shared_from_this()));
 }
 
 void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
   if (ec) return;
-  queue_.pop_front();
+  std::string().swap(in_flight_);  // an idle connection keeps no frame-sized buffer
   if (!queue_.empty()) {
     DoWrite();
   } else if (close_code_ && outgoing_.empty()) {  // a close waited for the replies; they are out
@@ -233,7 +243,7 @@ void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
     ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
     return;
   }
-  if (read_paused_ && !closing_ && queue_.size() + outgoing_.size() <= context_.config.limits.max_queued_frames / 2) {
+  if (read_paused_ && !closing_ && QueuedFrames() <= context_.config.limits.max_queued_frames / 2) {
     read_paused_ = false;  // the client is taking its replies again
     stall_timer_.cancel();
     DoRead();

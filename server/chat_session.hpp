@@ -9,13 +9,13 @@
 // its turn durable; frames after it (errors, other replies) wait behind it.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "server/beast.hpp"
+#include "server/fifo.hpp"
 #include "server/protocol.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/server_context.hpp"
@@ -33,6 +33,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void Shutdown() override;
 
  private:
+  static constexpr std::size_t kFirstReadBytes = 512;
+
   void OnAccept(beast::error_code ec);
   void DoRead();
   void OnRead(beast::error_code ec, std::size_t bytes);
@@ -44,7 +46,7 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   bool Attach(const std::string& conversation, const std::optional<std::string>& ref);
   // An outgoing frame, in request order. It is sent once it is filled in and the store has made
   // the change it answers durable; frames behind it wait. Slots are numbered by tickets, so a
-  // store's completion can name its slot without holding a pointer into the deque.
+  // store's completion can name its slot without holding a pointer into the queue.
   struct Outgoing {
     std::string frame;
     bool filled = false;
@@ -64,6 +66,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
   void Send(std::string frame);
   void DoWrite();
+  // Frames waiting or being written: what the bound on the queue counts.
+  std::size_t QueuedFrames() const { return queue_.size() + outgoing_.size() + (writing_ ? 1 : 0); }
   void OnWrite(beast::error_code ec, std::size_t bytes);
   void CloseWith(websocket::close_code code);
   void PauseReading();
@@ -73,9 +77,10 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   beast::flat_buffer buffer_;
   ServerContext& context_;
   TokenBucket bucket_;
-  std::deque<Outgoing> outgoing_;  // held replies and the frames behind them
+  Fifo<Outgoing> outgoing_;  // held replies and the frames behind them
   std::uint64_t front_ticket_ = 0;  // the ticket of outgoing_.front()
-  std::deque<std::string> queue_;  // ready to write; front() is being written while writing_
+  Fifo<std::string> queue_;  // ready to write, behind in_flight_
+  std::string in_flight_;    // the frame being written while writing_
   bool writing_ = false;
   bool closing_ = false;
   bool read_paused_ = false;             // the queue is full; OnWrite resumes reading
