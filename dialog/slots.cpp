@@ -27,8 +27,9 @@ SlotExtractor::SlotExtractor(const knowledge::Language& language)
 }
 
 bool SlotExtractor::Extract(std::string_view normalised, Slots& slots) const {
+  if (!set_->Match(normalised, nullptr)) return false;  // most messages carry no slot: no allocation
   std::vector<int> hits;
-  if (!set_->Match(normalised, &hits)) return false;
+  set_->Match(normalised, &hits);
   std::sort(hits.begin(), hits.end());  // declaration order: the first entry of a kind wins
   bool exercise = false, quality = false, time = false;
   for (int h : hits) {
