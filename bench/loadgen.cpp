@@ -674,6 +674,7 @@ int main(int argc, char** argv) {
     j["unsent"] = total.unsent;
     j["in_flight_at_end"] = total.unanswered;
     j["answers"] = total.answers;
+    j["answers_total"] = total.answers_all;  // warm-up and measured window: for CPU per answer
     j["answers_per_second"] = aps;
     j["latency_us"] = {{"p50", p50}, {"p90", p90},        {"p99", p99},
                        {"p999", p999}, {"max", pmax}, {"mean", h.mean()}};
