@@ -1,6 +1,6 @@
 // A first-in, first-out queue on a vector, for the per-connection queues. Unlike std::deque (which
 // in libstdc++ allocates a 512-byte block and its map as soon as it is constructed), an empty Fifo
-// owns no memory: with 10,000 idle connections, two deques per connection were ~1.1 KiB each.
+// owns no memory: with 10,000 idle connections, the two deques of each session cost ~1.1 KiB.
 //
 // References returned by front() and operator[] stay valid until the next push or pop.
 #pragma once
@@ -16,6 +16,7 @@ class Fifo {
  public:
   bool empty() const { return head_ == items_.size(); }
   std::size_t size() const { return items_.size() - head_; }
+  std::size_t capacity() const { return items_.capacity(); }  // items it has room for, popped ones included
   T& front() { return items_[head_]; }
   T& operator[](std::size_t i) { return items_[head_ + i]; }
 

@@ -46,9 +46,10 @@ struct Field {
 };
 
 // Collects the top-level fields a client frame may have from RapidJSON's SAX events. Frames are
-// parsed on every message: nlohmann's lexer spent ~10,000 instructions on a 110-byte frame,
-// RapidJSON's reader a tenth of that (bench/results/profile.md). Unknown keys and anything nested
-// are skipped; a repeated key keeps its last value, as nlohmann's parser does.
+// parsed on every message: nlohmann's lexer spent ~10,000 instructions on a 110-byte frame; with
+// RapidJSON's reader the whole parse is about a third of that (bench/results/profile.md).
+// Unknown keys and anything nested are skipped; a repeated key keeps its last value, as
+// nlohmann's parser does.
 class FrameFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FrameFields> {
  public:
   Field type, text, conversation, ref, resume;
