@@ -143,7 +143,9 @@ ParseResult ParseClientFrame(std::string_view text) {
   terminated.assign(text);
   rapidjson::StringStream stream(terminated.c_str());
   FrameFields f;
-  if (reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(stream, f).IsError()) {
+  // Iterative: a recursive parse of a deeply nested frame would overflow the thread's stack.
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+  if (reader.Parse<kFlags>(stream, f).IsError()) {
     return Fail(ErrorCode::kBadJson, "the frame is not valid JSON");
   }
   if (!f.object) return Fail(ErrorCode::kBadJson, "the frame must be a JSON object");

@@ -121,6 +121,17 @@ TEST_CASE("a frame is bad_json exactly when a conforming JSON parser refuses it"
   CHECK(CodeOf(std::string("{\"type\":\"st\0art\"}", 17)) == ErrorCode::kBadJson);
 }
 
+TEST_CASE("nesting depth cannot exhaust the stack, whatever the frame size limit allows", "[protocol]") {
+  // --max-frame-bytes may be raised far above 16 KiB; a recursive parser would overflow its
+  // stack on a frame like this long before that.
+  const std::size_t depth = 1000000;
+  CHECK(CodeOf(std::string(depth, '[') + std::string(depth, ']')) == ErrorCode::kBadJson);
+  std::string nested;
+  for (std::size_t i = 0; i < depth; ++i) nested += "{\"a\":";
+  nested += "1" + std::string(depth, '}');
+  CHECK(CodeOf(nested) == ErrorCode::kBadRequest);  // valid JSON, no type
+}
+
 TEST_CASE("an error keeps the frame's ref so the client can match it", "[protocol]") {
   auto r = ParseClientFrame(R"({"type":"shout","ref":"q1"})");
   CHECK(r.ref == "q1");
