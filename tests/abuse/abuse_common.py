@@ -299,11 +299,12 @@ def ws_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def parse_ws_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
-    """Server frames (unmasked) in `data`: ([(opcode, payload)], the incomplete rest)."""
+def parse_ws_frames(data: bytes) -> tuple[list[tuple[bool, int, bytes]], bytes]:
+    """Server frames (unmasked) in `data`: ([(fin, opcode, payload)], the incomplete rest)."""
     frames = []
     i = 0
     while len(data) - i >= 2:
+        fin = bool(data[i] & 0x80)
         opcode = data[i] & 0x0F
         n = data[i + 1] & 0x7F
         j = i + 2
@@ -321,9 +322,27 @@ def parse_ws_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
             raise AssertionError("the server sent a masked frame")
         if len(data) - j < n:
             break
-        frames.append((opcode, data[j:j + n]))
+        frames.append((fin, opcode, data[j:j + n]))
         i = j + n
     return frames, data[i:]
+
+
+def ws_messages(frames) -> list[tuple[int, bytes]]:
+    """Whole messages from frames (a message may come in fragments): [(opcode, payload)].
+    Control frames are messages of their own; an unfinished message at the end is left out."""
+    out = []
+    opcode, parts = None, []
+    for fin, op, payload in frames:
+        if op >= 0x8:
+            out.append((op, payload))
+            continue
+        if op != 0x0:
+            opcode, parts = op, []
+        parts.append(payload)
+        if fin and opcode is not None:
+            out.append((opcode, b"".join(parts)))
+            opcode, parts = None, []
+    return out
 
 
 def raw_websocket(port: int, path: str = "/v1/chat", headers: dict | None = None) -> RawHttp:

@@ -208,6 +208,9 @@ class PerAddressTest(LimitsTestCase):
         self.assertEqual((await c2.message("hi"))["seq"], 1)
         self.assertEqual(self.get(server, "/healthz").status, 200)
         await c1.close()
+        # The server notices the close and releases the slot (polled: it learns it asynchronously).
+        await ab.poll_until(lambda: ab.metric(server, "backcheck_connections_open") == 1, 5,
+                            "backcheck_connections_open back to 1 after one of two WebSockets closed")
 
         async def try_open():
             try:

@@ -136,7 +136,7 @@ class HttpEdgesTest(ab.AbuseTestCase):
             conn.send(ab.ws_frame(0x8, struct.pack("!H", code)))
             data = conn.buf + conn.read_to_eof(timeout=5)
             frames, _ = ab.parse_ws_frames(data)
-            return frames
+            return ab.ws_messages(frames)
         finally:
             conn.close()
 

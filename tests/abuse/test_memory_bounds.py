@@ -160,12 +160,16 @@ class MemoryBoundsTest(unittest.IsolatedAsyncioTestCase):
         s.setblocking(True)
         s.settimeout(harness.TIMEOUT)
         data = b""
-        for _ in range(1000):
+        messages = []
+        for _ in range(10000):  # until one whole message (it may come in fragments)
             frames, _ = ab.parse_ws_frames(data)
-            if frames:
+            messages = ab.ws_messages(frames)
+            if messages:
                 break
-            data += s.recv(1 << 16)
-        opcode, payload = frames[0]
+            chunk = s.recv(1 << 16)
+            self.assertTrue(chunk, "the server closed a client that started reading")
+            data += chunk
+        opcode, payload = messages[0]
         self.assertEqual(opcode, 0x1)
         started = json.loads(payload)
         harness.check_started(started)
