@@ -23,6 +23,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import pwd
 import re
@@ -38,6 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 import harness  # noqa: E402
 from harness import Server, TIMEOUT  # noqa: E402,F401
+
+# IsolatedAsyncioTestCase runs its loop in debug mode, which logs a warning for every step that
+# blocks more than 0.1 s (starting a server, a raw socket read): noise, not a finding.
+logging.getLogger("asyncio").setLevel(logging.ERROR)
 
 # A message that affirms two emergency flags for the person writing it.
 EMERGENCY_TEXT = "I can't breathe and I have chest pain"
@@ -87,10 +92,13 @@ def lift(*keep: str) -> list[str]:
 class AbuseServer(Server):
     """harness.Server plus a fixed --port and running as another user (`run_as`, a user name)."""
 
-    def __init__(self, *args, port: int | None = None, run_as: str | None = None, **kw):
+    def __init__(self, *args, port: int | None = None, run_as: str | None = None, nofile: str | None = None,
+                 **kw):
+        """`nofile`: the descriptor limit the server starts with, "SOFT:HARD" (prlimit)."""
         super().__init__(*args, **kw)
         self.fixed_port = port
         self.run_as = run_as
+        self.nofile = nofile
 
     def command(self) -> list[str]:
         cmd = super().command()
@@ -100,6 +108,8 @@ class AbuseServer(Server):
             pw = pwd.getpwnam(self.run_as)
             cmd = ["/usr/bin/setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
                    "--", *cmd]
+        if self.nofile is not None:
+            cmd = ["/usr/bin/prlimit", f"--nofile={self.nofile}", "--", *cmd]
         return cmd
 
 
@@ -110,6 +120,13 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def metrics(server: Server) -> list:

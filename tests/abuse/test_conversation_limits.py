@@ -41,9 +41,10 @@ class LimitsTestCase(unittest.IsolatedAsyncioTestCase):
     def get(self, server, path, headers=None) -> harness.HttpResponse:
         return harness.http_request(server, "GET", path, headers=headers)
 
-    def stop(self, server) -> None:
+    async def stop(self, server) -> None:
+        """SIGTERM and exit 0; the event loop runs meanwhile, so open clients answer the close."""
         self.assertTrue(server.alive(), server.stderr_tail())
-        server.stop_and_check()
+        await asyncio.to_thread(server.stop_and_check)
 
 
 class ConversationTableTest(LimitsTestCase):
@@ -98,7 +99,7 @@ class ConversationTableTest(LimitsTestCase):
         await b.send({"type": "end", "conversation": started["conversation"]})
         await b.recv_type("ended")
         await ab.poll_until(lambda: self.get(server, "/readyz").status == 200, 5, "/readyz back to 200")
-        self.stop(server)
+        await self.stop(server)
 
     async def test_empty_conversations_expire(self):
         server = self.make_server("--empty-conversation-expiry", "1", *ab.lift())
@@ -120,7 +121,7 @@ class ConversationTableTest(LimitsTestCase):
                 await d.expect_error("unknown_conversation")
             resumed = await d.start(resume=kept)
             self.assertEqual(len(resumed["history"]), 2)
-        self.stop(server)
+        await self.stop(server)
 
 
 class PerAddressTest(LimitsTestCase):
@@ -159,7 +160,7 @@ class PerAddressTest(LimitsTestCase):
         self.assertEqual(r.status, 200, r)
         resumed = await fresh.start(resume=cid)
         self.assertTrue(resumed["resumed"])
-        self.stop(server)
+        await self.stop(server)
 
     async def test_ip_rate_counts_all_connections_together(self):
         server = self.make_server("--ip-rate", "5", "--ip-burst", "5", *ab.lift("--ip-rate", "--ip-burst"))
@@ -193,7 +194,7 @@ class PerAddressTest(LimitsTestCase):
                 break
         else:
             self.fail("10 messages at once never hit --ip-rate 5")
-        self.stop(server)
+        await self.stop(server)
 
     async def test_max_connections_per_ip(self):
         server = self.make_server("--max-connections-per-ip", "2", *ab.lift("--max-connections-per-ip"))
@@ -222,7 +223,61 @@ class PerAddressTest(LimitsTestCase):
         c3 = await ab.poll_until(try_open, 5, "a WebSocket slot free again after closing one")
         self.addAsyncCleanup(c3.close)
         self.assertEqual((await c3.message("hi"))["seq"], 1)
-        self.stop(server)
+        await self.stop(server)
+
+
+class GlobalRateAndGuidanceTest(LimitsTestCase):
+
+    async def test_global_rate_counts_every_address(self):
+        # Four clients with their own addresses (a trusted proxy names them), each well within
+        # its per-connection and per-address allowances: together they pass --global-rate 5.
+        server = self.make_server("--global-rate", "5", "--trusted-proxies", "127.0.0.1",
+                                  *ab.lift("--global-rate"))
+        clients = [await self.client(server, extra_headers={"X-Forwarded-For": f"10.1.0.{i}"})
+                   for i in range(1, 5)]
+        cids = [(await c.start())["conversation"] for c in clients]
+        t0 = time.monotonic()
+        for k, (c, cid) in enumerate(zip(clients, cids)):
+            await c.send_batch({"type": "message", "conversation": cid, "text": "hi", "ref": f"{k}.{i}"}
+                               for i in range(5))
+        replies, errors = [], []
+        for k, c in enumerate(clients):
+            got, _ = await harness.collect_replies(c, [f"{k}.{i}" for i in range(5)])
+            for f in got.values():
+                (replies if f["type"] == "reply" else errors).append(f)
+        elapsed = time.monotonic() - t0
+        self.assertTrue(errors, "20 messages at once with --global-rate 5")
+        self.assertEqual({e["code"] for e in errors}, {"rate_limited"}, errors)
+        self.assertLessEqual(len(replies), 5 + int(5 * elapsed) + 1, f"{len(replies)} replies in {elapsed:.2f} s")
+        await self.stop(server)
+
+    async def test_every_refusal_of_a_red_flag_message_carries_guidance(self):
+        server = self.make_server("--max-text-chars", "80", *ab.lift())
+        unknown = "A" * 22
+        too_long = ab.EMERGENCY_TEXT + ", it started an hour ago" * 4
+        self.assertGreater(len(too_long), 80)
+        async with harness.connect(server) as c:
+            await c.send({"type": "message", "conversation": unknown, "text": ab.EMERGENCY_TEXT, "ref": "u"})
+            ab.check_guidance(self, await c.expect_error("unknown_conversation", ref="u"), "emergency",
+                              ab.EMERGENCY_FLAGS)
+            await c.send({"type": "message", "text": too_long, "ref": "l"})
+            ab.check_guidance(self, await c.expect_error("text_too_long", ref="l"), "emergency", ab.EMERGENCY_FLAGS)
+            await c.send({"type": "message", "text": "my fingers are numb", "conversation": unknown, "ref": "n"})
+            ab.check_guidance(self, await c.expect_error("unknown_conversation", ref="n"), "urgent", {"numbness"})
+            # No red flag, no guidance.
+            await c.send({"type": "message", "conversation": unknown, "text": "What is DOMS?", "ref": "d"})
+            self.assertNotIn("guidance", await c.expect_error("unknown_conversation", ref="d"))
+            await c.send({"type": "message", "text": "What is DOMS? " * 10, "ref": "dl"})
+            self.assertNotIn("guidance", await c.expect_error("text_too_long", ref="dl"))
+        r = harness.post_json(server, "/v1/messages", {"conversation": unknown, "text": ab.EMERGENCY_TEXT})
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(r.json().get("code"), "unknown_conversation", r)
+        ab.check_guidance(self, r.json(), "emergency", ab.EMERGENCY_FLAGS)
+        r = harness.post_json(server, "/v1/messages", {"text": too_long})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json().get("code"), "text_too_long", r)
+        ab.check_guidance(self, r.json(), "emergency", ab.EMERGENCY_FLAGS)
+        await self.stop(server)
 
 
 class ForwardedForTest(LimitsTestCase):
@@ -242,7 +297,7 @@ class ForwardedForTest(LimitsTestCase):
         # A different claimed address does not make a different client.
         self.assertEqual(await self.ws(server, "10.0.0.2"), 429)
         self.assertEqual(await self.ws(server, None), 429)
-        self.stop(server)
+        await self.stop(server)
 
     async def test_trusted_proxy_separates_clients(self):
         server = self.make_server("--max-connections-per-ip", "1", "--trusted-proxies", "127.0.0.1",
@@ -265,7 +320,7 @@ class ForwardedForTest(LimitsTestCase):
         self.assertEqual(await self.ws(server, None), 429)
         for client in (a, b, c, d):
             self.assertEqual((await client.message("hi"))["seq"], 1)
-        self.stop(server)
+        await self.stop(server)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ class MemoryBoundsTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(started["conversation"], self.cid)
         for s in socks:
             s.close()
-        self.server.stop_and_check()
+        await asyncio.to_thread(self.server.stop_and_check)
 
 
 if __name__ == "__main__":

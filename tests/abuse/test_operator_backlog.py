@@ -132,7 +132,7 @@ class OperatorBacklogTest(unittest.IsolatedAsyncioTestCase):
             for c in clients:
                 await c.close()
         self.assertTrue(self.server.alive())
-        self.server.stop_and_check()
+        await asyncio.to_thread(self.server.stop_and_check)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Run: /usr/bin/python3 tests/integration/test_readme_claims.py --server build/cha
 import asyncio
 import http.client
 import json
+import logging
 import os
 import signal
 import stat
@@ -29,6 +30,9 @@ import websockets  # noqa: E402
 
 import harness  # noqa: E402
 from harness import Client, Server  # noqa: E402
+
+# The debug-mode loop's warnings about steps that block (starting a server) are noise here.
+logging.getLogger("asyncio").setLevel(logging.ERROR)
 
 TOKEN = "op-" + os.urandom(16).hex()
 
