@@ -44,7 +44,7 @@ Result Run(server::ConversationStore& store, const dialog::Engine& engine, int c
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      auto started = service.Start(std::nullopt, [](bool) {});
+      auto started = service.Start(std::nullopt, [](std::optional<backcheck::server::Error>) {});
       const std::string id = std::get<server::ConversationService::Started>(started).conversation;
       std::mutex m;
       std::condition_variable cv;
@@ -52,7 +52,7 @@ Result Run(server::ConversationStore& store, const dialog::Engine& engine, int c
       while (Clock::now() < deadline) {
         bool done = false;
         const auto t0 = Clock::now();
-        service.Message(id, messages[i++ % std::size(messages)], t0, [&](bool) {
+        service.Message(id, messages[i++ % std::size(messages)], t0, [&](std::optional<backcheck::server::Error>) {
           std::lock_guard lock(m);
           done = true;
           cv.notify_one();

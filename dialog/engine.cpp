@@ -125,6 +125,20 @@ ConversationState Engine::End(const ConversationState& state) const {
   return out;
 }
 
+ConversationState Engine::Escalate(const ConversationState& state, knowledge::Urgency level,
+                                  const std::vector<std::string>& flags) const {
+  ConversationState out = state;
+  for (const auto& f : flags) {
+    if (std::find(out.flags.begin(), out.flags.end(), f) == out.flags.end()) out.flags.push_back(f);
+  }
+  if (level <= out.urgency) return out;
+  out.urgency = level;
+  const knowledge::FlowState* current = kb_->flow.FindState(out.state);
+  if (!current) current = kb_->flow.FindState(kb_->flow.initial);
+  if (auto it = current->on.find("red_flag"); it != current->on.end()) out.state = it->second;
+  return out;
+}
+
 const std::string& Engine::Greeting() const { return kb_->flow.Text("greeting"); }
 
 void Engine::Answer(Composer& out, std::size_t intent) const {

@@ -57,6 +57,13 @@ class Engine {
   // flow's "goodbye" transition, so an escalated conversation stays escalated.
   ConversationState End(const ConversationState& state) const;
 
+  // The state with `flags` affirmed at `level` without a message, as a red flag in a message
+  // would leave it: urgency raised (never lowered), the flags added, and the flow's "red_flag"
+  // transition taken when the urgency rose. The server uses it when an escalation is durable but
+  // the turn that raised it is not (a failed write), so urgency never goes down.
+  ConversationState Escalate(const ConversationState& state, knowledge::Urgency level,
+                             const std::vector<std::string>& flags) const;
+
   const knowledge::KnowledgeBase& kb() const { return *kb_; }
   const Normaliser& normaliser() const { return normaliser_; }
   const RedFlagDetector& detector() const { return detector_; }

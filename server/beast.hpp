@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include <atomic>
+
 #include <boost/asio.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
@@ -45,5 +47,30 @@ inline void ApplyWebSocketLimits(WebSocket& ws, const Limits& limits) {
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "backcheck"); }));
   ws.read_message_max(limits.max_frame_bytes);
+  // RFC 6455 7.4: close codes above 4999 are not defined, and a peer that sends one is failed,
+  // not answered. Beast validates the reserved ranges but echoes such a code; dropping the TCP
+  // connection here (Beast's close reply then finds it closed) fails the connection instead.
+  ws.control_callback([&ws](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::close && ws.reason().code > 4999) {
+      beast::error_code ignored;
+      ws.next_layer().close(ignored);
+    }
+  });
+}
+
+// Runs `handler` at a connection's boundary: an exception it throws is counted and reported to
+// `on_exception`, which closes that one connection; it never reaches the io_context, whose
+// threads every other connection shares.
+template <class Handler, class OnException>
+void AtBoundary(std::atomic<std::uint64_t>& exceptions, Handler&& handler, OnException&& on_exception) noexcept {
+  try {
+    handler();
+  } catch (...) {
+    exceptions.fetch_add(1, std::memory_order_relaxed);
+    try {
+      on_exception();
+    } catch (...) {  // closing failed too: the connection is dropped when its handlers run out
+    }
+  }
 }
 }  // namespace backcheck::server

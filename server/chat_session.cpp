@@ -1,17 +1,21 @@
 #include "server/chat_session.hpp"
 
 #include <algorithm>
+#include <iostream>
 
 namespace backcheck::server {
 
-ChatSession::ChatSession(Socket&& socket, ServerContext& context)
+ChatSession::ChatSession(Socket&& socket, ServerContext& context, std::string address)
     : ws_(std::move(socket)),
       context_(context),
+      address_(std::move(address)),
       bucket_(context.config.limits.messages_per_second, context.config.limits.burst),
-      stall_timer_(ws_.get_executor()) {}
+      stall_timer_(ws_.get_executor()),
+      idle_timer_(ws_.get_executor()) {}
 
 ChatSession::~ChatSession() {
   context_.sessions.Remove(registry_id_);
+  context_.addresses.CloseConnection(address_);
   context_.CloseConnection();
 }
 
@@ -22,13 +26,39 @@ void ChatSession::Run(http::request<http::string_body> upgrade) {
 }
 
 void ChatSession::Shutdown() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] { self->CloseWith(websocket::close_code::going_away); });
+  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+    AtBoundary(self->context_.metrics.handler_exceptions, [&] { self->CloseWith(websocket::close_code::going_away); },
+               [&] { self->OnException(); });
+  });
+}
+
+void ChatSession::OnException() {
+  std::cerr << "chat-server: an exception closed a chat connection with 1011 (backcheck_handler_exceptions_total)\n";
+  CloseWith(websocket::close_code::internal_error);
+  if (!closing_) Drop();
 }
 
 void ChatSession::OnAccept(beast::error_code ec) {
   if (ec) return;
   if (context_.stopping) return CloseWith(websocket::close_code::going_away);
+  last_frame_ = Clock::now();
+  ArmIdleTimer(context_.config.limits.max_idle_without_message);
   DoRead();
+}
+
+// Pings keep a live but silent client connected (the WebSocket idle timeout); this timer closes a
+// client that has sent no frame at all for --max-idle-without-message, so sockets that only
+// answer pings cannot hold every slot forever. It is re-armed lazily from last_frame_, not on
+// every frame.
+void ChatSession::ArmIdleTimer(Clock::duration after) {
+  idle_timer_.expires_after(after);
+  idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closing_) return;
+    const auto limit = self->context_.config.limits.max_idle_without_message;
+    const auto idle = Clock::now() - self->last_frame_;
+    if (idle >= limit) return self->CloseWith(websocket::close_code::going_away);
+    self->ArmIdleTimer(limit - idle);
+  });
 }
 
 void ChatSession::DoRead() {
@@ -42,36 +72,55 @@ void ChatSession::DoRead() {
 
 void ChatSession::OnRead(beast::error_code ec, std::size_t) {
   // Frames over the size limit (1009) and invalid UTF-8 (1007) fail the read: Beast has sent
-  // the close frame. Any error ends the session.
-  if (ec) return;
+  // the close frame. Any error ends the session, once its timers let go of it.
+  if (ec) return StopTimers();
+  AtBoundary(context_.metrics.handler_exceptions, [&] { ReadFrame(); }, [&] { OnException(); });
+}
+
+void ChatSession::ReadFrame() {
   if (!ws_.is_message_done()) return DoRead();
   if (!ws_.got_text()) return CloseWith(websocket::close_code::unknown_data);  // 1003
   const auto received = Clock::now();
+  last_frame_ = received;
   auto data = buffer_.data();
-  std::string_view frame(static_cast<const char*>(data.data()), data.size());
-  if (!bucket_.TryTake()) {
-    SendError(ErrorCode::kRateLimited, "too many messages; slow down", ParseClientFrame(frame).ref);
-  } else {
-    auto parsed = ParseClientFrame(frame);
-    if (parsed.error) {
-      SendError(parsed.error->code, std::move(parsed.error->message), parsed.ref);
-    } else {
-      const auto& ref = parsed.frame->ref;
-      std::visit(
-          [&](const auto& body) {
-            using T = std::decay_t<decltype(body)>;
-            if constexpr (std::is_same_v<T, StartFrame>) HandleStart(body, ref);
-            if constexpr (std::is_same_v<T, MessageFrame>) HandleMessage(body, ref, received);
-            if constexpr (std::is_same_v<T, EndFrame>) HandleEnd(body, ref);
-          },
-          parsed.frame->body);
-    }
-  }
+  Handle(std::string_view(static_cast<const char*>(data.data()), data.size()), received);
   buffer_.consume(buffer_.size());
   if (buffer_.capacity() > kFirstReadBytes) buffer_.shrink_to_fit();  // a big message's space goes back
   if (closing_) return;
-  if (QueuedFrames() >= context_.config.limits.max_queued_frames) return PauseReading();
+  if (QueueFull()) return PauseReading();
   DoRead();
+}
+
+void ChatSession::Handle(std::string_view frame, Clock::time_point received) {
+  auto parsed = ParseClientFrame(frame);
+  // Limits first: this connection's rate, then its address's and the server's. A limited
+  // message still gets the safety guidance if it reports a red flag.
+  if (!bucket_.TryTake(received) || !context_.addresses.TryMessage(address_, received)) {
+    Error error{ErrorCode::kRateLimited, "too many messages; slow down"};
+    if (parsed.frame) {
+      if (auto* m = std::get_if<MessageFrame>(&parsed.frame->body)) error = context_.service.WithGuidance(error, m->text);
+    }
+    return SendError(std::move(error), parsed.ref);
+  }
+  if (parsed.error) return SendError(std::move(*parsed.error), parsed.ref);
+  const auto& ref = parsed.frame->ref;
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, StartFrame>) {
+          if (auto error = HandleStart(body, ref)) SendError(std::move(*error), ref);
+        }
+        if constexpr (std::is_same_v<T, MessageFrame>) HandleMessage(body, ref, received);
+        if constexpr (std::is_same_v<T, EndFrame>) HandleEnd(body, ref);
+      },
+      parsed.frame->body);
+}
+
+void ChatSession::StopTimers() {
+  // A pending wait holds the session alive: without this a closed socket would keep its slot
+  // until --max-idle-without-message.
+  stall_timer_.cancel();
+  idle_timer_.cancel();
 }
 
 void ChatSession::PauseReading() {
@@ -82,6 +131,11 @@ void ChatSession::PauseReading() {
   });
 }
 
+bool ChatSession::QueueFull() const {
+  const auto& limits = context_.config.limits;
+  return QueuedFrames() >= limits.max_queued_frames || queued_bytes_ >= limits.max_queued_bytes;
+}
+
 void ChatSession::Drop() {
   closing_ = true;
   beast::error_code ignored;
@@ -89,67 +143,85 @@ void ChatSession::Drop() {
   ws_.next_layer().close(ignored);
 }
 
-bool ChatSession::Attach(const std::string& conversation, const std::optional<std::string>& ref) {
-  if (std::find(conversations_.begin(), conversations_.end(), conversation) != conversations_.end()) return true;
+std::optional<Error> ChatSession::Attach(const std::string& conversation) {
+  if (std::find(conversations_.begin(), conversations_.end(), conversation) != conversations_.end()) return std::nullopt;
   if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
-    SendError(ErrorCode::kTooManyConversations,
-              "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may",
-              ref);
-    return false;
+    return Error{ErrorCode::kTooManyConversations,
+                 "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may"};
   }
   conversations_.push_back(conversation);
-  return true;
+  return std::nullopt;
 }
 
-void ChatSession::HandleStart(const StartFrame& start, const std::optional<std::string>& ref) {
+std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std::optional<std::string>& ref,
+                                              std::string_view message) {
   if (start.resume) {
     if (!context_.service.Exists(*start.resume)) {
-      return SendError(ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)", ref);
+      return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
     }
-    if (!Attach(*start.resume, ref)) return;
-  } else if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
-    return SendError(ErrorCode::kTooManyConversations,
-                     "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may",
-                     ref);
+    if (auto error = Attach(*start.resume)) return error;
+  } else {
+    if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
+      return Error{ErrorCode::kTooManyConversations,
+                   "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may"};
+    }
+    if (!context_.addresses.TryNewConversation(address_)) {
+      return Error{ErrorCode::kRateLimited, "too many new conversations from your address; try again in a minute"};
+    }
   }
   const auto ticket = Hold();
-  auto result = context_.service.Start(start.resume, SettleWhenDurable(ticket));
-  if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
+  // The new id is known once Start returns; a failure needs it to detach the conversation, and
+  // a failure always comes from a durable store's thread, so it is read on this strand later.
+  auto conversation_id = std::make_shared<std::string>();
+  auto result = context_.service.Start(start.resume, SettleWhenDurable(ticket, ref, conversation_id),
+                                       start.history_before);
+  if (auto* error = std::get_if<Error>(&result)) {
+    FailSlot(ticket, message.empty() ? std::move(*error) : context_.service.WithGuidance(std::move(*error), message), ref);
+    return std::nullopt;
+  }
   auto& started = std::get<ConversationService::Started>(result);
+  *conversation_id = started.conversation;
   if (!start.resume) conversations_.push_back(started.conversation);
   Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history));
+  return std::nullopt;
 }
 
 void ChatSession::HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref,
                                 Clock::time_point received) {
-  if (auto error = context_.service.CheckText(message.text)) return SendError(error->code, std::move(error->message), ref);
+  auto fail = [&](Error error) { SendError(context_.service.WithGuidance(std::move(error), message.text), ref); };
+  if (auto error = context_.service.CheckText(message.text)) return fail(std::move(*error));
   std::string conversation;
   if (message.conversation) {
     if (!context_.service.Exists(*message.conversation)) {
-      return SendError(ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)", ref);
+      return fail(Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"});
     }
-    if (!Attach(*message.conversation, ref)) return;
+    if (auto error = Attach(*message.conversation)) return fail(std::move(*error));
     conversation = *message.conversation;
   } else if (conversations_.size() == 1) {
     conversation = conversations_.front();
   } else if (conversations_.empty()) {
-    HandleStart(StartFrame{}, ref);  // a message on a fresh connection starts a conversation
-    if (conversations_.empty()) return;
+    // A message on a fresh connection starts a conversation.
+    if (auto error = HandleStart(StartFrame{}, ref, message.text)) return fail(std::move(*error));
+    if (conversations_.empty()) return;  // the start failed, and its error carries the guidance
     conversation = conversations_.front();
   } else {
-    return SendError(ErrorCode::kBadRequest,
-                     "'conversation' is required: this connection has " + std::to_string(conversations_.size()), ref);
+    return fail(Error{ErrorCode::kBadRequest,
+                      "'conversation' is required: this connection has " + std::to_string(conversations_.size())});
   }
   const auto ticket = Hold();
-  auto result = context_.service.Message(conversation, message.text, received, SettleWhenDurable(ticket));
-  if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
+  auto result = context_.service.Message(conversation, message.text, received, SettleWhenDurable(ticket, ref));
+  if (auto* error = std::get_if<Error>(&result)) {
+    // Expired since it was attached: detach it, so the next message starts a fresh one.
+    if (error->code == ErrorCode::kUnknownConversation) std::erase(conversations_, conversation);
+    return FailSlot(ticket, std::move(*error), ref);
+  }
   auto& replied = std::get<ConversationService::Replied>(result);
   Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
 }
 
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
   const auto ticket = Hold();
-  if (auto error = context_.service.End(end.conversation, SettleWhenDurable(ticket))) {
+  if (auto error = context_.service.End(end.conversation, SettleWhenDurable(ticket, ref))) {
     return FailSlot(ticket, std::move(*error), ref);
   }
   std::erase(conversations_, end.conversation);
@@ -166,29 +238,41 @@ ChatSession::Outgoing* ChatSession::Find(std::uint64_t ticket) {
   return &outgoing_[ticket - front_ticket_];
 }
 
-std::function<void(bool)> ChatSession::SettleWhenDurable(std::uint64_t ticket) {
-  return [self = shared_from_this(), ticket](bool ok) {
+ConversationService::Durable ChatSession::SettleWhenDurable(std::uint64_t ticket, std::optional<std::string> ref,
+                                                            std::shared_ptr<const std::string> started) {
+  return [self = shared_from_this(), ticket, ref = std::move(ref),
+          started = std::move(started)](std::optional<Error> failure) mutable {
     // Inline (memory store, or nothing to write): we are inside the service call on this strand,
     // and settling now spares a trip through the strand's queue. The frame is filled in after
     // the call returns, and Fill sends it.
-    if (self->ws_.get_executor().running_in_this_thread()) return self->Settle(ticket, ok);
-    asio::post(self->ws_.get_executor(), [self, ticket, ok] { self->Settle(ticket, ok); });
+    if (self->ws_.get_executor().running_in_this_thread()) return self->Settle(ticket, failure, ref, started);
+    asio::post(self->ws_.get_executor(), [self, ticket, failure = std::move(failure), ref = std::move(ref),
+                                          started = std::move(started)] {
+      AtBoundary(self->context_.metrics.handler_exceptions, [&] { self->Settle(ticket, failure, ref, started); },
+                 [&] { self->OnException(); });
+    });
   };
 }
 
-void ChatSession::Settle(std::uint64_t ticket, bool ok) {
-  if (!ok) {
-    // The store could not keep this turn: never claim it was handled. The client may resume.
-    return CloseWith(websocket::close_code::internal_error);
+void ChatSession::Settle(std::uint64_t ticket, const std::optional<Error>& failure,
+                         const std::optional<std::string>& ref, const std::shared_ptr<const std::string>& started) {
+  auto* slot = Find(ticket);
+  if (!slot) return;
+  if (failure) {
+    // The store could not keep this change: never claim it was handled. The error takes the
+    // reply's place, with the safety guidance if the message raised a red flag.
+    context_.metrics.ErrorSent(failure->code);
+    if (started) std::erase(conversations_, *started);
+    slot->frame = ErrorJson(*failure, ref);
+    slot->filled = true;
+    slot->failed = true;
   }
-  if (auto* slot = Find(ticket)) {
-    slot->durable = true;
-    Pump();
-  }
+  slot->durable = true;
+  Pump();
 }
 
 void ChatSession::Fill(std::uint64_t ticket, std::string frame) {
-  if (auto* slot = Find(ticket)) {
+  if (auto* slot = Find(ticket); slot && !slot->failed) {
     slot->frame = std::move(frame);
     slot->filled = true;
     Pump();
@@ -211,13 +295,18 @@ void ChatSession::FailSlot(std::uint64_t ticket, Error error, const std::optiona
 }
 
 void ChatSession::SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
-  FailSlot(Hold(), Error{code, std::move(message)}, ref);
+  SendError(Error{code, std::move(message)}, ref);
+}
+
+void ChatSession::SendError(Error error, const std::optional<std::string>& ref) {
+  FailSlot(Hold(), std::move(error), ref);
 }
 
 void ChatSession::Send(std::string frame) {
   if (closing_ && !close_code_) return;
-  // The queue stays bounded: reading pauses once it holds max_queued_frames, and one frame
-  // read adds at most two (started + reply).
+  // The queue stays bounded: reading pauses once it holds max_queued_frames or max_queued_bytes,
+  // and one frame read adds at most two (started + reply), each bounded in size.
+  queued_bytes_ += frame.size();
   queue_.push_back(std::move(frame));
   if (!writing_) DoWrite();
 }
@@ -233,29 +322,37 @@ void ChatSession::DoWrite() {
 
 void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
-  if (ec) return;
-  std::string().swap(in_flight_);  // an idle connection keeps no frame-sized buffer
-  if (!queue_.empty()) {
-    DoWrite();
-  } else if (close_code_ && outgoing_.empty()) {  // a close waited for the replies; they are out
-    auto code = *close_code_;
-    close_code_.reset();
-    ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
-    return;
-  }
-  if (read_paused_ && !closing_ && QueuedFrames() <= context_.config.limits.max_queued_frames / 2) {
-    read_paused_ = false;  // the client is taking its replies again
-    stall_timer_.cancel();
-    DoRead();
-  }
+  if (ec) return StopTimers();
+  AtBoundary(
+      context_.metrics.handler_exceptions,
+      [&] {
+        queued_bytes_ -= std::min(queued_bytes_, in_flight_.size());
+        std::string().swap(in_flight_);  // an idle connection keeps no frame-sized buffer
+        if (!queue_.empty()) {
+          DoWrite();
+        } else if (close_code_ && outgoing_.empty()) {  // a close waited for the replies; they are out
+          auto code = *close_code_;
+          close_code_.reset();
+          ws_.async_close(code, [self = shared_from_this()](beast::error_code) {});
+          return;
+        }
+        const auto& limits = context_.config.limits;
+        if (read_paused_ && !closing_ && QueuedFrames() <= limits.max_queued_frames / 2 &&
+            queued_bytes_ <= limits.max_queued_bytes / 2) {
+          read_paused_ = false;  // the client is taking its replies again
+          stall_timer_.cancel();
+          DoRead();
+        }
+      },
+      [&] { OnException(); });
 }
 
 void ChatSession::CloseWith(websocket::close_code code) {
   if (!ws_.is_open() || (closing_ && !close_code_)) return;
   closing_ = true;
   read_paused_ = false;
-  stall_timer_.cancel();
-  if (code == websocket::close_code::internal_error) {  // those replies are not durable
+  StopTimers();
+  if (code == websocket::close_code::internal_error) {  // whatever is held is not to be trusted
     front_ticket_ += outgoing_.size();
     outgoing_.clear();
   }

@@ -6,7 +6,12 @@
 // disconnected rather than buffered forever.
 //
 // Frames leave in the order their requests were read. A reply is held until the store has made
-// its turn durable; frames after it (errors, other replies) wait behind it.
+// its turn durable; frames after it (errors, other replies) wait behind it. If the store fails,
+// the reply's place gets a store_unavailable error instead (with the safety guidance when the
+// message raised a red flag), and the connection stays open.
+//
+// Every handler runs inside AtBoundary: an exception closes this connection with 1011 and is
+// counted; it never reaches the threads other connections share.
 #pragma once
 
 #include <functional>
@@ -26,7 +31,9 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
  public:
   // Takes over an accepted socket whose HTTP upgrade request has been read. The caller has
   // reserved a connection slot (ServerContext::TryOpenConnection); the session releases it.
-  ChatSession(Socket&& socket, ServerContext& context);
+  // `address`: the client address (ClientAddress), which has a connection reserved in
+  // context.addresses; the session releases it.
+  ChatSession(Socket&& socket, ServerContext& context, std::string address);
   ~ChatSession() override;
 
   void Run(http::request<http::string_body> upgrade);
@@ -38,12 +45,18 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void OnAccept(beast::error_code ec);
   void DoRead();
   void OnRead(beast::error_code ec, std::size_t bytes);
-  void Handle(std::string_view frame);
-  void HandleStart(const StartFrame& start, const std::optional<std::string>& ref);
+  void ReadFrame();
+  void Handle(std::string_view frame, Clock::time_point received);
+  // Starts or resumes a conversation and queues its `started` frame (or the service's error,
+  // with the guidance for `message`, the text that made the start, if any); or returns why not.
+  std::optional<Error> HandleStart(const StartFrame& start, const std::optional<std::string>& ref,
+                                   std::string_view message = {});
   void HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref, Clock::time_point received);
   void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
   // Attaches a conversation to this connection, within the per-connection limit.
-  bool Attach(const std::string& conversation, const std::optional<std::string>& ref);
+  std::optional<Error> Attach(const std::string& conversation);
+  void ArmIdleTimer(Clock::duration after);
+  void OnException();
   // An outgoing frame, in request order. It is sent once it is filled in and the store has made
   // the change it answers durable; frames behind it wait. Slots are numbered by tickets, so a
   // store's completion can name its slot without holding a pointer into the queue.
@@ -51,40 +64,51 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
     std::string frame;
     bool filled = false;
     bool durable = false;
+    bool failed = false;  // the store failed: `frame` is the error sent in the reply's place
   };
   std::uint64_t Hold();  // a new slot at the back; returns its ticket
   Outgoing* Find(std::uint64_t ticket);  // nullptr once the slot is gone (sent, or dropped on close)
-  // The completion the service calls when the change is durable. An in-memory store calls it
-  // during the service call, on this strand: the slot is settled at once. A durable store calls it
-  // from its writer thread: the completion hops to this strand first.
-  std::function<void(bool ok)> SettleWhenDurable(std::uint64_t ticket);
-  void Settle(std::uint64_t ticket, bool ok);
+  // The completion the service calls when the change is durable (or failed). An in-memory store
+  // calls it during the service call, on this strand: the slot is settled at once. A durable
+  // store calls it from its writer thread: the completion hops to this strand first.
+  // `started`: the slot is a new conversation's `started` (its id), which a failure detaches.
+  ConversationService::Durable SettleWhenDurable(std::uint64_t ticket, std::optional<std::string> ref,
+                                                 std::shared_ptr<const std::string> started = nullptr);
+  void Settle(std::uint64_t ticket, const std::optional<Error>& failure, const std::optional<std::string>& ref,
+              const std::shared_ptr<const std::string>& started);
   void Fill(std::uint64_t ticket, std::string frame);
   void Pump();  // sends the filled, durable frames at the front of `outgoing_`
   // Fills the slot with an error frame and settles it: a failed request answers in its place.
   void FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref);
   void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
+  void SendError(Error error, const std::optional<std::string>& ref);
   void Send(std::string frame);
   void DoWrite();
   // Frames waiting or being written: what the bound on the queue counts.
   std::size_t QueuedFrames() const { return queue_.size() + outgoing_.size() + (writing_ ? 1 : 0); }
+  bool QueueFull() const;
   void OnWrite(beast::error_code ec, std::size_t bytes);
   void CloseWith(websocket::close_code code);
   void PauseReading();
+  void StopTimers();
   void Drop();
 
   WebSocket ws_;
   beast::flat_buffer buffer_;
   ServerContext& context_;
+  const std::string address_;
   TokenBucket bucket_;
   Fifo<Outgoing> outgoing_;  // held replies and the frames behind them
   std::uint64_t front_ticket_ = 0;  // the ticket of outgoing_.front()
   Fifo<std::string> queue_;  // ready to write, behind in_flight_
   std::string in_flight_;    // the frame being written while writing_
+  std::size_t queued_bytes_ = 0;  // of queue_ and in_flight_: bounded by --max-queued-bytes
   bool writing_ = false;
   bool closing_ = false;
   bool read_paused_ = false;             // the queue is full; OnWrite resumes reading
   Timer stall_timer_;                    // runs while reading is paused
+  Timer idle_timer_;                     // closes a socket that sends no frame (pings do not count)
+  Clock::time_point last_frame_;
   std::optional<websocket::close_code> close_code_;  // a close to send once the write finishes
   std::vector<std::string> conversations_;           // attached to this connection
   std::uint64_t registry_id_ = 0;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace backcheck::server {
 
@@ -22,7 +23,19 @@ struct Limits {
   std::size_t max_body_bytes = 16 * 1024;           // POST /v1/messages
   std::size_t max_queued_frames = 64;               // per connection; when full, reading pauses
   std::chrono::seconds send_timeout{30};            // a full queue that makes no progress for this long: drop the client
+  // Abuse limits (README "Security"): what one client address may do, and the server in all.
+  std::size_t max_connections_per_ip = 64;          // open WebSockets per client address; past it: HTTP 429
+  std::size_t max_http_connections = 1024;          // plain HTTP connections in all; past it: 503 and close
+  double new_conversations_per_minute = 60;         // per client address (burst kNewConversationBurst)
+  double ip_messages_per_second = 50;               // per client address, all its connections together
+  double ip_burst = 100;
+  double global_messages_per_second = 5000;         // the whole server (burst: one second's worth)
+  std::chrono::seconds empty_conversation_expiry{600};  // a conversation that never had a message
+  std::size_t max_queued_bytes = 1 << 20;           // per connection; past it reading pauses
+  std::size_t max_history_turns = 50;               // in started.history; history_before pages back
+  std::chrono::seconds max_idle_without_message{1800};  // a chat socket that sends nothing this long is closed
 };
+inline constexpr double kNewConversationBurst = 20;
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
@@ -33,6 +46,8 @@ struct ServerConfig {
   std::string operator_token;        // from CHAT_OPERATOR_TOKEN; empty: /v1/operator is off
   std::string kb_dir;
   std::string web_dir;
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
+  std::vector<std::string> allowed_origins;  // besides the server's own; "*": any
   Limits limits;
 };
 

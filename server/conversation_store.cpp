@@ -1,7 +1,8 @@
 #include "server/conversation_store.hpp"
 
 #include <ctime>
-#include <nlohmann/json.hpp>
+
+#include "server/json_writer.hpp"
 
 namespace backcheck::server {
 
@@ -11,6 +12,7 @@ std::int64_t UnixMillis() {
 }
 
 std::string EscalationJson(const EscalationEvent& e) {
+  // Written by the one frame writer (server/json_writer.hpp), like every frame we send.
   // ISO 8601 in UTC with milliseconds: "2026-11-23T20:31:07.123Z".
   std::time_t seconds = static_cast<std::time_t>(e.at_ms / 1000);
   std::tm utc{};
@@ -18,10 +20,15 @@ std::string EscalationJson(const EscalationEvent& e) {
   char at[32];
   std::size_t n = std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &utc);
   std::snprintf(at + n, sizeof at - n, ".%03dZ", static_cast<int>(e.at_ms % 1000));
-  return nlohmann::json{{"type", "escalation"}, {"id", e.id},           {"conversation", e.conversation},
-                        {"level", knowledge::UrgencyName(e.level)},       {"flags", e.flags},
-                        {"text", e.text}, {"at", at}}
-      .dump();
+  return JsonObject(e.text.size() + 192)
+      .String("type", "escalation")
+      .Int("id", e.id)
+      .String("conversation", e.conversation)
+      .String("level", knowledge::UrgencyName(e.level))
+      .Strings("flags", e.flags)
+      .String("text", e.text)
+      .String("at", at)
+      .Done();
 }
 
 void EscalationBacklog::Add(const EscalationEvent& event) {
@@ -39,19 +46,33 @@ bool EscalationBacklog::Contains(std::int64_t id) const {
   return events_.count(id) > 0;
 }
 
-std::vector<EscalationEvent> EscalationBacklog::All() const {
+std::vector<EscalationEvent> EscalationBacklog::Page(std::int64_t after_id, std::size_t limit) const {
   std::lock_guard lock(mutex_);
   std::vector<EscalationEvent> out;
-  for (const auto& [id, event] : events_) out.push_back(event);
+  for (auto it = events_.upper_bound(after_id); it != events_.end() && out.size() < limit; ++it) {
+    out.push_back(it->second);
+  }
   return out;
 }
 
+std::size_t EscalationBacklog::Size() const {
+  std::lock_guard lock(mutex_);
+  return events_.size();
+}
+
 void MemoryStore::Persist(TurnRecord record, Done done) {
+  if (record.kind == TurnRecord::Kind::kDelete) Erase(record.conversation);
   if (record.escalation) {
+    std::lock_guard lock(escalation_mutex_);
     record.escalation->id = ++next_escalation_;
     backlog_.Add(*record.escalation);
   }
   done(true, record.escalation);
+}
+
+void MemoryStore::Erase(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  if (auto it = conversations_.find(id); it != conversations_.end()) conversations_.erase(it);
 }
 
 std::shared_ptr<Conversation> MemoryStore::Insert(std::string id, dialog::ConversationState state,
@@ -76,11 +97,13 @@ std::size_t MemoryStore::Size() const {
   return conversations_.size();
 }
 
-std::size_t MemoryStore::PurgeIdle(Clock::time_point cutoff) {
+std::size_t MemoryStore::PurgeIdle(Clock::time_point cutoff, Clock::time_point empty_cutoff) {
   std::lock_guard lock(mutex_);
   return std::erase_if(conversations_, [&](const auto& entry) {
+    const Conversation& c = *entry.second;
     std::unique_lock busy(entry.second->mutex, std::try_to_lock);
-    return busy.owns_lock() && entry.second->last_active < cutoff;  // never purge one being used
+    if (!busy.owns_lock()) return false;  // never purge one being used
+    return c.last_active < cutoff || (c.seq == 0 && c.last_active < empty_cutoff);
   });
 }
 

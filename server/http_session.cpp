@@ -1,14 +1,17 @@
 #include "server/http_session.hpp"
 
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "server/chat_session.hpp"
 #include "server/operator_session.hpp"
+#include "server/request_checks.hpp"
 
 namespace backcheck::server {
 namespace {
 
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
+constexpr int kPreflightMaxAgeSeconds = 600;
 
 http::response<http::string_body> Respond(const http::request<http::string_body>& req, http::status status,
                                           std::string body, std::string content_type) {
@@ -22,18 +25,34 @@ http::response<http::string_body> Respond(const http::request<http::string_body>
   return res;
 }
 
+// A response that ends the connection (the request is refused before it is served).
+http::response<http::string_body> Refuse(const http::request<http::string_body>& req, http::status status,
+                                         std::string body) {
+  auto res = Respond(req, status, std::move(body), "text/plain");
+  res.keep_alive(false);
+  return res;
+}
+
 http::response<http::string_body> ErrorResponse(const http::request<http::string_body>& req, http::status status,
-                                                ErrorCode code, std::string message) {
-  return Respond(req, status, ErrorJson(Error{code, std::move(message)}, std::nullopt), "application/json");
+                                                const Error& error) {
+  return Respond(req, status, ErrorJson(error, std::nullopt), "application/json");
 }
 
 http::status StatusFor(ErrorCode code) {
   switch (code) {
     case ErrorCode::kUnknownConversation: return http::status::not_found;
     case ErrorCode::kRateLimited: return http::status::too_many_requests;
-    case ErrorCode::kTooManyConversations: return http::status::service_unavailable;
+    case ErrorCode::kTooManyConversations:
+    case ErrorCode::kStoreUnavailable: return http::status::service_unavailable;
     default: return http::status::bad_request;
   }
+}
+
+// A request Beast refused while reading it, answered rather than dropped where HTTP has a status.
+std::optional<http::status> StatusForReadError(beast::error_code ec) {
+  if (ec == http::error::body_limit) return http::status::payload_too_large;
+  if (ec == http::error::header_limit) return http::status::request_header_fields_too_large;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -41,13 +60,29 @@ http::status StatusFor(ErrorCode code) {
 HttpSession::HttpSession(Socket&& socket, ServerContext& context)
     : stream_(std::move(socket)),
       context_(context),
-      bucket_(context.config.limits.messages_per_second, context.config.limits.burst) {}
+      bucket_(context.config.limits.messages_per_second, context.config.limits.burst) {
+  beast::error_code ec;
+  const auto endpoint = stream_.socket().remote_endpoint(ec);
+  peer_ = ec ? std::string("unknown") : endpoint.address().to_string();
+}
 
-HttpSession::~HttpSession() { context_.sessions.Remove(registry_id_); }
+HttpSession::~HttpSession() {
+  context_.sessions.Remove(registry_id_);
+  if (counted_) context_.CloseHttp();
+}
 
 void HttpSession::Run() {
   registry_id_ = context_.sessions.Add(weak_from_this());
-  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+  counted_ = context_.TryOpenHttp();
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (!self->counted_) {  // over --max-http-connections: say so and close
+      self->context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
+      http::request<http::string_body> req;
+      req.version(11);
+      return self->Write(Refuse(req, http::status::service_unavailable, "too many connections\n"));
+    }
+    self->DoRead();
+  });
 }
 
 void HttpSession::Shutdown() {
@@ -64,54 +99,83 @@ void HttpSession::DoRead() {
 }
 
 void HttpSession::OnRead(beast::error_code ec, std::size_t) {
-  if (ec == http::error::body_limit) {
-    http::request<http::string_body> req;
-    req.version(11);
-    req.keep_alive(false);
-    return Write(Respond(req, http::status::payload_too_large, "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":\"the body is too large\"}",
-                         "application/json"));
-  }
-  if (ec) return Close();  // end of stream, timeout, or a malformed request
-  if (context_.stopping) return Close();
+  AtBoundary(
+      context_.metrics.handler_exceptions,
+      [&] {
+        if (auto status = StatusForReadError(ec)) {
+          http::request<http::string_body> req;
+          req.version(11);
+          return Write(Refuse(req, *status, std::string(obsolete_reason(*status)) + "\n"));
+        }
+        if (ec) return Close();  // end of stream, timeout, or a malformed request
+        if (context_.stopping) return Close();
+        Request req = parser_->release();
+        Serve(req);
+      },
+      [&] {
+        std::cerr << "chat-server: an exception closed an HTTP connection (backcheck_handler_exceptions_total)\n";
+        http::request<http::string_body> req;
+        req.version(11);
+        Write(Refuse(req, http::status::internal_server_error, "internal error\n"));
+      });
+}
 
-  http::request<http::string_body> req = parser_->release();
-  if (websocket::is_upgrade(req)) {
-    const auto target = req.target();
-    if (target == "/v1/chat") {
-      if (!context_.TryOpenConnection()) {
-        auto res = Respond(req, http::status::service_unavailable, "too many connections\n", "text/plain");
-        res.keep_alive(false);
-        return Write(std::move(res));
-      }
-      std::make_shared<ChatSession>(stream_.release_socket(), context_)->Run(std::move(req));
-      return;
-    }
-    if (target == "/v1/operator" && !context_.config.operator_token.empty()) {
-      if (!OperatorAuthorized(req[http::field::authorization], context_.config.operator_token)) {
-        auto res = Respond(req, http::status::unauthorized, "a valid operator token is required\n", "text/plain");
-        res.set(http::field::www_authenticate, "Bearer");
-        res.keep_alive(false);
-        return Write(std::move(res));
-      }
-      std::make_shared<OperatorSession>(stream_.release_socket(), context_)->Run(std::move(req));
-      return;
-    }
-    auto res = Respond(req, http::status::not_found, "not found\n", "text/plain");
-    res.keep_alive(false);
-    return Write(std::move(res));
+void HttpSession::Serve(Request& req) {
+  address_ = ClientAddress(peer_, req["X-Forwarded-For"], context_.config.trusted_proxies);
+  head_ = req.method() == http::verb::head;
+  const std::string_view path = TargetPath(req.target());
+  const bool browser_api = websocket::is_upgrade(req) || path == "/v1/messages";
+  if (browser_api && !OriginAllowed(req[http::field::origin], req[http::field::host], context_.config.allowed_origins)) {
+    context_.metrics.refused_origins.fetch_add(1, std::memory_order_relaxed);
+    return Write(Refuse(req, http::status::forbidden, "this origin may not use this server (see --allowed-origins)\n"));
   }
-  if (req.method() == http::verb::post && req.target().substr(0, req.target().find('?')) == "/v1/messages") {
-    return PostMessage(req);
+  if (websocket::is_upgrade(req)) return Upgrade(req, path);
+  if (path == "/v1/messages" && req.method() == http::verb::post) return PostMessage(req);
+  if (path == "/v1/messages" && req.method() == http::verb::options) {  // a CORS preflight
+    auto res = Respond(req, http::status::no_content, "", "text/plain");
+    AllowOrigin(req, res);
+    res.set(http::field::access_control_allow_methods, "POST");
+    res.set(http::field::access_control_allow_headers, "Content-Type");
+    res.set(http::field::access_control_max_age, std::to_string(kPreflightMaxAgeSeconds));
+    return Write(std::move(res));
   }
   Write(Handle(req));
 }
 
-http::response<http::string_body> HttpSession::Handle(const http::request<http::string_body>& req) {
+void HttpSession::Upgrade(Request& req, std::string_view path) {
+  const bool chat = path == "/v1/chat";
+  const bool operators = path == "/v1/operator" && !context_.config.operator_token.empty();
+  if (!chat && !operators) return Write(Refuse(req, http::status::not_found, "not found\n"));
+  if (!ValidWebSocketKey(req[http::field::sec_websocket_key])) {
+    return Write(Refuse(req, http::status::bad_request, "Sec-WebSocket-Key must be the base64 of 16 bytes\n"));
+  }
+  if (operators) {
+    if (!OperatorAuthorized(req[http::field::authorization], context_.config.operator_token)) {
+      auto res = Refuse(req, http::status::unauthorized, "a valid operator token is required\n");
+      res.set(http::field::www_authenticate, "Bearer");
+      return Write(std::move(res));
+    }
+    std::make_shared<OperatorSession>(stream_.release_socket(), context_)->Run(std::move(req));
+    return;
+  }
+  if (!context_.addresses.TryOpenConnection(address_)) {
+    context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
+    return Write(Refuse(req, http::status::too_many_requests, "too many connections from your address\n"));
+  }
+  if (!context_.TryOpenConnection()) {
+    context_.addresses.CloseConnection(address_);
+    context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
+    return Write(Refuse(req, http::status::service_unavailable, "too many connections\n"));
+  }
+  std::make_shared<ChatSession>(stream_.release_socket(), context_, address_)->Run(std::move(req));
+}
+
+http::response<http::string_body> HttpSession::Handle(const Request& req) {
   const std::string_view target(req.target().data(), req.target().size());
-  const std::string_view path = target.substr(0, target.find('?'));
+  const std::string_view path = TargetPath(target);
   if (path == "/v1/messages") {  // POST is answered by PostMessage, once the turn is durable
     auto res = Respond(req, http::status::method_not_allowed, "use POST\n", "text/plain");
-    res.set(http::field::allow, "POST");
+    res.set(http::field::allow, "POST, OPTIONS");
     return res;
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -119,71 +183,113 @@ http::response<http::string_body> HttpSession::Handle(const http::request<http::
     res.set(http::field::allow, "GET, HEAD");
     return res;
   }
-  if (path == "/healthz") return Respond(req, http::status::ok, "ok\n", "text/plain");
+  if (path == "/healthz") {  // alive and able to keep what it is told
+    if (!context_.service.StoreHealthy()) {
+      return Respond(req, http::status::service_unavailable, "store failing\n", "text/plain");
+    }
+    return Respond(req, http::status::ok, "ok\n", "text/plain");
+  }
+  if (path == "/readyz") {  // able to take new conversations
+    const std::string reason = context_.NotReadyReason();
+    if (!reason.empty()) return Respond(req, http::status::service_unavailable, reason + "\n", "text/plain");
+    return Respond(req, http::status::ok, "ready\n", "text/plain");
+  }
   if (path == "/metrics") {
+    context_.metrics.store_healthy.store(context_.service.StoreHealthy());
     return Respond(req, http::status::ok, context_.metrics.Render(context_.service.Count()),
                    "text/plain; version=0.0.4; charset=utf-8");
   }
-  if (auto file = context_.files.Get(target)) {
-    auto res = Respond(req, http::status::ok, std::move(file->body), file->content_type);
-    if (req.method() == http::verb::head) res.body().clear();
-    return res;
-  }
+  if (auto file = context_.files.Get(target)) return Respond(req, http::status::ok, std::move(file->body), file->content_type);
   return Respond(req, http::status::not_found, "not found\n", "text/plain");
 }
 
-void HttpSession::PostMessage(const http::request<http::string_body>& req) {
+void HttpSession::AllowOrigin(const Request& req, Response& res) const {
+  const std::string_view origin = req[http::field::origin];
+  if (origin.empty()) return;  // not a browser's cross-origin request
+  res.set(http::field::access_control_allow_origin, origin);  // Serve checked it is allowed
+  res.set(http::field::vary, "Origin");
+}
+
+void HttpSession::PostMessage(const Request& req) {
   const auto received = Clock::now();
-  auto fail = [&](ErrorCode code, std::string message) {
-    context_.metrics.ErrorSent(code);
-    Write(ErrorResponse(req, StatusFor(code), code, std::move(message)));
+  std::string_view text_for_guidance;
+  auto fail = [&](Error error) {
+    context_.metrics.ErrorSent(error.code);
+    if (!text_for_guidance.empty()) error = context_.service.WithGuidance(std::move(error), text_for_guidance);
+    auto res = ErrorResponse(req, StatusFor(error.code), error);
+    AllowOrigin(req, res);
+    Write(std::move(res));
   };
-  if (!bucket_.TryTake()) return fail(ErrorCode::kRateLimited, "too many messages; slow down");
+  // A form or text/plain POST needs no CORS preflight, so a page elsewhere could send one from
+  // its visitors' browsers; JSON only.
+  if (!IsJsonContentType(req[http::field::content_type])) {
+    auto res = Refuse(req, http::status::unsupported_media_type, "send Content-Type: application/json\n");
+    AllowOrigin(req, res);
+    return Write(std::move(res));
+  }
   auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return fail(ErrorCode::kBadJson, "the body is not valid JSON");
-  if (!body.is_object()) return fail(ErrorCode::kBadJson, "the body must be a JSON object");
+  if (body.is_discarded()) return fail(Error{ErrorCode::kBadJson, "the body is not valid JSON"});
+  if (!body.is_object()) return fail(Error{ErrorCode::kBadJson, "the body must be a JSON object"});
   auto text = body.find("text");
   if (text == body.end() || !text->is_string() ||
       text->get_ref<const std::string&>().find_first_not_of(" \t\r\n") == std::string::npos) {
-    return fail(ErrorCode::kBadRequest, "'text' must be a non-empty string");
+    return fail(Error{ErrorCode::kBadRequest, "'text' must be a non-empty string"});
   }
-  if (auto error = context_.service.CheckText(text->get_ref<const std::string&>())) {
-    return fail(error->code, std::move(error->message));
+  const std::string& message = text->get_ref<const std::string&>();
+  text_for_guidance = message;  // every error from here on carries the guidance if it raises a flag
+  if (!bucket_.TryTake(received) || !context_.addresses.TryMessage(address_, received)) {
+    return fail(Error{ErrorCode::kRateLimited, "too many messages; slow down"});
   }
+  if (auto error = context_.service.CheckText(message)) return fail(std::move(*error));
   std::string conversation;
   if (auto c = body.find("conversation"); c != body.end() && !c->is_null()) {
     if (!c->is_string() || c->get_ref<const std::string&>().empty()) {
-      return fail(ErrorCode::kBadRequest, "'conversation' must be a non-empty string");
+      return fail(Error{ErrorCode::kBadRequest, "'conversation' must be a non-empty string"});
     }
     conversation = c->get<std::string>();
   } else {
+    if (!context_.addresses.TryNewConversation(address_)) {
+      return fail(Error{ErrorCode::kRateLimited, "too many new conversations from your address; try again in a minute"});
+    }
     // The creation is made durable before the turn (the store keeps order); the turn's
-    // completion is the one that answers.
-    auto started = context_.service.Start(std::nullopt, [](bool) {});
-    if (auto* error = std::get_if<Error>(&started)) return fail(error->code, std::move(error->message));
+    // completion is the one that answers (a failed creation fails the turn too).
+    auto started = context_.service.Start(std::nullopt, [](std::optional<Error>) {});
+    if (auto* error = std::get_if<Error>(&started)) return fail(std::move(*error));
     conversation = std::get<ConversationService::Started>(started).conversation;
   }
   // The response is answered once the store has the turn; it waits on this connection's strand.
   // The completion is posted, so the response below is filled in before it runs.
-  auto pending = std::make_shared<http::response<http::string_body>>();
-  auto result = context_.service.Message(conversation, text->get_ref<const std::string&>(), received,
-                                         [self = shared_from_this(), pending](bool ok) {
-                                           asio::post(self->stream_.get_executor(), [self, pending, ok] {
-                                             if (!ok) return self->Close();
-                                             self->Write(std::move(*pending));
-                                           });
-                                         });
-  if (auto* error = std::get_if<Error>(&result)) return fail(error->code, std::move(error->message));
+  auto pending = std::make_shared<Response>();
+  auto result = context_.service.Message(
+      conversation, message, received,
+      [self = shared_from_this(), pending, version = req.version(), keep_alive = req.keep_alive(),
+       origin = std::string(req[http::field::origin])](std::optional<Error> failure) {
+        asio::post(self->stream_.get_executor(), [self, pending, version, keep_alive, origin = std::move(origin),
+                                                  failure = std::move(failure)] {
+          if (!failure) return self->Write(std::move(*pending));
+          // The store could not keep the turn: 503 store_unavailable, with the guidance.
+          self->context_.metrics.ErrorSent(failure->code);
+          Request original{http::verb::post, "/v1/messages", version};
+          original.keep_alive(keep_alive);
+          if (!origin.empty()) original.set(http::field::origin, origin);
+          auto res = ErrorResponse(original, StatusFor(failure->code), *failure);
+          self->AllowOrigin(original, res);
+          self->Write(std::move(res));
+        });
+      });
+  if (auto* error = std::get_if<Error>(&result)) return fail(std::move(*error));
   auto& replied = std::get<ConversationService::Replied>(result);
   *pending = Respond(req, http::status::ok, ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
                      "application/json");
+  AllowOrigin(req, *pending);
 }
 
-void HttpSession::Write(http::response<http::string_body>&& res) {
+void HttpSession::Write(Response&& res) {
   const bool close = !res.keep_alive();
-  response_ = std::make_shared<http::response<http::string_body>>(std::move(res));
-  http::async_write(stream_, *response_,
-                    beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this(), close));
+  if (head_) res.body().clear();  // the headers (Content-Length included) are the GET's; no body
+  head_ = false;
+  response_ = std::make_shared<Response>(std::move(res));
+  http::async_write(stream_, *response_, beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this(), close));
 }
 
 void HttpSession::OnWrite(bool close, beast::error_code ec, std::size_t) {

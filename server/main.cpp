@@ -1,4 +1,5 @@
 // build/chat-server: the Backcheck WebSocket + HTTP server. See README "Running the server".
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -6,11 +7,43 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "knowledge/loader.hpp"
 #include "server/beast.hpp"
 #include "server/config.hpp"
+#include "server/request_checks.hpp"
 #include "server/server.hpp"
+
+namespace {
+
+// A missing data directory is created 0700 (umask 077). An existing one is used as it is: its
+// mode is the administrator's (it may be a shared mount or a symlink to one), except that a
+// world-writable folder is refused, since anyone could then replace the database.
+std::optional<std::string> PrepareDataDir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ec.message();
+  }
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0) return std::string(std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return std::string("not a directory");
+  if (st.st_mode & S_IWOTH) return std::string("it is world-writable; give it mode 0700 (chmod 700 ") + dir + ")";
+  return std::nullopt;
+}
+
+// Each WebSocket is a descriptor: the soft limit (often 1024) would cap connections far below
+// --max-connections. Raised to the hard limit, which is the administrator's.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace backcheck;
@@ -19,7 +52,10 @@ int main(int argc, char** argv) {
   config.web_dir = BACKCHECK_DEFAULT_WEB_DIR;
   auto& limits = config.limits;
   std::int64_t expiry = limits.conversation_expiry.count(), handshake = limits.handshake_timeout.count(),
-               idle = limits.idle_timeout.count(), send = limits.send_timeout.count();
+               idle = limits.idle_timeout.count(), send = limits.send_timeout.count(),
+               empty_expiry = limits.empty_conversation_expiry.count(),
+               silent = limits.max_idle_without_message.count();
+  std::string trusted_proxies, allowed_origins;
 
   CLI::App app{"Backcheck chat server: protocol v1 over WebSocket at /v1/chat, HTTP on the same port"};
   app.add_option("--host", config.host, "address to listen on")->capture_default_str();
@@ -57,6 +93,34 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--send-timeout", send, "seconds a client may leave a full queue of replies unread before it is dropped")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-connections-per-ip", limits.max_connections_per_ip,
+                 "open WebSockets per client address (HTTP 429 past it)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-http-connections", limits.max_http_connections,
+                 "plain HTTP connections open in all (503 past it)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--new-conversations-per-minute", limits.new_conversations_per_minute,
+                 "new conversations per client address per minute (rate_limited past it)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ip-rate", limits.ip_messages_per_second, "messages per second per client address, all its connections")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ip-burst", limits.ip_burst, "messages a client address may send at once")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--global-rate", limits.global_messages_per_second, "messages per second for the whole server")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--trusted-proxies", trusted_proxies,
+                 "comma-separated proxy addresses whose X-Forwarded-For names the client")->capture_default_str();
+  app.add_option("--allowed-origins", allowed_origins,
+                 "comma-separated browser origins (https://site.example) besides the server's own, or *")
+      ->capture_default_str();
+  app.add_option("--empty-conversation-expiry", empty_expiry, "seconds a conversation without a message stays")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-queued-bytes", limits.max_queued_bytes,
+                 "bytes of frames waiting for one client; past it the server stops reading from it")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-history-turns", limits.max_history_turns, "turns in started.history (history_before pages back)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-idle-without-message", silent,
+                 "seconds a chat WebSocket may send nothing (answering pings does not count) before it is closed")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.footer("Environment: CHAT_OPERATOR_TOKEN enables the operator endpoint /v1/operator "
              "(clients send Authorization: Bearer <token>); without it the endpoint is off.");
   CLI11_PARSE(app, argc, argv);
@@ -65,6 +129,10 @@ int main(int argc, char** argv) {
   limits.handshake_timeout = std::chrono::seconds(handshake);
   limits.idle_timeout = std::chrono::seconds(idle);
   limits.send_timeout = std::chrono::seconds(send);
+  limits.empty_conversation_expiry = std::chrono::seconds(empty_expiry);
+  limits.max_idle_without_message = std::chrono::seconds(silent);
+  config.trusted_proxies = server::SplitList(trusted_proxies);
+  config.allowed_origins = server::SplitList(allowed_origins);
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
   try {
@@ -74,13 +142,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   ::umask(077);  // the database holds what people wrote: files and folders for this user only
-  std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
-  if (ec || ::chmod(config.data_dir.c_str(), 0700) != 0) {
-    std::cerr << "chat-server: cannot use data directory " << config.data_dir << ": "
-              << (ec ? ec.message() : std::strerror(errno)) << "\n";
+  if (auto problem = PrepareDataDir(config.data_dir)) {
+    std::cerr << "chat-server: cannot use data directory " << config.data_dir << ": " << *problem << "\n";
     return 2;
   }
+  RaiseDescriptorLimit();
   dialog::Engine engine(kb);
   try {
     return server::RunServer(config, engine);

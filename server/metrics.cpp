@@ -60,6 +60,20 @@ std::string Metrics::Render(std::size_t conversations) const {
   for (std::size_t i = 0; i < std::size(kAllErrorCodes); ++i) {
     add("backcheck_errors_total{code=\"%s\"} %llu\n", ErrorCodeName(kAllErrorCodes[i]), u(errors_by_code_[i]));
   }
+  out += "# HELP backcheck_handler_exceptions_total Exceptions caught at a connection's boundary (that "
+         "connection closed, the server kept serving).\n# TYPE backcheck_handler_exceptions_total counter\n";
+  add("backcheck_handler_exceptions_total %llu\n", u(handler_exceptions));
+  out += "# HELP backcheck_http_connections_open Open plain HTTP connections.\n"
+         "# TYPE backcheck_http_connections_open gauge\n";
+  add("backcheck_http_connections_open %lld\n", static_cast<long long>(http_connections_open.load()));
+  out += "# HELP backcheck_refused_connections_total Connections refused by a connection limit.\n"
+         "# TYPE backcheck_refused_connections_total counter\n";
+  add("backcheck_refused_connections_total %llu\n", u(refused_connections));
+  out += "# HELP backcheck_refused_origins_total Browser requests refused for their Origin.\n"
+         "# TYPE backcheck_refused_origins_total counter\n";
+  add("backcheck_refused_origins_total %llu\n", u(refused_origins));
+  out += "# HELP backcheck_store_healthy 1 while the store's writes succeed.\n# TYPE backcheck_store_healthy gauge\n";
+  add("backcheck_store_healthy %d\n", store_healthy.load() ? 1 : 0);
   out += "# HELP backcheck_reply_latency_seconds Time from a message's arrival to its reply being queued.\n"
          "# TYPE backcheck_reply_latency_seconds histogram\n";
   unsigned long long cumulative = 0;

@@ -19,6 +19,13 @@ class Metrics {
 
   std::atomic<std::int64_t> connections_open{0};  // WebSockets
   std::atomic<std::uint64_t> messages_received{0};
+  std::atomic<std::int64_t> http_connections_open{0};
+  // An exception that reached a connection's boundary: that connection was closed (1011 or 500),
+  // the server kept serving. Any non-zero value is a bug to look into.
+  std::atomic<std::uint64_t> handler_exceptions{0};
+  std::atomic<std::uint64_t> refused_connections{0};  // over a connection limit (HTTP 429/503)
+  std::atomic<std::uint64_t> refused_origins{0};      // a browser page from an origin not allowed (403)
+  std::atomic<bool> store_healthy{true};              // mirrors the store, for the gauge
 
   // The index Reply takes for an intent id; an unknown id gets one that counts nowhere.
   std::size_t IntentIndex(std::string_view intent) const;

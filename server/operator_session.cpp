@@ -1,6 +1,6 @@
 #include "server/operator_session.hpp"
 
-#include <nlohmann/json.hpp>
+#include "server/json_writer.hpp"
 
 namespace backcheck::server {
 
@@ -43,13 +43,25 @@ void OperatorSession::Shutdown() {
 void OperatorSession::OnAccept(beast::error_code ec) {
   if (ec) return;
   accepted_ = true;
-  // Register first, then read the backlog: an event made durable in between arrives both ways
-  // and `sent_` drops the second copy; none can fall between the two.
+  // Register first, then page the backlog: an escalation is in the store's backlog before it is
+  // published, so one published while paging is found by the paging, and one published after the
+  // last page arrives live; none can fall between the two.
   context_.operators.Add(weak_from_this());
-  for (const auto& event : context_.store.Unacknowledged()) {
-    Send(event.id, std::make_shared<const std::string>(EscalationJson(event)));
-  }
+  AtBoundary(context_.metrics.handler_exceptions, [&] { NextPage(); }, [&] { beast::close_socket(ws_.next_layer()); });
   DoRead();
+}
+
+void OperatorSession::NextPage() {
+  const auto page = context_.store.Unacknowledged(paged_to_, kPageSize);
+  for (const auto& event : page) {
+    paged_to_ = event.id;
+    if (live_sent_.erase(event.id)) continue;  // went out live while we were behind
+    Queue(std::make_shared<const std::string>(EscalationJson(event)));
+  }
+  if (page.size() < kPageSize) {
+    paging_ = false;  // caught up: from now on escalations arrive live
+    std::erase_if(live_sent_, [&](std::int64_t id) { return id <= paged_to_; });
+  }
 }
 
 void OperatorSession::Deliver(std::int64_t id, std::shared_ptr<const std::string> frame) {
@@ -64,6 +76,10 @@ void OperatorSession::DoRead() {
 
 void OperatorSession::OnRead(beast::error_code ec, std::size_t) {
   if (ec) return;
+  AtBoundary(context_.metrics.handler_exceptions, [&] { ReadFrame(); }, [&] { beast::close_socket(ws_.next_layer()); });
+}
+
+void OperatorSession::ReadFrame() {
   if (!ws_.got_text()) {
     close_after_write_ = true;
     if (!writing_) ws_.async_close(websocket::close_code::unknown_data, [self = shared_from_this()](beast::error_code) {});
@@ -76,20 +92,15 @@ void OperatorSession::OnRead(beast::error_code ec, std::size_t) {
 }
 
 void OperatorSession::Handle(std::string_view text) {
-  auto error = [&](ErrorCode code, std::string message) {
-    Send(0, std::make_shared<const std::string>(ErrorJson(Error{code, std::move(message)}, std::nullopt)));
-  };
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return error(ErrorCode::kBadJson, "the frame must be a JSON object");
-  auto type = j.find("type");
-  if (type == j.end() || !type->is_string()) return error(ErrorCode::kBadRequest, "'type' must be a string");
-  if (*type != "ack") return error(ErrorCode::kUnknownType, "operators send {\"type\":\"ack\",\"id\":N}");
-  auto id = j.find("id");
-  if (id == j.end() || !id->is_number_integer()) return error(ErrorCode::kBadRequest, "'id' must be an integer");
-  const std::int64_t ack = id->get<std::int64_t>();
+  auto parsed = ParseOperatorFrame(text);
+  if (parsed.error) {
+    Send(0, std::make_shared<const std::string>(ErrorJson(*parsed.error, std::nullopt)));
+    return;
+  }
+  const std::int64_t ack = parsed.frame->ack;
   context_.store.Acknowledge(ack, [self = shared_from_this(), ack](bool found) {
     if (found) {
-      self->context_.operators.Broadcast(nlohmann::json{{"type", "acked"}, {"id", ack}}.dump());
+      self->context_.operators.Broadcast(JsonObject(32).String("type", "acked").Int("id", ack).Done());
       return;
     }
     auto frame = ErrorJson(Error{ErrorCode::kBadRequest, "no unacknowledged escalation has id " + std::to_string(ack)},
@@ -99,10 +110,22 @@ void OperatorSession::Handle(std::string_view text) {
 }
 
 void OperatorSession::Send(std::int64_t id, std::shared_ptr<const std::string> frame) {
+  if (id == 0) return Queue(std::move(frame));
+  // A live escalation. While paging it waits in the store's backlog; after, it is new unless
+  // the paging or an earlier live delivery queued it already.
+  if (paging_ || id <= paged_to_ || live_sent_.count(id)) return;
+  if (queue_.size() >= kLiveHighWater) {  // behind: let the backlog carry the rest, in pages
+    paging_ = true;
+    return;
+  }
+  live_sent_.insert(id);
+  Queue(std::move(frame));
+}
+
+void OperatorSession::Queue(std::shared_ptr<const std::string> frame) {
   if (!ws_.is_open()) return;
-  if (id != 0 && !sent_.insert(id).second) return;  // delivered already
   if (queue_.size() >= kMaxQueuedFrames) {
-    beast::close_socket(ws_.next_layer());  // not keeping up; it gets the backlog on reconnect
+    beast::close_socket(ws_.next_layer());  // not reading at all; unacknowledged ones come back on reconnect
     return;
   }
   queue_.push_back(std::move(frame));
@@ -123,7 +146,10 @@ void OperatorSession::OnWrite(beast::error_code ec, std::size_t) {
     ws_.async_close(websocket::close_code::going_away, [self = shared_from_this()](beast::error_code) {});
     return;
   }
-  if (!queue_.empty()) DoWrite();
+  if (paging_ && queue_.size() < kPageSize / 2) {  // the operator is reading: the next page
+    AtBoundary(context_.metrics.handler_exceptions, [&] { NextPage(); }, [&] { beast::close_socket(ws_.next_layer()); });
+  }
+  if (!queue_.empty() && !writing_) DoWrite();
 }
 
 }  // namespace backcheck::server

@@ -1,8 +1,13 @@
 // One operator WebSocket (/v1/operator), authenticated before the upgrade. On connect it sends
 // every unacknowledged escalation, oldest first, then new ones as they become durable; an
 // {"type":"ack","id":N} marks one handled, durably, and every operator is told {"type":"acked"}.
-// Operators must keep up: one whose backlog of unsent frames passes a bound is disconnected
-// (nothing is lost; unacknowledged escalations are sent again when it reconnects).
+//
+// The backlog is streamed with flow control, however long it is: a page of kPageSize is read
+// from the store when the previous one has been written, so memory holds a page, not the
+// backlog, and no operator is ever dropped because many escalations wait. While paging (and
+// whenever the operator falls behind live events by kLiveHighWater frames) live escalations are
+// not queued: they are in the store's backlog, and the paging picks them up in order. Each
+// escalation reaches an operator once.
 #pragma once
 
 #include <deque>
@@ -28,13 +33,20 @@ class OperatorSession : public Closeable,
   void Deliver(std::int64_t id, std::shared_ptr<const std::string> frame) override;
 
  private:
+  static constexpr std::size_t kPageSize = 64;
+  static constexpr std::size_t kLiveHighWater = 256;
+  // Other frames (acked notices, errors) are small and few; an operator that lets this many pile
+  // up unread is not reading at all.
   static constexpr std::size_t kMaxQueuedFrames = 4096;
 
   void OnAccept(beast::error_code ec);
   void DoRead();
   void OnRead(beast::error_code ec, std::size_t bytes);
+  void ReadFrame();
   void Handle(std::string_view frame);
   void Send(std::int64_t id, std::shared_ptr<const std::string> frame);
+  void Queue(std::shared_ptr<const std::string> frame);
+  void NextPage();  // queues the next page of the backlog, or goes live when it is done
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
 
@@ -45,7 +57,9 @@ class OperatorSession : public Closeable,
   bool writing_ = false;
   bool accepted_ = false;
   bool close_after_write_ = false;  // a shutdown came while a write was in flight
-  std::unordered_set<std::int64_t> sent_;  // escalation ids delivered: the backlog and live events may overlap
+  bool paging_ = true;            // streaming the backlog: live escalations wait in the store
+  std::int64_t paged_to_ = 0;     // every unacknowledged escalation up to this id has been queued
+  std::unordered_set<std::int64_t> live_sent_;  // ids above paged_to_ queued live (not to page again)
   std::uint64_t registry_id_ = 0;
 };
 

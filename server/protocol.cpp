@@ -11,6 +11,8 @@
 #endif
 #include <nlohmann/json.hpp>
 
+#include "server/json_writer.hpp"
+
 namespace backcheck::server {
 
 using nlohmann::json;
@@ -24,11 +26,15 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kTextTooLong: return "text_too_long";
     case ErrorCode::kRateLimited: return "rate_limited";
     case ErrorCode::kTooManyConversations: return "too_many_conversations";
+    case ErrorCode::kStoreUnavailable: return "store_unavailable";
   }
   return "bad_request";
 }
 
 namespace {
+
+constexpr std::size_t kScanPadding = 16;
+constexpr std::size_t kMaxEchoedTypeBytes = 64;
 
 ParseResult Fail(ErrorCode code, std::string message, std::optional<std::string> ref = std::nullopt) {
   ParseResult r;
@@ -39,8 +45,8 @@ ParseResult Fail(ErrorCode code, std::string message, std::optional<std::string>
 
 // A top-level field of a client frame as the parser saw it.
 struct Field {
-  enum Kind { kAbsent, kNull, kString, kOther } kind = kAbsent;
-  std::string value;  // when kString
+  enum Kind { kAbsent, kNull, kString, kNumber, kOther } kind = kAbsent;
+  std::string value;  // when kString, or the digits when kNumber
 
   bool present() const { return kind != kAbsent && kind != kNull; }  // null counts as left out
 };
@@ -52,13 +58,20 @@ struct Field {
 // nlohmann's parser does.
 class FrameFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FrameFields> {
  public:
-  Field type, text, conversation, ref, resume;
+  Field type, text, conversation, ref, resume, history_before;
   bool object = false;  // the frame is a JSON object
 
   // Null, Bool and numbers (read as strings, so no value is "too big") land here.
   bool Default() { return Value(Field::kOther); }
   bool Null() { return Value(Field::kNull); }
-  bool RawNumber(const char*, rapidjson::SizeType, bool) { return Value(Field::kOther); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 1 && current_) {
+      current_->kind = Field::kNumber;
+      current_->value.assign(s, n);
+      current_ = nullptr;
+    }
+    return true;
+  }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     if (!ValidUnicode(s, n)) return false;
     if (depth_ == 1 && current_) {
@@ -93,6 +106,7 @@ class FrameFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Frame
     if (name == "conversation") return &conversation;
     if (name == "ref") return &ref;
     if (name == "resume") return &resume;
+    if (name == "history_before") return &history_before;
     return nullptr;
   }
   bool Value(Field::Kind kind) {
@@ -129,6 +143,18 @@ bool OptionalString(Field& field, const char* key, std::optional<std::string>& o
   return true;
 }
 
+// A JSON number that is a positive integer below 2^53 (what every JSON client can represent).
+std::optional<std::uint64_t> PositiveInteger(const Field& field) {
+  if (field.kind != Field::kNumber || field.value.empty() || field.value.size() > 16) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : field.value) {
+    if (c < '0' || c > '9') return std::nullopt;  // a sign, a fraction or an exponent
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (v == 0 || v >= (std::uint64_t{1} << 53)) return std::nullopt;
+  return v;
+}
+
 }  // namespace
 
 ParseResult ParseClientFrame(std::string_view text) {
@@ -137,10 +163,13 @@ ParseResult ParseClientFrame(std::string_view text) {
     return Fail(ErrorCode::kBadJson, "the frame is not valid JSON");
   }
   // One reader and one NUL-terminated copy per thread, kept between frames: a terminated string
-  // lets the reader scan strings 16 bytes at a time (SSE2).
+  // lets the reader scan strings 16 bytes at a time (SSE2). Its scans load aligned 16-byte
+  // blocks, so the block holding the NUL may reach up to 15 bytes past it: the copy is padded
+  // with 16 NULs so that every byte it reads is ours (AddressSanitizer checks this).
   thread_local rapidjson::Reader reader;
   thread_local std::string terminated;
   terminated.assign(text);
+  terminated.append(kScanPadding, '\0');
   rapidjson::StringStream stream(terminated.c_str());
   FrameFields f;
   // Iterative: a recursive parse of a deeply nested frame would overflow the thread's stack.
@@ -167,6 +196,13 @@ ParseResult ParseClientFrame(std::string_view text) {
   if (t == "start") {
     StartFrame start;
     if (!OptionalString(f.resume, "resume", start.resume, problem)) return Fail(ErrorCode::kBadRequest, problem, ref);
+    if (f.history_before.present()) {
+      start.history_before = PositiveInteger(f.history_before);
+      if (!start.history_before) {
+        return Fail(ErrorCode::kBadRequest, "'history_before' must be a positive integer (a seq)", ref);
+      }
+      if (!start.resume) return Fail(ErrorCode::kBadRequest, "'history_before' needs 'resume'", ref);
+    }
     frame.body = std::move(start);
   } else if (t == "message") {
     MessageFrame message;
@@ -187,11 +223,31 @@ ParseResult ParseClientFrame(std::string_view text) {
     if (!conversation) return Fail(ErrorCode::kBadRequest, "'conversation' is required", ref);
     frame.body = EndFrame{std::move(*conversation)};
   } else {
-    return Fail(ErrorCode::kUnknownType, "unknown type '" + t.substr(0, 64) + "' (start, message, end)", ref);
+    return Fail(ErrorCode::kUnknownType,
+                "unknown type '" + std::string(TruncateUtf8(t, kMaxEchoedTypeBytes)) + "' (start, message, end)", ref);
   }
   ParseResult r;
   r.frame = std::move(frame);
   r.ref = std::move(ref);
+  return r;
+}
+
+OperatorParseResult ParseOperatorFrame(std::string_view text) {
+  auto fail = [](ErrorCode code, std::string message) {
+    OperatorParseResult r;
+    r.error = Error{code, std::move(message)};
+    return r;
+  };
+  // Not the hot path (operators ack by hand): nlohmann's DOM, without exceptions.
+  auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::kBadJson, "the frame must be a JSON object");
+  auto type = j.find("type");
+  if (type == j.end() || !type->is_string()) return fail(ErrorCode::kBadRequest, "'type' must be a string");
+  if (*type != "ack") return fail(ErrorCode::kUnknownType, "operators send {\"type\":\"ack\",\"id\":N}");
+  auto id = j.find("id");
+  if (id == j.end() || !id->is_number_integer()) return fail(ErrorCode::kBadRequest, "'id' must be an integer");
+  OperatorParseResult r;
+  r.frame = OperatorFrame{id->get<std::int64_t>()};
   return r;
 }
 
@@ -202,94 +258,6 @@ std::size_t CountCodePoints(std::string_view utf8) {
   }
   return n;
 }
-
-std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
-                        const std::vector<HistoryEntry>& history) {
-  json h = json::array();
-  for (const auto& e : history) h.push_back({{"role", e.role}, {"text", e.text}, {"seq", e.seq}});
-  return json{{"type", "started"},
-              {"conversation", conversation},
-              {"resumed", resumed},
-              {"state", state.state},
-              {"urgency", knowledge::UrgencyName(state.urgency)},
-              {"history", std::move(h)}}
-      .dump();
-}
-
-namespace {
-
-// Appends `s` as a JSON string. Text here is valid UTF-8 (the transport and the JSON parser have
-// checked what clients sent; the knowledge base is ours), so only quotes, backslashes and control
-// characters need escaping.
-// Whether any of the 8 bytes in `v` needs escaping: a control character (< 0x20), '"' or '\\'.
-// Checking a word at a time (the "has a byte less than n" trick) makes the common case, a long
-// run of ordinary text, cost a few instructions per 8 characters.
-constexpr bool NeedsEscape(std::uint64_t v) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
-  const auto has_zero = [](std::uint64_t x) { return ((x - kOnes) & ~x & kHigh) != 0; };
-  const bool control = ((v - kOnes * 0x20) & ~v & kHigh) != 0;
-  return control || has_zero(v ^ (kOnes * '"')) || has_zero(v ^ (kOnes * '\\'));
-}
-
-void AppendString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;  // start of the characters not yet appended
-  std::size_t i = 0;
-  while (i < s.size()) {
-#if defined(__SSE2__)
-    if (i + 16 <= s.size()) {  // 16 at a time: control characters, '"' and '\\' in one mask
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-      const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-      const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-      const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-      if (_mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))) == 0) {
-        i += 16;
-        continue;
-      }
-    }
-#endif
-    if (i + 8 <= s.size()) {
-      std::uint64_t word;
-      std::memcpy(&word, s.data() + i, 8);
-      if (!NeedsEscape(word)) {
-        i += 8;
-        continue;
-      }
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    run = ++i;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xF]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
-
-void AppendStrings(std::string& out, const std::vector<std::string>& items) {
-  out.push_back('[');
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out.push_back(',');
-    AppendString(out, items[i]);
-  }
-  out.push_back(']');
-}
-
-}  // namespace
 
 // Written directly rather than through a json tree: replies are the server's hottest output, and
 // building and dumping an nlohmann::json object per reply was the largest cost after the kernel
@@ -304,48 +272,83 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
   out += '{';
   if (with_type) out += "\"type\":\"reply\",";
   out += "\"conversation\":";
-  AppendString(out, conversation);
+  AppendJsonString(out, conversation);
   out += ",\"seq\":";
   out += std::to_string(seq);
   if (ref) {
     out += ",\"ref\":";
-    AppendString(out, *ref);
+    AppendJsonString(out, *ref);
   }
   out += ",\"text\":";
-  AppendString(out, reply.text);
+  AppendJsonString(out, reply.text);
   out += ",\"intent\":";
-  AppendString(out, reply.intent);
+  AppendJsonString(out, reply.intent);
   out += ",\"state\":";
-  AppendString(out, reply.state);
+  AppendJsonString(out, reply.state);
   out += ",\"urgency\":";
-  AppendString(out, knowledge::UrgencyName(reply.urgency));
+  AppendJsonString(out, knowledge::UrgencyName(reply.urgency));
   out += ",\"red_flags\":";
-  AppendStrings(out, reply.red_flags);
+  AppendJsonStrings(out, reply.red_flags);
   out += ",\"escalated\":";
   out += reply.escalated ? "true" : "false";
   out += ",\"quick_replies\":";
-  AppendStrings(out, reply.quick_replies);
+  AppendJsonStrings(out, reply.quick_replies);
   out += ",\"sources\":[";
   for (std::size_t i = 0; i < reply.sources.size(); ++i) {
     if (i) out += ',';
     out += "{\"section\":";
-    AppendString(out, reply.sources[i].section);
+    AppendJsonString(out, reply.sources[i].section);
     out += ",\"quote\":";
-    AppendString(out, reply.sources[i].quote);
+    AppendJsonString(out, reply.sources[i].quote);
     out += '}';
   }
   out += "]}";
   return out;
 }
 
+std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
+                        const HistoryPage& history) {
+  std::size_t size = 160 + conversation.size();
+  for (const auto& e : history.entries) size += e.text.size() + 48;
+  std::string entries;
+  entries.reserve(size);
+  entries += '[';
+  for (std::size_t i = 0; i < history.entries.size(); ++i) {
+    const auto& e = history.entries[i];
+    if (i) entries += ',';
+    entries += JsonObject(e.text.size() + 48).String("role", e.role).String("text", e.text).Int("seq",
+        static_cast<std::int64_t>(e.seq)).Done();
+  }
+  entries += ']';
+  return JsonObject(size)
+      .String("type", "started")
+      .String("conversation", conversation)
+      .Bool("resumed", resumed)
+      .String("state", state.state)
+      .String("urgency", knowledge::UrgencyName(state.urgency))
+      .Raw("history", entries)
+      .Bool("history_more", history.more)
+      .Done();
+}
+
 std::string EndedJson(const std::string& conversation) {
-  return json{{"type", "ended"}, {"conversation", conversation}}.dump();
+  return JsonObject().String("type", "ended").String("conversation", conversation).Done();
+}
+
+std::string GuidanceJson(const Guidance& guidance) {
+  return JsonObject(guidance.text.size() + 96)
+      .String("text", guidance.text)
+      .String("urgency", knowledge::UrgencyName(guidance.urgency))
+      .Strings("red_flags", guidance.red_flags)
+      .Done();
 }
 
 std::string ErrorJson(const Error& error, const std::optional<std::string>& ref) {
-  json j{{"type", "error"}, {"code", ErrorCodeName(error.code)}, {"message", error.message}};
-  if (ref) j["ref"] = *ref;
-  return j.dump();
+  JsonObject o(error.message.size() + 96 + (error.guidance ? error.guidance->text.size() + 96 : 0));
+  o.String("type", "error").String("code", ErrorCodeName(error.code)).String("message", error.message);
+  if (ref) o.String("ref", *ref);
+  if (error.guidance) o.Raw("guidance", GuidanceJson(*error.guidance));
+  return std::move(o).Done();
 }
 
 }  // namespace backcheck::server

@@ -21,22 +21,34 @@ enum class ErrorCode {
   kTextTooLong,
   kRateLimited,
   kTooManyConversations,
+  kStoreUnavailable,
 };
 inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::kBadJson,    ErrorCode::kBadRequest,           ErrorCode::kUnknownType,
     ErrorCode::kUnknownConversation, ErrorCode::kTextTooLong, ErrorCode::kRateLimited,
-    ErrorCode::kTooManyConversations};
+    ErrorCode::kTooManyConversations, ErrorCode::kStoreUnavailable};
 const char* ErrorCodeName(ErrorCode code);
+
+// The safety guidance for a message that raised a red flag but got no reply (a store failure, a
+// full conversation table, a limit): an error frame carries it, so the person is always told
+// what to do.
+struct Guidance {
+  std::string text;
+  knowledge::Urgency urgency = knowledge::Urgency::kNone;
+  std::vector<std::string> red_flags;
+};
 
 struct Error {
   ErrorCode code;
   std::string message;
+  std::optional<Guidance> guidance;
 };
 
 inline constexpr std::size_t kMaxRefBytes = 256;
 
 struct StartFrame {
   std::optional<std::string> resume;
+  std::optional<std::uint64_t> history_before;  // page back: turns with a smaller seq
 };
 struct MessageFrame {
   std::string text;
@@ -61,6 +73,16 @@ struct ParseResult {
 };
 ParseResult ParseClientFrame(std::string_view text);
 
+// An operator's frame (/v1/operator): {"type":"ack","id":N}. Any bytes; never throws.
+struct OperatorFrame {
+  std::int64_t ack = 0;  // the escalation id acknowledged
+};
+struct OperatorParseResult {
+  std::optional<OperatorFrame> frame;
+  std::optional<Error> error;
+};
+OperatorParseResult ParseOperatorFrame(std::string_view text);
+
 // Counts Unicode code points of valid UTF-8 (the transport has validated it).
 std::size_t CountCodePoints(std::string_view utf8);
 
@@ -70,12 +92,20 @@ struct HistoryEntry {
   std::uint64_t seq = 0;
 };
 
+// A bounded slice of a conversation's history; `more`: earlier turns exist.
+struct HistoryPage {
+  std::vector<HistoryEntry> entries;
+  bool more = false;
+};
+
+// Every frame below is written by server/json_writer.hpp: none of them can throw on odd input.
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
-                        const std::vector<HistoryEntry>& history);
+                        const HistoryPage& history);
 // The reply object; `type` is "reply" for the WebSocket and omitted for POST /v1/messages.
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
                       const dialog::Reply& reply, bool with_type = true);
 std::string EndedJson(const std::string& conversation);
 std::string ErrorJson(const Error& error, const std::optional<std::string>& ref);
+std::string GuidanceJson(const Guidance& guidance);
 
 }  // namespace backcheck::server

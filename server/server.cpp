@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <thread>
+#include <typeinfo>
 
 #include "server/beast.hpp"
 #include "server/conversation_service.hpp"
@@ -16,10 +17,12 @@ namespace {
 constexpr auto kShutdownGrace = std::chrono::milliseconds(4500);  // SPEC: exit within 5 s
 constexpr auto kShutdownPoll = std::chrono::milliseconds(10);
 
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(asio::io_context& ioc, tcp::acceptor& acceptor, ServerContext& context)
-      : ioc_(ioc), acceptor_(acceptor), context_(context) {}
+      : ioc_(ioc), acceptor_(acceptor), context_(context), backoff_(ioc) {}
 
   void Accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
@@ -28,17 +31,52 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void OnAccept(beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // shutting down
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+        ec.value() == ENFILE) {
+      // Out of descriptors: accepting again at once would spin (the pending connection stays
+      // in the backlog). Wait for connections to close, then go on.
+      backoff_.expires_after(kAcceptBackoff);
+      backoff_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+        if (!wait_ec) self->Accept();
+      });
+      return;
+    }
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<HttpSession>(std::move(socket), context_)->Run();
+      AtBoundary(context_.metrics.handler_exceptions,
+                 [&] { std::make_shared<HttpSession>(std::move(socket), context_)->Run(); }, [] {});
     }
-    Accept();  // a failed accept (e.g. out of file descriptors) does not stop the listener
+    Accept();  // any other failed accept does not stop the listener
   }
 
   asio::io_context& ioc_;
   tcp::acceptor& acceptor_;
   ServerContext& context_;
+  asio::steady_timer backoff_;
 };
+
+// Runs the io_context on this thread until it is stopped. A handler that lets an exception out
+// (every session catches its own; this is the last line) costs that handler, not the server.
+void RunLoop(asio::io_context& ioc, Metrics& metrics) {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      metrics.handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      std::cerr << "chat-server: a handler failed and was dropped (" << typeid(e).name() << ")\n";
+    } catch (...) {
+      metrics.handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      std::cerr << "chat-server: a handler failed and was dropped\n";
+    }
+  }
+}
+
+std::string Describe(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+         std::to_string(endpoint.port());
+}
 
 }  // namespace
 
@@ -54,38 +92,52 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   if (config.store == "memory") {
     store = std::make_unique<MemoryStore>();
   } else {
-    store = std::make_unique<SqliteStore>(std::filesystem::path(config.data_dir) / "backcheck.db");
+    store = std::make_unique<SqliteStore>(
+        std::filesystem::path(config.data_dir) / "backcheck.db",
+        [&engine](dialog::ConversationState& state, const EscalationEvent& escalation) {
+          state = engine.Escalate(state, escalation.level, escalation.flags);
+        });
   }
   OperatorHub operators;
   ConversationService service(engine, *store, config.limits, metrics,
                               [&operators](const EscalationEvent& event) { operators.Publish(event); });
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
-  ServerContext context{config, *store, service, operators, metrics, files, sessions};
+  AddressLimits addresses(config.limits);
+  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses};
 
   asio::io_context ioc{static_cast<int>(threads)};
 
-  tcp::endpoint endpoint{asio::ip::make_address(config.host), config.port};
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(config.host, ec);
+  if (ec) throw std::runtime_error("--host " + config.host + " is not an IP address");
+  const tcp::endpoint endpoint{address, config.port};
   tcp::acceptor acceptor(ioc);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(asio::socket_base::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  const auto bound = acceptor.local_endpoint();
-  std::cout << "listening on http://" << (bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string())
-            << ":" << bound.port() << std::endl;  // std::endl: flushed, the line callers wait for
+  const auto fail = [&](const char* what, beast::error_code e) {
+    throw std::runtime_error(std::string("cannot ") + what + " " + Describe(endpoint) + ": " + e.message());
+  };
+  if (acceptor.open(endpoint.protocol(), ec)) fail("open a socket for", ec);
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (acceptor.bind(endpoint, ec)) fail("listen on", ec);
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) fail("listen on", ec);
+  std::cout << "listening on http://" << Describe(acceptor.local_endpoint())
+            << std::endl;  // std::endl: flushed, the line callers wait for
 
   std::make_shared<Listener>(ioc, acceptor, context)->Accept();
 
-  // Expired conversations are purged every tenth of the expiry (at most once a minute).
+  // Expired conversations are purged every tenth of the shorter expiry (at least every second,
+  // at most once a minute); idle client addresses are forgotten at the same time.
   asio::steady_timer purge(ioc);
-  const auto purge_every = std::clamp<std::chrono::seconds>(config.limits.conversation_expiry / 10, std::chrono::seconds(1),
-                                                           std::chrono::seconds(60));
+  const auto shortest = std::min(config.limits.conversation_expiry, config.limits.empty_conversation_expiry);
+  const auto purge_every = std::clamp<std::chrono::seconds>(shortest / 10, std::chrono::seconds(1), std::chrono::seconds(60));
   std::function<void()> schedule_purge = [&] {
     purge.expires_after(purge_every);
-    purge.async_wait([&](beast::error_code ec) {
-      if (ec) return;
-      service.PurgeExpired();
+    purge.async_wait([&](beast::error_code wait_ec) {
+      if (wait_ec) return;
+      AtBoundary(metrics.handler_exceptions, [&] {
+        service.PurgeExpired();
+        addresses.Sweep(Clock::now());
+      }, [] {});
       schedule_purge();
     });
   };
@@ -96,14 +148,14 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   const auto deadline_at = std::make_shared<Clock::time_point>();
   std::function<void()> wait_drained = [&] {
     drain.expires_after(kShutdownPoll);
-    drain.async_wait([&](beast::error_code ec) {
-      if (ec) return;
+    drain.async_wait([&](beast::error_code wait_ec) {
+      if (wait_ec) return;
       if (sessions.Size() == 0 || Clock::now() >= *deadline_at) return ioc.stop();
       wait_drained();
     });
   };
-  signals.async_wait([&](beast::error_code ec, int) {
-    if (ec) return;
+  signals.async_wait([&](beast::error_code signal_ec, int) {
+    if (signal_ec) return;
     context.stopping = true;
     beast::error_code ignored;
     acceptor.close(ignored);
@@ -114,8 +166,8 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   });
 
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc, &metrics] { RunLoop(ioc, metrics); });
+  RunLoop(ioc, metrics);
   for (auto& t : pool) t.join();
   // Commit what is queued while the service, metrics and operators its completions use are alive.
   store.reset();

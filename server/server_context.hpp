@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "server/address_limits.hpp"
 #include "server/config.hpp"
 #include "server/conversation_service.hpp"
 #include "server/metrics.hpp"
@@ -21,17 +22,35 @@ struct ServerContext {
   Metrics& metrics;
   const StaticFiles& files;
   SessionRegistry& sessions;
+  AddressLimits& addresses;
   std::atomic<bool> stopping{false};
 
   // Reserves a WebSocket slot under --max-connections; false when full.
-  bool TryOpenConnection() {
-    auto open = metrics.connections_open.load();
-    while (open < static_cast<std::int64_t>(config.limits.max_connections)) {
-      if (metrics.connections_open.compare_exchange_weak(open, open + 1)) return true;
+  bool TryOpenConnection() { return TryReserve(metrics.connections_open, config.limits.max_connections); }
+  void CloseConnection() { metrics.connections_open.fetch_sub(1); }
+  // Reserves a plain HTTP connection under --max-http-connections.
+  bool TryOpenHttp() { return TryReserve(metrics.http_connections_open, config.limits.max_http_connections); }
+  void CloseHttp() { metrics.http_connections_open.fetch_sub(1); }
+
+  // Why the server cannot take a new conversation now, or empty when it can (/readyz).
+  std::string NotReadyReason() const {
+    if (stopping) return "shutting down";
+    if (!service.StoreHealthy()) return "the store is failing";
+    if (service.Full()) return "the conversation table is full";
+    if (metrics.connections_open.load() >= static_cast<std::int64_t>(config.limits.max_connections)) {
+      return "every WebSocket slot is taken";
+    }
+    return {};
+  }
+
+ private:
+  static bool TryReserve(std::atomic<std::int64_t>& open_count, std::size_t limit) {
+    auto open = open_count.load();
+    while (open < static_cast<std::int64_t>(limit)) {
+      if (open_count.compare_exchange_weak(open, open + 1)) return true;
     }
     return false;
   }
-  void CloseConnection() { metrics.connections_open.fetch_sub(1); }
 };
 
 }  // namespace backcheck::server

@@ -54,6 +54,17 @@ LEVELS = ["none", "see_doctor", "urgent", "emergency"]
 
 _MISSING = object()
 
+# The per-address and global abuse limits (README "Security") would throttle these tests, which
+# make many conversations and bursts of messages from 127.0.0.1 on purpose. They are lifted here
+# unless a test sets the flag itself; tests/abuse/ tests the limits at their own values.
+ABUSE_LIMITS_LIFTED = {
+    "--max-connections-per-ip": "100000",
+    "--new-conversations-per-minute": "100000000",
+    "--ip-rate": "1000000",
+    "--ip-burst": "1000000",
+    "--global-rate": "10000000",
+}
+
 
 # --------------------------------------------------------------------------------------------
 # Command line
@@ -108,9 +119,11 @@ class Server:
 
     def __init__(self, *extra_args: str, web: str | os.PathLike | None = None,
                  data_dir: str | os.PathLike | None = None, threads: int = 2,
-                 env: dict | None = None, create_data_dir: bool = True):
+                 env: dict | None = None, create_data_dir: bool = True, lift_abuse_limits: bool = True):
         """`env`: variables added to (value None: removed from) the server's environment.
-        `create_data_dir=False` leaves creating --data-dir to the server."""
+        `create_data_dir=False` leaves creating --data-dir to the server.
+        `lift_abuse_limits=False` keeps the per-address limits at their defaults."""
+        self.lift_abuse_limits = lift_abuse_limits
         self.extra_args = [str(a) for a in extra_args]
         self.web = web
         self.threads = threads
@@ -135,7 +148,12 @@ class Server:
                "--data-dir", str(self.data_dir), "--threads", str(self.threads)]
         if self.web is not None:
             cmd += ["--web", str(self.web)]
-        return cmd + self.extra_args
+        lifted = []
+        if self.lift_abuse_limits:
+            for flag, value in ABUSE_LIMITS_LIFTED.items():
+                if flag not in self.extra_args:
+                    lifted += [flag, value]
+        return cmd + lifted + self.extra_args
 
     def environment(self) -> dict | None:
         if not self.env:

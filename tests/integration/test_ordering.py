@@ -52,10 +52,17 @@ class OrderingTest(ServerTestCase):
             self.assertEqual(replies[49]["urgency"], "none")
             self.assertEqual((replies[50]["urgency"], replies[50]["escalated"]), ("emergency", True))
             self.assertEqual(replies[99]["urgency"], "emergency")
-            # The history records the same order.
+            # The history records the same order; it comes in pages (--max-history-turns, 50 by
+            # default), the earlier ones by history_before.
         async with self.connect() as c:
             started = await c.start(resume=cid)
-            users = [t for t in started["history"] if t["role"] == "user"]
+            self.assertTrue(started["history_more"])
+            history = started["history"]
+            while started["history_more"]:
+                await c.send({"type": "start", "resume": cid, "history_before": history[0]["seq"]})
+                started = await c.recv_type("started")
+                history = started["history"] + history
+            users = [t for t in history if t["role"] == "user"]
             self.assertEqual([t["text"] for t in users], texts)
             self.assertEqual([t["seq"] for t in users], list(range(1, 101)))
 

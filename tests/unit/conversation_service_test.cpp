@@ -12,7 +12,7 @@ using namespace backcheck::server;
 namespace {
 // A completion that checks the memory store made the change durable at once.
 ConversationService::Durable Durable() {
-  return [](bool ok) { CHECK(ok); };
+  return [](std::optional<Error> failure) { CHECK_FALSE(failure); };
 }
 struct Fixture {
   Limits limits;
@@ -52,11 +52,11 @@ TEST_CASE("a resumed conversation brings back its state and whole history", "[se
   CHECK(s.resumed);
   CHECK(s.state.state == "escalated");
   CHECK(s.state.urgency == backcheck::knowledge::Urgency::kUrgent);
-  REQUIRE(s.history.size() == 4);
-  CHECK(s.history[0].role == "user");
-  CHECK(s.history[0].text == "my upper back hurts after rows");
-  CHECK(s.history[3].role == "assistant");
-  CHECK(s.history[3].seq == 2);
+  REQUIRE(s.history.entries.size() == 4);
+  CHECK(s.history.entries[0].role == "user");
+  CHECK(s.history.entries[0].text == "my upper back hurts after rows");
+  CHECK(s.history.entries[3].role == "assistant");
+  CHECK(s.history.entries[3].seq == 2);
 }
 
 TEST_CASE("unknown conversations, long texts and a full server are refused", "[service]") {

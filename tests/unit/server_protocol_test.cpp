@@ -166,7 +166,7 @@ TEST_CASE("server frames carry every field of the spec", "[protocol]") {
 
   backcheck::dialog::ConversationState state;
   state.state = "screening";
-  auto started = json::parse(StartedJson("c1", true, state, {{"user", "hi", 1}, {"assistant", "hello", 1}}));
+  auto started = json::parse(StartedJson("c1", true, state, HistoryPage{{{"user", "hi", 1}, {"assistant", "hello", 1}}, false}));
   CHECK(started["type"] == "started");
   CHECK(started["resumed"] == true);
   CHECK(started["state"] == "screening");
