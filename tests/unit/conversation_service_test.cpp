@@ -77,6 +77,7 @@ TEST_CASE("idle conversations expire; active ones stay", "[service]") {
   Fixture f;
   f.limits.conversation_expiry = std::chrono::hours(24);
   auto id = StartNew(f.service);
+  f.service.Message(id, "hi", Clock::now(), Durable());  // one without a message expires sooner (below)
   CHECK(f.service.PurgeExpired(Clock::now() + std::chrono::hours(23)) == 0);
   CHECK(f.service.Exists(id));
   CHECK(f.service.PurgeExpired(Clock::now() + std::chrono::hours(25)) == 1);
@@ -120,4 +121,159 @@ TEST_CASE("a token bucket allows its burst, then its rate", "[rate]") {
   CHECK(bucket.TryTake(t0 + std::chrono::seconds(60)));
   CHECK(bucket.TryTake(t0 + std::chrono::seconds(60)));
   CHECK_FALSE(bucket.TryTake(t0 + std::chrono::seconds(60)));
+}
+
+namespace {
+// A store that can fail: it holds each record until the test completes it, as SQLite's writer
+// does from its own thread (never inside Persist), so the service sees the same order of events.
+class DeferredStore : public MemoryStore {
+ public:
+  void Persist(TurnRecord record, Done done) override { pending.push_back({std::move(record), std::move(done)}); }
+  bool KeepsRecords() const override { return true; }
+  // Completes the oldest pending record.
+  void CompleteNext(bool ok) {
+    REQUIRE_FALSE(pending.empty());
+    auto [record, done] = std::move(pending.front());
+    pending.erase(pending.begin());
+    if (ok && record.escalation) record.escalation->id = ++escalations;
+    done(ok, ok ? record.escalation : std::nullopt);
+  }
+  std::vector<std::pair<TurnRecord, Done>> pending;
+  std::int64_t escalations = 0;
+};
+
+struct FailingFixture {
+  Limits limits;
+  DeferredStore store;
+  Metrics metrics{{"greeting", "doms"}};
+  std::vector<EscalationEvent> published;
+  ConversationService service{backcheck::test::TestEngine(), store, limits, metrics,
+                              [this](const EscalationEvent& e) { published.push_back(e); }};
+};
+
+// Records what the transport would be told.
+struct Outcome {
+  bool called = false;
+  std::optional<Error> failure;
+  ConversationService::Durable Callback() {
+    return [this](std::optional<Error> f) {
+      called = true;
+      failure = std::move(f);
+    };
+  }
+};
+}  // namespace
+
+TEST_CASE("a failed write rolls the conversation back and answers with the guidance", "[service][failure]") {
+  FailingFixture f;
+  Outcome created;
+  auto started = f.service.Start(std::nullopt, created.Callback());
+  const auto id = std::get<ConversationService::Started>(started).conversation;
+  f.store.CompleteNext(true);
+  CHECK_FALSE(created.failure);
+
+  Outcome first, emergency, after;
+  REQUIRE(std::holds_alternative<ConversationService::Replied>(
+      f.service.Message(id, "what is doms", Clock::now(), first.Callback())));
+  f.store.CompleteNext(true);
+  // The disk fills: this turn and the one computed on top of it both fail.
+  f.service.Message(id, "I can't breathe and I have chest pain", Clock::now(), emergency.Callback());
+  f.service.Message(id, "thanks", Clock::now(), after.Callback());
+  f.store.CompleteNext(false);
+  f.store.CompleteNext(false);
+
+  REQUIRE(emergency.failure);
+  CHECK(emergency.failure->code == ErrorCode::kStoreUnavailable);
+  REQUIRE(emergency.failure->guidance);  // the person is still told what to do
+  CHECK(emergency.failure->guidance->urgency == backcheck::knowledge::Urgency::kEmergency);
+  CHECK_FALSE(emergency.failure->guidance->text.empty());
+  REQUIRE(after.failure);
+  CHECK(after.failure->code == ErrorCode::kStoreUnavailable);
+
+  // Memory is back at what the store holds: one turn, no reply the client never saw.
+  auto resumed = std::get<ConversationService::Started>(f.service.Start(id, [](std::optional<Error>) {}));
+  CHECK(resumed.history.entries.size() == 2);
+  CHECK(resumed.history.entries.back().seq == 1);
+  // ...but the urgency the person reported stays (the store retries that escalation).
+  CHECK(resumed.state.urgency == backcheck::knowledge::Urgency::kEmergency);
+
+  // Writes work again: the next turn gets seq 2, after the durable one.
+  Outcome next;
+  auto replied = f.service.Message(id, "what should I do", Clock::now(), next.Callback());
+  CHECK(std::get<ConversationService::Replied>(replied).seq == 2);
+  CHECK(f.store.pending.back().first.expected_seq == 1);
+  f.store.CompleteNext(true);
+  CHECK(next.called);
+  CHECK_FALSE(next.failure);
+}
+
+TEST_CASE("a failed creation forgets the conversation", "[service][failure]") {
+  FailingFixture f;
+  Outcome created;
+  const auto id = std::get<ConversationService::Started>(f.service.Start(std::nullopt, created.Callback())).conversation;
+  CHECK(f.service.Exists(id));
+  f.store.CompleteNext(false);
+  REQUIRE(created.failure);
+  CHECK(created.failure->code == ErrorCode::kStoreUnavailable);
+  CHECK_FALSE(f.service.Exists(id));
+}
+
+TEST_CASE("errors for a message that reports a red flag carry the guidance", "[service]") {
+  Fixture f;
+  f.limits.max_text_chars = 40;
+  const std::string id = StartNew(f.service);
+  auto error = std::get<Error>(f.service.Message("gone", "I can't breathe", Clock::now(), Durable()));
+  CHECK(error.code == ErrorCode::kUnknownConversation);
+  REQUIRE(error.guidance);
+  CHECK(error.guidance->red_flags == std::vector<std::string>{"shortness_of_breath"});
+  // Too long: the part within the limit is still read for red flags.
+  auto long_one = std::get<Error>(f.service.Message(id, "I can't breathe " + std::string(100, '.'), Clock::now(), Durable()));
+  CHECK(long_one.code == ErrorCode::kTextTooLong);
+  CHECK(long_one.guidance);
+  CHECK_FALSE(f.service.Guide("what causes upper back pain"));
+}
+
+TEST_CASE("ending a conversation that never had a message frees its place", "[service]") {
+  Fixture f;
+  f.limits.max_conversations = 1;
+  const std::string empty = StartNew(f.service);
+  CHECK(std::get<Error>(f.service.Start(std::nullopt, Durable())).code == ErrorCode::kTooManyConversations);
+  CHECK_FALSE(f.service.End(empty, Durable()));
+  CHECK_FALSE(f.service.Exists(empty));
+  const std::string used = StartNew(f.service);
+  f.service.Message(used, "hi", Clock::now(), Durable());
+  CHECK_FALSE(f.service.End(used, Durable()));
+  CHECK(f.service.Exists(used));  // with a message: resumable until it expires
+}
+
+TEST_CASE("history on resume is bounded and pages back without gaps", "[service]") {
+  Fixture f;
+  f.limits.max_history_turns = 3;
+  const std::string id = StartNew(f.service);
+  for (int i = 0; i < 7; ++i) f.service.Message(id, "what is doms", Clock::now(), Durable());
+  std::vector<std::uint64_t> seqs;
+  std::optional<std::uint64_t> before;
+  for (int page = 0; page < 10; ++page) {
+    auto started = std::get<ConversationService::Started>(f.service.Start(id, Durable(), before));
+    CHECK(started.history.entries.size() <= 6);
+    std::vector<std::uint64_t> these;
+    for (const auto& e : started.history.entries) {
+      if (e.role == "user") these.push_back(e.seq);
+    }
+    seqs.insert(seqs.begin(), these.begin(), these.end());
+    if (!started.history.more) break;
+    before = started.history.entries.front().seq;
+  }
+  CHECK(seqs == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST_CASE("conversations without a message expire sooner", "[service]") {
+  Fixture f;
+  f.limits.empty_conversation_expiry = std::chrono::seconds(60);
+  const std::string empty = StartNew(f.service);
+  const std::string used = StartNew(f.service);
+  f.service.Message(used, "hi", Clock::now(), Durable());
+  CHECK(f.service.PurgeExpired(Clock::now() + std::chrono::minutes(2)) == 1);
+  CHECK_FALSE(f.service.Exists(empty));
+  CHECK(f.service.Exists(used));
 }
