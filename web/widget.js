@@ -23,6 +23,7 @@
     rate_limited: "You're sending messages a little fast. Please wait a moment and try again.",
     text_too_long: "That message is too long for the chat. Please shorten it and send it again.",
     too_many_conversations: "Too many conversations are open from this page. Please reload and try again.",
+    store_unavailable: "The chat can't save messages right now, so that one wasn't kept. Please try again in a moment.",
   };
   const GENERIC_ERROR = "Sorry, something went wrong with that message. Please try again.";
 
@@ -301,6 +302,15 @@
       const p = pending.splice(i, 1)[0];
       p.li.classList.remove("bc-msg--pending");
       p.li.classList.add("bc-msg--failed");
+    }
+    // The message reported a red flag but could not be answered (the server could not store it,
+    // or a limit): the server sends the safety guidance anyway, and it is shown like a reply.
+    const g = f.guidance;
+    if (g && typeof g.text === "string" && g.text) {
+      const li = messageItem("assistant", g.text);
+      li.classList.add("bc-msg--guidance");
+      insertTurn(li);
+      raiseUrgency(g.urgency);
     }
     notice(ERROR_TEXT[f.code] || GENERIC_ERROR); // never echo content to the console
     updateTyping();

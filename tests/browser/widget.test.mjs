@@ -176,6 +176,28 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
     });
   });
 
+  test('3b. a red flag in a message the server cannot answer still shows the guidance and the banner', { timeout: 60_000 }, async () => {
+    // A message over --max-text-chars is refused (text_too_long), but the part within the limit
+    // reports a red flag: the error carries the guidance, and the widget shows it like a reply.
+    const own = new Server({ extraArgs: ['--max-text-chars', '30'] });
+    try {
+      await own.start();
+      await withPage(async (page) => {
+        await gotoDemo(page, own);
+        await openPanel(page);
+        await waitForStatus(page, 'connected');
+        await sendMessage(page, "I can't breathe, and this message is far longer than thirty characters");
+        const guidance = page.locator('li.bc-msg--assistant.bc-msg--guidance .bc-text');
+        await guidance.waitFor({ state: 'visible' });
+        assert.ok((await guidance.textContent()).trim().length > 0, 'the guidance has text');
+        await page.locator(`${S.banner}[role="alert"][data-level="emergency"]`).waitFor({ state: 'visible' });
+      }, {}, { servers: [own] });
+      await own.stop();
+    } finally {
+      await own.cleanup();
+    }
+  });
+
   test('4. reload restores the conversation and the banner', { timeout: 60_000 }, async () => {
     await withPage(async (page) => {
       await gotoDemo(page, server);

@@ -6,7 +6,7 @@
 
 using namespace backcheck::server;
 
-TEST_CASE("browser origins: the server's own and the allowed ones; no Origin is not a browser", "[checks]") {
+TEST_CASE("browser origins: the server's own and the allowed ones, and no Origin is not a browser", "[checks]") {
   const std::vector<std::string> none, some{"https://clinic.example"}, any{"*"};
   CHECK(OriginAllowed("", "chat.example:8080", none));
   CHECK(OriginAllowed("http://chat.example:8080", "chat.example:8080", none));
