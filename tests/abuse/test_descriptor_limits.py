@@ -46,6 +46,7 @@ class DescriptorLimitsTest(unittest.IsolatedAsyncioTestCase):
         hard = min(4096, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 4096)
         server = self.make_server(f"256:{hard}")
         self.assertEqual(nofile_limits(server.proc.pid), (hard, hard))
+        self.assertEqual(harness.http_request(server, "GET", "/healthz").status, 200)
         await asyncio.to_thread(server.stop_and_check)
 
     async def test_accept_backs_off_when_out_of_descriptors(self):

@@ -6,7 +6,8 @@
   `too_many_conversations`;
 - the expiry purge runs in the running server: a conversation idle past --conversation-expiry
   becomes `unknown_conversation`;
-- operator sockets are closed with 1001 on SIGTERM, and the server exits 0;
+- operator sockets are closed with 1001 on SIGTERM, and the server exits 0, also when SIGTERM
+  comes right after the listening line;
 - nothing a person writes appears on stderr.
 
 Run: /usr/bin/python3 tests/integration/test_readme_claims.py --server build/chat-server
@@ -138,6 +139,19 @@ class ReadmeClaimsTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(r.status, 404, r)
         self.assertEqual(r.json().get("code"), "unknown_conversation", r)
         await self.stop(server)
+
+    def test_sigterm_right_after_the_listening_line_exits_0(self):
+        # "Once listening it prints exactly one line"; on SIGTERM it "exits 0". A supervisor may
+        # signal as soon as it has read that line, so the handler must be in place by then.
+        for attempt in range(30):
+            server = Server()
+            try:
+                server.start()
+                code = server.stop()
+            finally:
+                server.cleanup()
+            self.assertEqual(code, 0, f"attempt {attempt}: SIGTERM right after the listening line: exit "
+                                      f"status {code} (killed by the signal: the handler was not installed yet)")
 
     async def test_operators_closed_1001_on_sigterm(self):
         server = self.make_server()
