@@ -26,6 +26,7 @@ from abuse_common import harness
 
 MARKER = "qzxvwkp"  # a made-up word: nothing a person writes may appear on stderr
 RED_FLAG = f"{ab.EMERGENCY_TEXT} {MARKER}"
+NEW_POSTS = 10  # POSTs without a conversation while the disk is full
 
 
 def fill(path: str) -> int:
@@ -114,12 +115,11 @@ class FullDiskTest(unittest.IsolatedAsyncioTestCase):
                              "the resume shows a turn the client never saw as a reply")
             self.assertEqual(resumed["urgency"], "emergency",
                              "the person was told it is an emergency: urgency never goes down")
-        # POST: 503 store_unavailable with the guidance, for this conversation and a new one.
-        for body in ({"conversation": cid, "text": RED_FLAG}, {"text": RED_FLAG}):
-            r = harness.post_json(server, "/v1/messages", body)
-            self.assertEqual(r.status, 503, r)
-            self.assertEqual(r.json().get("code"), "store_unavailable", r)
-            ab.check_guidance(self, r.json(), "emergency", ab.EMERGENCY_FLAGS)
+        # POST to this conversation: 503 store_unavailable with the guidance.
+        r = harness.post_json(server, "/v1/messages", {"conversation": cid, "text": RED_FLAG})
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json().get("code"), "store_unavailable", r)
+        ab.check_guidance(self, r.json(), "emergency", ab.EMERGENCY_FLAGS)
         # Still answering on the same connection, with the disk still full: again no reply
         # claims a turn was stored.
         await c.send({"type": "message", "conversation": cid, "text": "What is DOMS?", "ref": "still"})
@@ -162,7 +162,7 @@ class FullDiskTest(unittest.IsolatedAsyncioTestCase):
         try:
             self.assertEqual(await self.escalation_of(op2, cid), ev, "the escalation is durable and unacknowledged")
             await op2.send({"type": "ack", "id": ev["id"]})
-            for _ in range(5):  # the rest of the backlog may come first
+            for _ in range(NEW_POSTS + 5):  # the rest of the backlog may come first
                 f = await op2.recv()
                 if f["type"] != "escalation":
                     break
@@ -171,9 +171,9 @@ class FullDiskTest(unittest.IsolatedAsyncioTestCase):
             await op2.close()
         self.assertEqual(await asyncio.to_thread(server.stop), 0, server.stderr_tail())
 
-    async def test_first_message_of_a_fresh_connection(self):
-        # It would start a conversation first, which cannot be stored either: one answer, and it
-        # carries the guidance. A marker frame right after shows that nothing else answers it.
+    async def test_new_conversations_on_a_full_disk(self):
+        # A first message would start a conversation first, which cannot be stored either: one
+        # answer, store_unavailable, and it carries the guidance.
         mnt = self.mount_small_tmpfs()
         server = ab.AbuseServer(*ab.lift(), data_dir=os.path.join(mnt, "data"), create_data_dir=False)
         self.addCleanup(server.cleanup)
@@ -182,6 +182,16 @@ class FullDiskTest(unittest.IsolatedAsyncioTestCase):
         filler = os.path.join(mnt, "filler")
         self.addCleanup(lambda: os.path.exists(filler) and os.unlink(filler))
         self.assertGreater(fill(filler), 0)
+        # POST without a conversation, several times: whether the failed creation is undone
+        # before or after the message looks the new conversation up depends on timing; the answer
+        # must never be unknown_conversation for an id the client never named.
+        for i in range(NEW_POSTS):
+            r = harness.post_json(server, "/v1/messages", {"text": RED_FLAG})
+            self.assertEqual(r.status, 503, f"POST #{i} without a conversation on a full disk: {r}")
+            self.assertEqual(r.json().get("code"), "store_unavailable", r)
+            ab.check_guidance(self, r.json(), "emergency", ab.EMERGENCY_FLAGS)
+        # The first message of a fresh WebSocket; a marker frame right after shows that nothing
+        # else answers it.
         async with harness.connect(server) as c:
             await c.send({"type": "message", "text": RED_FLAG, "ref": "fresh"})
             await c.send({"type": "bogus", "ref": "marker"})
@@ -202,13 +212,13 @@ class FullDiskTest(unittest.IsolatedAsyncioTestCase):
 
     async def escalation_of(self, op: harness.Client, cid: str) -> dict:
         """The next escalation for `cid`; those before it must be of the other red-flag messages."""
-        for _ in range(5):
+        for _ in range(NEW_POSTS + 5):
             ev = await op.recv(timeout=10)
             self.assertEqual(ev["type"], "escalation", ev)
             if ev["conversation"] == cid:
                 return ev
             self.assertEqual(ev["text"], RED_FLAG, ev)
-        self.fail(f"no escalation for {cid} among the first 5 operator frames")
+        self.fail(f"no escalation for {cid} among the first {NEW_POSTS + 5} operator frames")
 
     @staticmethod
     def turns(started: dict) -> list:
