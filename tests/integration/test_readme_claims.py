@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import stat
+import subprocess
 import time
 import unittest
 
@@ -142,14 +143,24 @@ class ReadmeClaimsTest(unittest.IsolatedAsyncioTestCase):
 
     def test_sigterm_right_after_the_listening_line_exits_0(self):
         # "Once listening it prints exactly one line"; on SIGTERM it "exits 0". A supervisor may
-        # signal as soon as it has read that line, so the handler must be in place by then.
-        for attempt in range(30):
-            server = Server()
+        # signal as soon as it has read that line, so the handler must be in place by then. The
+        # line is read here straight from the pipe and the signal sent at once (the harness's
+        # reader thread would add a delay that hides the race).
+        server = Server()
+        self.addCleanup(server.cleanup)
+        for attempt in range(50):
+            proc = subprocess.Popen(server.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
             try:
-                server.start()
-                code = server.stop()
+                line = proc.stdout.readline()
+                proc.send_signal(signal.SIGTERM)
+                code = proc.wait(timeout=harness.SHUTDOWN_TIMEOUT + 1)
             finally:
-                server.cleanup()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+            self.assertTrue(line.startswith(b"listening on "), line)
             self.assertEqual(code, 0, f"attempt {attempt}: SIGTERM right after the listening line: exit "
                                       f"status {code} (killed by the signal: the handler was not installed yet)")
 
