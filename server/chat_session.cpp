@@ -173,7 +173,8 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
   // The new id is known once Start returns; a failure needs it to detach the conversation, and
   // a failure always comes from a durable store's thread, so it is read on this strand later.
   auto conversation_id = std::make_shared<std::string>();
-  auto result = context_.service.Start(start.resume, SettleWhenDurable(ticket, ref, conversation_id),
+  auto result = context_.service.Start(start.resume,
+                                       SettleWhenDurable(ticket, ref, conversation_id, /*silent=*/!message.empty()),
                                        start.history_before);
   if (auto* error = std::get_if<Error>(&result)) {
     FailSlot(ticket, message.empty() ? std::move(*error) : context_.service.WithGuidance(std::move(*error), message), ref);
@@ -191,6 +192,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   auto fail = [&](Error error) { SendError(context_.service.WithGuidance(std::move(error), message.text), ref); };
   if (auto error = context_.service.CheckText(message.text)) return fail(std::move(*error));
   std::string conversation;
+  bool implicit = false;  // started for this message just now
   if (message.conversation) {
     if (!context_.service.Exists(*message.conversation)) {
       return fail(Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"});
@@ -204,6 +206,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
     if (auto error = HandleStart(StartFrame{}, ref, message.text)) return fail(std::move(*error));
     if (conversations_.empty()) return;  // the start failed, and its error carries the guidance
     conversation = conversations_.front();
+    implicit = true;
   } else {
     return fail(Error{ErrorCode::kBadRequest,
                       "'conversation' is required: this connection has " + std::to_string(conversations_.size())});
@@ -213,6 +216,8 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   if (auto* error = std::get_if<Error>(&result)) {
     // Expired since it was attached: detach it, so the next message starts a fresh one.
     if (error->code == ErrorCode::kUnknownConversation) std::erase(conversations_, conversation);
+    // The one this message just started is gone only if the store failed to create it.
+    if (implicit && error->code == ErrorCode::kUnknownConversation) *error = context_.service.StoreFailure(error->guidance);
     return FailSlot(ticket, std::move(*error), ref);
   }
   auto& replied = std::get<ConversationService::Replied>(result);
@@ -239,31 +244,34 @@ ChatSession::Outgoing* ChatSession::Find(std::uint64_t ticket) {
 }
 
 ConversationService::Durable ChatSession::SettleWhenDurable(std::uint64_t ticket, std::optional<std::string> ref,
-                                                            std::shared_ptr<const std::string> started) {
-  return [self = shared_from_this(), ticket, ref = std::move(ref),
-          started = std::move(started)](std::optional<Error> failure) mutable {
+                                                            std::shared_ptr<const std::string> started, bool silent) {
+  return [self = shared_from_this(), ticket, ref = std::move(ref), started = std::move(started),
+          silent](std::optional<Error> failure) mutable {
     // Inline (memory store, or nothing to write): we are inside the service call on this strand,
     // and settling now spares a trip through the strand's queue. The frame is filled in after
     // the call returns, and Fill sends it.
-    if (self->ws_.get_executor().running_in_this_thread()) return self->Settle(ticket, failure, ref, started);
+    if (self->ws_.get_executor().running_in_this_thread()) return self->Settle(ticket, failure, ref, started, silent);
     asio::post(self->ws_.get_executor(), [self, ticket, failure = std::move(failure), ref = std::move(ref),
-                                          started = std::move(started)] {
-      AtBoundary(self->context_.metrics.handler_exceptions, [&] { self->Settle(ticket, failure, ref, started); },
-                 [&] { self->OnException(); });
+                                          started = std::move(started), silent] {
+      AtBoundary(self->context_.metrics.handler_exceptions,
+                 [&] { self->Settle(ticket, failure, ref, started, silent); }, [&] { self->OnException(); });
     });
   };
 }
 
 void ChatSession::Settle(std::uint64_t ticket, const std::optional<Error>& failure,
-                         const std::optional<std::string>& ref, const std::shared_ptr<const std::string>& started) {
+                         const std::optional<std::string>& ref, const std::shared_ptr<const std::string>& started,
+                         bool silent) {
   auto* slot = Find(ticket);
   if (!slot) return;
   if (failure) {
     // The store could not keep this change: never claim it was handled. The error takes the
-    // reply's place, with the safety guidance if the message raised a red flag.
-    context_.metrics.ErrorSent(failure->code);
+    // reply's place, with the safety guidance if the message raised a red flag. A start the
+    // client did not ask for (its message made it) says nothing: the message's own error,
+    // which follows, is the answer.
     if (started) std::erase(conversations_, *started);
-    slot->frame = ErrorJson(*failure, ref);
+    if (!silent) context_.metrics.ErrorSent(failure->code);
+    slot->frame = silent ? std::string() : ErrorJson(*failure, ref);
     slot->filled = true;
     slot->failed = true;
   }
@@ -284,7 +292,7 @@ void ChatSession::Pump() {
     std::string frame = std::move(outgoing_.front().frame);
     outgoing_.pop_front();
     ++front_ticket_;
-    Send(std::move(frame));
+    if (!frame.empty()) Send(std::move(frame));  // empty: a slot that settled with nothing to say
   }
 }
 

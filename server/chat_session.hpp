@@ -72,10 +72,12 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   // calls it during the service call, on this strand: the slot is settled at once. A durable
   // store calls it from its writer thread: the completion hops to this strand first.
   // `started`: the slot is a new conversation's `started` (its id), which a failure detaches.
+  // `silent`: a failure sends nothing in the slot's place (a start the client's message made).
   ConversationService::Durable SettleWhenDurable(std::uint64_t ticket, std::optional<std::string> ref,
-                                                 std::shared_ptr<const std::string> started = nullptr);
+                                                 std::shared_ptr<const std::string> started = nullptr,
+                                                 bool silent = false);
   void Settle(std::uint64_t ticket, const std::optional<Error>& failure, const std::optional<std::string>& ref,
-              const std::shared_ptr<const std::string>& started);
+              const std::shared_ptr<const std::string>& started, bool silent);
   void Fill(std::uint64_t ticket, std::string frame);
   void Pump();  // sends the filled, durable frames at the front of `outgoing_`
   // Fills the slot with an error frame and settles it: a failed request answers in its place.

@@ -73,6 +73,9 @@ class ConversationService {
   // `error` with the guidance for `text` added, when it raises a red flag.
   Error WithGuidance(Error error, std::string_view text) const;
 
+  // The error for a change the store could not keep: store_unavailable, with `guidance`.
+  Error StoreFailure(std::optional<Guidance> guidance) const;
+
   bool Exists(const std::string& conversation) const { return store_.Find(conversation) != nullptr; }
   std::size_t Count() const { return store_.Size(); }
   bool Full() const { return store_.Size() >= limits_.max_conversations; }
@@ -85,7 +88,6 @@ class ConversationService {
   // A failed write: the conversation goes back to what the store holds, keeping the urgency of
   // the escalation the store retries (`lost`), so urgency never goes down.
   void RollBack(Conversation& conversation, std::uint64_t epoch, const std::optional<Guidance>& lost);
-  Error StoreFailure(std::optional<Guidance> guidance) const;
 
   const dialog::Engine& engine_;
   ConversationStore& store_;

@@ -242,6 +242,7 @@ void HttpSession::PostMessage(const Request& req) {
   }
   if (auto error = context_.service.CheckText(message)) return fail(std::move(*error));
   std::string conversation;
+  bool implicit = false;  // started for this message just now
   if (auto c = body.find("conversation"); c != body.end() && !c->is_null()) {
     if (!c->is_string() || c->get_ref<const std::string&>().empty()) {
       return fail(Error{ErrorCode::kBadRequest, "'conversation' must be a non-empty string"});
@@ -256,6 +257,7 @@ void HttpSession::PostMessage(const Request& req) {
     auto started = context_.service.Start(std::nullopt, [](std::optional<Error>) {});
     if (auto* error = std::get_if<Error>(&started)) return fail(std::move(*error));
     conversation = std::get<ConversationService::Started>(started).conversation;
+    implicit = true;
   }
   // The response is answered once the store has the turn; it waits on this connection's strand.
   // The completion is posted, so the response below is filled in before it runs.
@@ -277,7 +279,11 @@ void HttpSession::PostMessage(const Request& req) {
           self->Write(std::move(res));
         });
       });
-  if (auto* error = std::get_if<Error>(&result)) return fail(std::move(*error));
+  if (auto* error = std::get_if<Error>(&result)) {
+    // The one this message just started is gone only if the store failed to create it.
+    if (implicit && error->code == ErrorCode::kUnknownConversation) *error = context_.service.StoreFailure(error->guidance);
+    return fail(std::move(*error));
+  }
   auto& replied = std::get<ConversationService::Replied>(result);
   *pending = Respond(req, http::status::ok, ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
                      "application/json");

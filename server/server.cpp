@@ -120,6 +120,9 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (acceptor.bind(endpoint, ec)) fail("listen on", ec);
   if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) fail("listen on", ec);
+  // Catch SIGINT/SIGTERM before saying we listen: a caller may signal as soon as it reads the
+  // line, and Asio keeps a signal that arrives before the wait below is started.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
   std::cout << "listening on http://" << Describe(acceptor.local_endpoint())
             << std::endl;  // std::endl: flushed, the line callers wait for
 
@@ -143,7 +146,6 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   };
   schedule_purge();
 
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::steady_timer drain(ioc);
   const auto deadline_at = std::make_shared<Clock::time_point>();
   std::function<void()> wait_drained = [&] {
