@@ -67,8 +67,12 @@ void RedFlagDetector::AddCues(Cue list, const std::vector<std::string>& phrases)
   }
 }
 
-RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon)
-    : lexicon_(&lexicon), set_(std::make_unique<RE2::Set>(PatternOptions(), RE2::UNANCHORED)) {
+RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::int64_t set_max_mem)
+    : lexicon_(&lexicon), set_([&] {
+        RE2::Options set_options = PatternOptions();
+        set_options.set_max_mem(set_max_mem);
+        return std::make_unique<RE2::Set>(set_options, RE2::UNANCHORED);
+      }()) {
   const RE2::Options options = PatternOptions();
   for (std::size_t f = 0; f < lexicon.flags.size(); ++f) {
     const auto& flag = lexicon.flags[f];
@@ -87,7 +91,9 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon)
     for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
     flag_patterns_.push_back(std::move(fp));
   }
-  if (!set_->Compile()) throw std::runtime_error("red flag patterns: RE2::Set failed to compile");
+  // A set that does not fit in its memory is not a reason to check nothing: every message is
+  // then matched pattern by pattern (and counted), the same fallback as a DFA that runs out.
+  if (!set_->Compile()) set_.reset();
 
   const auto& c = lexicon.cues;
   AddCues(kNegation, c.negation);
@@ -241,13 +247,30 @@ bool RedFlagDetector::IsQuestion(std::string_view text) const {
   return it != cues_.end() && !it->second.phrases[kQuestionStart].empty();
 }
 
-Detection RedFlagDetector::Detect(std::string_view text) const {
-  Detection detection;
+bool RedFlagDetector::MatchPatterns(std::string_view text, std::vector<int>& hits) const {
   // The common case: no symptom words at all. Asking first without the list of hits lets RE2 stop
   // at the first match and allocate nothing (with a list it allocates a set per call).
-  if (!set_->Match(text, nullptr)) return detection;
+  RE2::Set::ErrorInfo info{RE2::Set::kNoError};
+  if (set_ && set_->Match(text, nullptr, &info)) {
+    if (set_->Match(text, &hits, &info)) return true;
+  } else if (set_ && info.kind == RE2::Set::kNoError) {
+    return false;  // a real "no match"
+  }
+  // RE2::Set answered "no match" because its DFA failed (out of memory), not because nothing
+  // matched (or the set could not be built within its memory at all). For the safety path that would fail open: ask each pattern on its own instead
+  // (RE2 still runs in linear time), and count it.
+  set_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  hits.clear();
+  for (std::size_t i = 0; i < patterns_.size(); ++i) {
+    if (RE2::PartialMatch(text, *patterns_[i])) hits.push_back(static_cast<int>(i));
+  }
+  return !hits.empty();
+}
+
+Detection RedFlagDetector::Detect(std::string_view text) const {
+  Detection detection;
   std::vector<int> hits;
-  set_->Match(text, &hits);
+  if (!MatchPatterns(text, hits)) return detection;
 
   struct Span {
     std::size_t flag, begin, end;

@@ -35,6 +35,7 @@
 
 #include <array>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,7 +69,15 @@ class RedFlagDetector {
  public:
   // Compiles the lexicon's patterns, which the loader has validated. Throws std::runtime_error
   // if RE2 fails to build the pattern set.
-  explicit RedFlagDetector(const knowledge::RedFlagLexicon& lexicon);
+  // `set_max_mem`: the memory RE2 may use for the whole pattern set (program and DFA cache).
+  // When the set does not fit, or its DFA runs out of memory on a message, the patterns are
+  // matched one at a time instead (never "no match" by failure); tests make it tiny to force it.
+  explicit RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::int64_t set_max_mem = kSetMaxMem);
+  static constexpr std::int64_t kSetMaxMem = 64 << 20;
+
+  // How many messages RE2::Set could not decide (its DFA ran out of memory) and were matched
+  // pattern by pattern instead. The detector fails closed: such a message is still checked.
+  std::uint64_t SetFallbacks() const { return set_fallbacks_.load(std::memory_order_relaxed); }
 
   Detection Detect(std::string_view normalised) const;
 
@@ -77,6 +86,9 @@ class RedFlagDetector {
   bool IsQuestion(std::string_view normalised) const;
 
  private:
+  // The indices of the patterns that match `text`; false when none does.
+  bool MatchPatterns(std::string_view text, std::vector<int>& hits) const;
+
   // The cue phrase lists, and one table from a word to the phrases of each list that start with
   // it, so each token is looked up once however many lists are consulted.
   enum Cue : std::size_t {
@@ -112,6 +124,7 @@ class RedFlagDetector {
 
   const knowledge::RedFlagLexicon* lexicon_;
   std::unique_ptr<RE2::Set> set_;
+  mutable std::atomic<std::uint64_t> set_fallbacks_{0};
   std::vector<std::unique_ptr<RE2>> patterns_;  // set index -> pattern, for positions
   std::vector<std::size_t> pattern_flag_;       // set index -> flag index
   std::vector<FlagPatterns> flag_patterns_;     // per flag

@@ -76,6 +76,8 @@ class ConversationService {
   // The error for a change the store could not keep: store_unavailable, with `guidance`.
   Error StoreFailure(std::optional<Guidance> guidance) const;
 
+  const dialog::Engine& engine() const { return engine_; }
+
   bool Exists(const std::string& conversation) const { return store_.Find(conversation) != nullptr; }
   std::size_t Count() const { return store_.Size(); }
   bool Full() const { return store_.Size() >= limits_.max_conversations; }

@@ -196,7 +196,7 @@ http::response<http::string_body> HttpSession::Handle(const Request& req) {
   }
   if (path == "/metrics") {
     context_.metrics.store_healthy.store(context_.service.StoreHealthy());
-    return Respond(req, http::status::ok, context_.metrics.Render(context_.service.Count()),
+    return Respond(req, http::status::ok, context_.metrics.Render(context_.service.Count(), context_.service.engine().detector().SetFallbacks()),
                    "text/plain; version=0.0.4; charset=utf-8");
   }
   if (auto file = context_.files.Get(target)) return Respond(req, http::status::ok, std::move(file->body), file->content_type);

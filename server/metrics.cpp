@@ -32,7 +32,7 @@ void Metrics::ErrorSent(ErrorCode code) {
   }
 }
 
-std::string Metrics::Render(std::size_t conversations) const {
+std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks) const {
   std::string out;
   char line[256];
   auto add = [&](const char* fmt, auto... args) {
@@ -72,6 +72,9 @@ std::string Metrics::Render(std::size_t conversations) const {
   out += "# HELP backcheck_refused_origins_total Browser requests refused for their Origin.\n"
          "# TYPE backcheck_refused_origins_total counter\n";
   add("backcheck_refused_origins_total %llu\n", u(refused_origins));
+  out += "# HELP backcheck_red_flag_set_fallbacks_total Messages RE2::Set could not decide, matched pattern by "
+         "pattern instead (the detector fails closed).\n# TYPE backcheck_red_flag_set_fallbacks_total counter\n";
+  add("backcheck_red_flag_set_fallbacks_total %llu\n", static_cast<unsigned long long>(red_flag_set_fallbacks));
   out += "# HELP backcheck_store_healthy 1 while the store's writes succeed.\n# TYPE backcheck_store_healthy gauge\n";
   add("backcheck_store_healthy %d\n", store_healthy.load() ? 1 : 0);
   out += "# HELP backcheck_reply_latency_seconds Time from a message's arrival to its reply being queued.\n"

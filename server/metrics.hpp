@@ -33,8 +33,9 @@ class Metrics {
   void Escalation(knowledge::Urgency level);
   void ErrorSent(ErrorCode code);
 
-  // `conversations`: how many the store holds now.
-  std::string Render(std::size_t conversations) const;
+  // `conversations`: how many the store holds now; `red_flag_set_fallbacks`: messages the red-flag
+  // pattern set could not decide and that were matched pattern by pattern (the detector's count).
+  std::string Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks = 0) const;
 
  private:
   static constexpr std::array<double, 14> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

@@ -724,3 +724,26 @@ TEST_CASE("a real report next to a short negative answer or reported speech stil
 
 }  // namespace
 }  // namespace backcheck
+
+namespace backcheck {
+TEST_CASE("the detector fails closed: a pattern set RE2 cannot hold is matched one pattern at a time", "[red_flags]") {
+  const auto& engine = test::TestEngine();
+  // 64 KiB is far too little for the set: RE2 refuses it, and the detector must not then
+  // answer "no red flag" for everything.
+  dialog::RedFlagDetector tiny(engine.kb().red_flags, 64 << 10);
+  dialog::RedFlagDetector normal(engine.kb().red_flags);
+  for (const std::string text : {"I can't breathe", "my left arm is numb and my fingers tingle", "what is doms"}) {
+    CAPTURE(text);
+    const auto normalised = engine.normaliser().Normalise(text);
+    const auto a = tiny.Detect(normalised), b = normal.Detect(normalised);
+    REQUIRE(a.mentions.size() == b.mentions.size());
+    for (std::size_t i = 0; i < a.mentions.size(); ++i) {
+      CHECK(a.mentions[i].flag == b.mentions[i].flag);
+      CHECK(a.mentions[i].attribution == b.mentions[i].attribution);
+    }
+  }
+  CHECK(tiny.SetFallbacks() == 3);  // counted, for /metrics
+  CHECK(normal.SetFallbacks() == 0);
+  CHECK_FALSE(tiny.Detect(engine.normaliser().Normalise("I can't breathe")).mentions.empty());
+}
+}  // namespace backcheck
