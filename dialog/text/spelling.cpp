@@ -1,0 +1,426 @@
+#include "dialog/text/spelling.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <unordered_set>
+
+namespace backcheck::dialog {
+namespace {
+
+constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
+constexpr std::uint64_t kFnvPrime = 1099511628211ull;
+
+std::uint64_t Hash(std::string_view s) {
+  std::uint64_t h = kFnvOffset;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * kFnvPrime;
+  return h;
+}
+
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Calls f(deletion) for `word` itself and each string made by deleting 1..max of its letters
+// (repeats included: "aab" gives "ab" twice). Deletions shorter than `min_size` are skipped.
+template <typename F>
+void ForEachDeletion(std::string_view word, int max, std::size_t min_size, F&& f) {
+  std::array<char, 64> buf{};
+  const std::size_t n = word.size();
+  if (n > buf.size()) return;
+  if (n >= min_size) f(word);
+  if (max < 1 || n < 1 || n - 1 < min_size) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t k = 0;
+    for (std::size_t x = 0; x < n; ++x) {
+      if (x != i) buf[k++] = word[x];
+    }
+    f(std::string_view(buf.data(), k));
+  }
+  if (max < 2 || n < 2 || n - 2 < min_size) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      std::size_t k = 0;
+      for (std::size_t x = 0; x < n; ++x) {
+        if (x != i && x != j) buf[k++] = word[x];
+      }
+      f(std::string_view(buf.data(), k));
+    }
+  }
+}
+
+void AddLetterRuns(std::string_view phrase, std::vector<std::string>& out) {
+  std::size_t i = 0;
+  while (i < phrase.size()) {
+    if (!IsAsciiLetter(phrase[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    std::string run;
+    while (j < phrase.size() && IsAsciiLetter(phrase[j])) run.push_back(Lower(phrase[j++]));
+    if (run.size() >= Speller::kMinLetters) out.push_back(std::move(run));
+    i = j;
+  }
+}
+
+// Whether the letters starting at p[i] continue a word the pattern began before them.
+bool ContinuesWord(std::string_view p, std::size_t i) {
+  std::size_t k = i;
+  if (k > 0 && p[k - 1] == '}') {  // a counted quantifier: {2} {0,3}
+    std::size_t open = p.rfind('{', k - 1);
+    if (open == std::string_view::npos) return false;
+    k = open;
+  } else if (k > 0 && (p[k - 1] == '?' || p[k - 1] == '*' || p[k - 1] == '+')) {
+    --k;
+  }
+  if (k == 0) return false;
+  const char c = p[k - 1];
+  if (c == ']') return true;
+  if (c == ')') return k >= 2 && p[k - 2] != ' ' && p[k - 2] != '|';
+  if (IsAsciiLetter(c)) {
+    if (k >= 2 && p[k - 2] == '\\') return c == 'w' || c == 'd';  // \b or \s: a boundary
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void AddPatternWords(std::string_view p, SpellerWords& out) {
+  const std::size_t n = p.size();
+  std::size_t i = 0;
+  // Open groups; true for one right after a letter, whose alternatives are suffixes of the run
+  // before it ("numb(ness|ed)": "ness" is no word of its own).
+  std::vector<bool> groups;
+  bool after_letters = false;  // the last thing read was a run of literal letters
+  auto in_suffix_group = [&] { return std::find(groups.begin(), groups.end(), true) != groups.end(); };
+  auto add = [&](std::string word, bool stem) {
+    if (word.size() < Speller::kMinLetters) return;
+    (stem ? out.stems : out.vocabulary).push_back(std::move(word));
+  };
+  while (i < n) {
+    const char c = p[i];
+    if (c == '\\') {  // an escape: the letter after the backslash is not a letter of the text
+      if (i + 2 < n && (p[i + 1] == 'p' || p[i + 1] == 'P' || p[i + 1] == 'x') && p[i + 2] == '{') {
+        std::size_t close = p.find('}', i + 2);
+        i = close == std::string_view::npos ? n : close + 1;
+      } else {
+        i += 2;
+      }
+      after_letters = false;
+      continue;
+    }
+    if (c == '[') {  // a character class: its letters are not a word
+      std::size_t j = i + 1;
+      if (j < n && p[j] == '^') ++j;
+      if (j < n && p[j] == ']') ++j;
+      while (j < n && p[j] != ']') j += (p[j] == '\\') ? 2 : 1;
+      i = j + 1;
+      after_letters = false;
+      continue;
+    }
+    if (!IsAsciiLetter(c)) {
+      if (c == '(') groups.push_back(after_letters);
+      if (c == ')' && !groups.empty()) groups.pop_back();
+      after_letters = false;
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < n && IsAsciiLetter(p[j])) ++j;
+    std::string run;
+    for (std::size_t k = i; k < j; ++k) run.push_back(Lower(p[k]));
+    // A run right after a letter with a quantifier ("gett?ing": "ing"), a class, \w or a group
+    // that does not end in a space, or inside a group of suffixes, is the end of a word whose
+    // start we cannot see; it is no word of its own.
+    const bool fragment = ContinuesWord(p, i) || in_suffix_group();
+    const char next = j < n ? p[j] : ' ';
+    auto continues = [&](std::size_t k) {  // does the word go on at p[k]?
+      return k < n && (IsAsciiLetter(p[k]) || p[k] == '(' || p[k] == '[' || (p[k] == '\\' && k + 1 < n && p[k + 1] == 'w'));
+    };
+    if (!fragment && next == '(') {
+      // A group of letter alternatives spells its words out: "numb(ness|ed)?" is numbness,
+      // numbed and numb.
+      const std::size_t close = p.find(')', j);
+      const std::string_view body = close == std::string_view::npos ? std::string_view() : p.substr(j + 1, close - j - 1);
+      const bool letters = !body.empty() && std::all_of(body.begin(), body.end(), [](char x) {
+        return IsAsciiLetter(x) || x == '|';
+      });
+      if (letters) {
+        std::size_t after = close + 1;
+        const bool optional = after < n && p[after] == '?';
+        if (optional) ++after;
+        const bool goes_on = continues(after);
+        std::size_t a = 0;
+        while (a <= body.size()) {
+          std::size_t bar = body.find('|', a);
+          if (bar == std::string_view::npos) bar = body.size();
+          std::string word = run;
+          for (char x : body.substr(a, bar - a)) word.push_back(Lower(x));
+          add(std::move(word), goes_on);
+          a = bar + 1;
+        }
+        if (optional) add(run, goes_on);
+        i = j;  // the alternatives themselves are skipped as suffixes (the group stack)
+        after_letters = true;
+        continue;
+      }
+    }
+    bool stem = next == '(' || next == '[' || next == '*' || next == '+' || next == '{' ||
+                (next == '\\' && j + 1 < n && p[j + 1] == 'w');
+    const bool optional_last = next == '?';
+    if (optional_last && j + 1 < n && IsAsciiLetter(p[j + 1])) stem = true;  // the word goes on
+    if (!fragment) {
+      if (optional_last) {
+        std::string shorter = run.substr(0, run.size() - 1);
+        add(std::move(run), stem);
+        add(std::move(shorter), stem);
+      } else {
+        add(std::move(run), stem);
+      }
+    }
+    i = j;
+    after_letters = true;
+  }
+}
+
+SpellerWords DomainWords(const knowledge::KnowledgeBase& kb) {
+  SpellerWords w;
+  const auto& lex = kb.red_flags;
+  for (const auto& flag : lex.flags) {
+    for (const auto& p : flag.patterns) AddPatternWords(p, w);
+    for (const auto& p : flag.except) AddPatternWords(p, w);
+    for (const auto& p : flag.requires_) AddPatternWords(p, w);
+  }
+  const auto& c = lex.cues;
+  for (const auto* list : {&c.negation, &c.pseudo_negation, &c.post_negation, &c.clause_breaks, &c.soft_breaks,
+                           &c.subject_starts, &c.hypothetical, &c.concern, &c.definite, &c.question_starts,
+                           &c.informational, &c.reported_speech, &c.first_person, &c.third_party, &c.past,
+                           &c.continuing}) {
+    for (const auto& phrase : *list) AddLetterRuns(phrase, w.vocabulary);
+  }
+  // The other data's words: what intents and slots recognise is never rewritten into a symptom.
+  SpellerWords data;
+  for (const auto& intent : kb.intents) {
+    for (const auto& p : intent.patterns) AddPatternWords(p, data);
+  }
+  const auto& lang = kb.language;
+  for (const auto& [from, to] : lang.rewrites) AddLetterRuns(to, data.vocabulary);
+  for (const auto& e : lang.exercises) {
+    AddLetterRuns(e.value, data.vocabulary);
+    for (const auto& p : e.patterns) AddPatternWords(p, data);
+  }
+  for (const auto& q : lang.qualities) {
+    AddLetterRuns(q.value, data.vocabulary);
+    for (const auto& p : q.patterns) AddPatternWords(p, data);
+  }
+  for (const auto& t : lang.times) AddPatternWords(t.pattern, data);
+  for (const auto& [word, value] : lang.numbers) AddLetterRuns(word, data.vocabulary);
+  for (const auto& s : lang.stopwords) AddLetterRuns(s, data.vocabulary);
+  w.known = std::move(data.vocabulary);
+  w.known.insert(w.known.end(), std::make_move_iterator(data.stems.begin()),
+                 std::make_move_iterator(data.stems.end()));
+  return w;
+}
+
+int EditDistance(std::string_view a, std::string_view b, int max) {
+  const int la = static_cast<int>(a.size()), lb = static_cast<int>(b.size());
+  if (std::abs(la - lb) > max) return max + 1;
+  if (la == 0 || lb == 0) return std::max(la, lb) <= max ? std::max(la, lb) : max + 1;
+  std::vector<int> rows(3 * static_cast<std::size_t>(lb + 1));
+  int* prev2 = rows.data();
+  int* prev = prev2 + lb + 1;
+  int* cur = prev + lb + 1;
+  for (int j = 0; j <= lb; ++j) prev[j] = j;
+  for (int i = 1; i <= la; ++i) {
+    cur[0] = i;
+    int row_min = i;
+    for (int j = 1; j <= lb; ++j) {
+      const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      int v = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) v = std::min(v, prev2[j - 2] + 1);
+      cur[j] = v;
+      row_min = std::min(row_min, v);
+    }
+    if (row_min > max) return max + 1;
+    int* t = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = t;
+  }
+  return prev[lb] <= max ? prev[lb] : max + 1;
+}
+
+std::vector<std::string> Speller::DefaultDictionaries() {
+  return {"/usr/share/dict/american-english", "/usr/share/dict/british-english"};
+}
+
+void Speller::Reserve(std::size_t words) {
+  std::size_t cap = 1024;
+  while (cap < words * 2) cap <<= 1;
+  slots_.assign(cap, Slot{});
+  used_ = 0;
+}
+
+void Speller::Insert(std::string_view word) {
+  if (word.empty()) return;
+  if ((used_ + 1) * 2 > slots_.size()) {  // keep the table at most half full
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.size() * 2, Slot{});
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.size == 0) continue;
+      std::size_t k = s.hash & mask;
+      while (slots_[k].size != 0) k = (k + 1) & mask;
+      slots_[k] = s;
+    }
+  }
+  const std::uint64_t h = Hash(word);
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t k = h & mask;
+  while (slots_[k].size != 0) {
+    const Slot& s = slots_[k];
+    if (s.hash == h && std::string_view(arena_.data() + s.offset, s.size) == word) return;
+    k = (k + 1) & mask;
+  }
+  slots_[k] = Slot{h, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(word.size())};
+  arena_.append(word);
+  ++used_;
+}
+
+bool Speller::Contains(std::string_view word, std::uint64_t h) const {
+  if (slots_.empty()) return false;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t k = h & mask;; k = (k + 1) & mask) {
+    const Slot& s = slots_[k];
+    if (s.size == 0) return false;
+    if (s.hash == h && std::string_view(arena_.data() + s.offset, s.size) == word) return true;
+  }
+}
+
+bool Speller::IsKnown(std::string_view token) const { return Contains(token, Hash(token)); }
+
+bool Speller::IsTarget(std::string_view word) const {
+  return std::binary_search(targets_.begin(), targets_.end(), word,
+                            [](std::string_view a, std::string_view b) { return a < b; });
+}
+
+// One word a line. Lower-cased; a possessive "'s" dropped and other apostrophes removed; words
+// with anything else than letters (accented ones) left out, since such tokens are never checked.
+bool Speller::LoadDictionary(const std::string& path, std::vector<std::string>& english) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::string line, word;
+  std::size_t count = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.size() > 2 && line.compare(line.size() - 2, 2, "'s") == 0) line.resize(line.size() - 2);
+    word.clear();
+    bool ok = true;
+    for (char c : line) {
+      if (c == '\'') continue;
+      if (!IsAsciiLetter(c)) {
+        ok = false;
+        break;
+      }
+      word.push_back(Lower(c));
+    }
+    if (!ok || word.empty()) continue;
+    english.push_back(word);
+    ++count;
+  }
+  return count > 0;
+}
+
+Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dictionaries) {
+  std::vector<std::string> english;
+  english.reserve(220000);
+  for (const auto& path : dictionaries) {
+    if (!LoadDictionary(path, english)) unreadable_.push_back(path);
+  }
+  active_ = !dictionaries.empty() && unreadable_.empty();
+  if (!active_) return;  // no guessing: without the word lists every token is left as it is
+
+  Reserve(english.size() + words.vocabulary.size() + words.known.size());
+  arena_.reserve(english.size() * 9);
+  for (const auto& w : english) Insert(w);
+
+  // Targets: the vocabulary, the stems that are words, and the English words that continue a
+  // stem by at most 4 letters.
+  targets_ = words.vocabulary;
+  std::unordered_set<std::string_view> stems;
+  std::size_t longest_stem = 0;
+  for (const auto& s : words.stems) {
+    stems.insert(s);
+    longest_stem = std::max(longest_stem, s.size());
+    if (IsKnown(s)) targets_.push_back(s);
+  }
+  for (const auto& w : english) {
+    for (std::size_t len = kMinLetters; len <= std::min(longest_stem, w.size()); ++len) {
+      if (w.size() <= len + 4 && stems.count(std::string_view(w).substr(0, len))) {
+        targets_.push_back(w);
+        break;
+      }
+    }
+  }
+  std::sort(targets_.begin(), targets_.end());
+  targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());
+  for (const auto& t : targets_) {
+    Insert(t);
+    max_target_ = std::max(max_target_, t.size());
+  }
+  for (const auto& k : words.known) Insert(k);
+
+  // SymSpell's deletion index. A token of kMinLetters letters at distance 1 shares a deletion of
+  // kMinLetters - 1 letters with its target, so shorter deletions are never looked up.
+  for (std::uint32_t id = 0; id < targets_.size(); ++id) {
+    ForEachDeletion(targets_[id], kMaxDistance, kMinLetters - 1,
+                    [&](std::string_view d) { deletes_.emplace_back(Hash(d), id); });
+  }
+  std::sort(deletes_.begin(), deletes_.end());
+  deletes_.erase(std::unique(deletes_.begin(), deletes_.end()), deletes_.end());
+}
+
+std::optional<std::string_view> Speller::Correct(std::string_view token) const {
+  if (!active_ || token.size() < kMinLetters || token.size() > max_target_ + kMaxDistance) return std::nullopt;
+  std::uint64_t h = kFnvOffset;
+  for (char c : token) {
+    if (!IsLower(c)) return std::nullopt;  // digits, apostrophes, non-ASCII: left alone
+    h = (h ^ static_cast<unsigned char>(c)) * kFnvPrime;
+  }
+  if (Contains(token, h)) return std::nullopt;  // a real word (or one of ours) is never corrected
+
+  const int max = token.size() >= kLongLetters ? 2 : 1;
+  std::array<std::uint32_t, 64> seen{};
+  std::size_t n_seen = 0;
+  std::uint32_t best = 0;
+  int best_distance = max + 1;
+  bool best_first = false;
+  ForEachDeletion(token, max, kMinLetters - 1, [&](std::string_view d) {
+    const std::uint64_t dh = Hash(d);
+    auto it = std::lower_bound(deletes_.begin(), deletes_.end(), std::pair<std::uint64_t, std::uint32_t>{dh, 0});
+    for (; it != deletes_.end() && it->first == dh; ++it) {
+      const std::uint32_t id = it->second;
+      if (std::find(seen.begin(), seen.begin() + n_seen, id) != seen.begin() + n_seen) continue;
+      if (n_seen < seen.size()) seen[n_seen++] = id;
+      const std::string& target = targets_[id];
+      const int distance = EditDistance(token, target, max);
+      if (distance > max) continue;
+      const bool first = target[0] == token[0];
+      // Smaller distance, then keeping the first letter, then byte order (targets_ is sorted).
+      if (distance < best_distance || (distance == best_distance && first && !best_first) ||
+          (distance == best_distance && first == best_first && id < best)) {
+        best = id;
+        best_distance = distance;
+        best_first = first;
+      }
+    }
+  });
+  if (best_distance > max) return std::nullopt;
+  return std::string_view(targets_[best]);
+}
+
+}  // namespace backcheck::dialog
