@@ -1,6 +1,7 @@
 #include "dialog/engine.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <stdexcept>
 
@@ -82,9 +83,26 @@ struct Engine::Composer {
   }
 };
 
+namespace {
+
+std::shared_ptr<const Speller> MakeSpeller(const knowledge::KnowledgeBase& kb, const EngineOptions& options) {
+  if (!options.spelling) return nullptr;
+  auto speller = std::make_shared<const Speller>(DomainWords(kb), options.dictionaries);
+  if (!speller->active()) {
+    std::string which;
+    for (const auto& path : speller->unreadable()) which += (which.empty() ? "" : ", ") + path;
+    std::fprintf(stderr, "backcheck: spelling correction is off: cannot read %s (Debian packages wamerican, wbritish)\n",
+                 which.empty() ? "the word lists" : which.c_str());
+    return nullptr;
+  }
+  return speller;
+}
+
+}  // namespace
+
 Engine::Engine(std::shared_ptr<const knowledge::KnowledgeBase> kb, EngineOptions options)
     : kb_(std::move(kb)),
-      normaliser_(kb_->language),
+      normaliser_(kb_->language, MakeSpeller(*kb_, options)),
       matcher_(kb_->intents, options.matcher),
       detector_(kb_->red_flags),
       slots_(kb_->language),

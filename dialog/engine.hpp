@@ -2,8 +2,8 @@
 // reply and the next state. No sockets, no threads, no globals: the server, the CLI, the tests
 // and the benchmark all drive the same code.
 //
-// Each message goes through: normalise -> red-flag detection -> intent matching (one RE2::Set
-// pass) -> slot extraction -> the data-defined flow (flow.jsonc) -> reply.
+// Each message goes through: normalise (with spelling correction) -> red-flag detection -> intent
+// matching (one RE2::Set pass) -> slot extraction -> the data-defined flow (flow.jsonc) -> reply.
 //
 // The flow names transitions by event. Events, besides intent ids:
 //   red_flag          the message raised the conversation's urgency
@@ -33,6 +33,10 @@ namespace backcheck::dialog {
 
 struct EngineOptions {
   IntentMatcher::Strategy matcher = IntentMatcher::Strategy::kSet;
+  // Spelling correction (dialog/text/spelling.hpp) from these word lists. When one cannot be
+  // read, the engine says so once on stderr and corrects from the rewrite table only.
+  bool spelling = true;
+  std::vector<std::string> dictionaries = Speller::DefaultDictionaries();
 };
 
 struct Turn {

@@ -67,9 +67,50 @@ bool IsWordChar(char c) {
 
 bool IsKeptPunct(char c) { return c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?'; }
 
+bool IsSpaceByte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// A whitespace-delimited chunk of the raw text that is a URL or an e-mail address.
+bool IsLink(std::string_view c) {
+  if (c.find("://") != std::string_view::npos) return true;
+  for (std::size_t k = 0; k + 4 <= c.size(); ++k) {  // "www." at the start of a word
+    if ((c[k] == 'w' || c[k] == 'W') && (c[k + 1] == 'w' || c[k + 1] == 'W') && (c[k + 2] == 'w' || c[k + 2] == 'W') &&
+        c[k + 3] == '.' && (k == 0 || !IsAlpha(c[k - 1])))
+      return true;
+  }
+  if (std::size_t at = c.find('@'); at != std::string_view::npos && at > 0) {  // name@host.tld
+    std::size_t dot = c.find('.', at);
+    if (dot != std::string_view::npos && dot > at + 1 && dot + 1 < c.size() && IsAlpha(c[dot + 1])) return true;
+  }
+  if (std::size_t slash = c.find('/'); slash != std::string_view::npos && slash > 0) {  // host.tld/path
+    std::size_t dot = c.rfind('.', slash);
+    if (dot != std::string_view::npos && dot > 0 && dot + 1 < slash && IsAlpha(c[dot - 1]) && IsAlpha(c[dot + 1]))
+      return true;
+  }
+  return false;
+}
+
+// The byte ranges [begin, end) of `text` that are links (IsLink), in order.
+std::vector<std::pair<std::size_t, std::size_t>> LinkSpans(std::string_view text) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  if (text.find_first_of("@/") == std::string_view::npos && text.find("ww.") == std::string_view::npos &&
+      text.find("WW.") == std::string_view::npos)
+    return out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && IsSpaceByte(text[i])) ++i;
+    std::size_t j = i;
+    while (j < text.size() && !IsSpaceByte(text[j])) ++j;
+    if (j > i && IsLink(text.substr(i, j - i))) out.emplace_back(i, j);
+    i = j;
+  }
+  return out;
+}
+
 }  // namespace
 
-Normaliser::Normaliser(const knowledge::Language& language) {
+Normaliser::Normaliser(const knowledge::Language& language, std::shared_ptr<const Speller> speller)
+    : speller_(speller && speller->active() ? std::move(speller) : nullptr) {
   for (const auto& [from, to] : language.rewrites) {
     Rewrite r{SplitWords(from), SplitWords(to)};
     if (r.from.size() == 1) {
@@ -104,6 +145,15 @@ std::string Normaliser::Normalise(std::string_view text) const {
     tokens.push_back(Span{static_cast<std::uint32_t>(buf.size()), static_cast<std::uint32_t>(tok.size()), nullptr, false});
     buf.append(tok);
   };
+  // Words of links are not spell-checked; `word_start` is where the current word began in `text`.
+  const auto links = speller_ ? LinkSpans(text) : std::vector<std::pair<std::size_t, std::size_t>>{};
+  std::size_t word_start = 0;
+  auto in_link = [&](std::size_t pos) {
+    for (const auto& [b, e] : links) {
+      if (pos >= b && pos < e) return true;
+    }
+    return false;
+  };
   std::string word;
   auto flush = [&] {
     if (word.empty()) return;
@@ -122,9 +172,25 @@ std::string Normaliser::Normalise(std::string_view text) const {
         for (char c : w) {
           if (c != '\'') buf.push_back(c);
         }
+        const Entry* entry = plain && it != rewrites_.end() ? &it->second : nullptr;
+        bool looked_up = plain;
+        // Spelling: a word the table knows is the table's; any other may be a typo of ours.
+        if (speller_ && buf.size() > at && it == rewrites_.end() && !in_link(word_start)) {
+          if (auto fixed = speller_->Correct(std::string_view(buf.data() + at, buf.size() - at))) {
+            buf.resize(at);
+            auto fit = rewrites_.find(*fixed);
+            if (fit != rewrites_.end() && fit->second.has_single) {
+              for (const auto& r : fit->second.single) push(r);
+              word.clear();
+              return;
+            }
+            buf.append(*fixed);
+            entry = fit == rewrites_.end() ? nullptr : &fit->second;
+            looked_up = true;
+          }
+        }
         if (buf.size() > at) {
-          tokens.push_back(Span{at, static_cast<std::uint32_t>(buf.size() - at),
-                                plain && it != rewrites_.end() ? &it->second : nullptr, plain});
+          tokens.push_back(Span{at, static_cast<std::uint32_t>(buf.size() - at), entry, looked_up});
         }
       }
     }
@@ -140,6 +206,7 @@ std::string Normaliser::Normalise(std::string_view text) const {
     char c = FoldCodePoint(cp);
     if (c == 0) {
       if (cp >= 0x80) {  // keep other non-ASCII characters; invalid bytes become U+FFFD
+        if (word.empty()) word_start = start;
         word.append(cp == 0xFFFD ? std::string_view("\xEF\xBF\xBD") : text.substr(start, i - start));
         continue;
       }
@@ -147,6 +214,7 @@ std::string Normaliser::Normalise(std::string_view text) const {
     }
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (IsWordChar(c)) {
+      if (word.empty()) word_start = start;
       word.push_back(c);
     } else if (c == '-' && !word.empty() && i < text.size() &&
                IsWordChar(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))))) {
