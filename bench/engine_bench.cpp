@@ -1,6 +1,7 @@
 // Messages per second through the whole engine (normalise -> red flags -> intents -> slots ->
 // dialogue -> reply), over the messages of the labelled dev set, with the intents matched in one
-// RE2::Set pass (the engine's way) and one regex at a time (to show what the set buys).
+// RE2::Set pass (the engine's way) and one regex at a time (to show what the set buys), and with
+// spelling correction switched off (to show what the speller costs: BM_Engine_RE2Set_NoSpelling).
 //
 //   build/bench/engine_bench [--benchmark_min_time=2]
 //
@@ -48,8 +49,11 @@ std::shared_ptr<const backcheck::knowledge::KnowledgeBase> Kb() {
   return kb;
 }
 
-void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy) {
-  const Engine engine(Kb(), EngineOptions{strategy});
+void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy, bool spelling = true) {
+  EngineOptions options;
+  options.matcher = strategy;
+  options.spelling = spelling;
+  const Engine engine(Kb(), options);
   const auto& messages = Messages();
   const auto start = engine.Start();
   std::size_t i = 0;
@@ -64,6 +68,7 @@ void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy) {
 
 void BM_Engine_RE2Set(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSet); }
 void BM_Engine_OneRegexAtATime(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSequential); }
+void BM_Engine_RE2Set_NoSpelling(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSet, false); }
 
 // The intent matcher alone, to separate the matching cost from the rest of the pipeline.
 void RunMatcher(benchmark::State& bench, IntentMatcher::Strategy strategy) {
@@ -87,6 +92,7 @@ void BM_Intents_OneRegexAtATime(benchmark::State& bench) { RunMatcher(bench, Int
 
 BENCHMARK(BM_Engine_RE2Set);
 BENCHMARK(BM_Engine_OneRegexAtATime);
+BENCHMARK(BM_Engine_RE2Set_NoSpelling);
 BENCHMARK(BM_Intents_RE2Set);
 BENCHMARK(BM_Intents_OneRegexAtATime);
 BENCHMARK_MAIN();
