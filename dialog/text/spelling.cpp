@@ -385,13 +385,32 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
 }
 
 std::optional<std::string_view> Speller::Correct(std::string_view token) const {
-  if (!active_ || token.size() < kMinLetters || token.size() > max_target_ + kMaxDistance) return std::nullopt;
+  if (!active_ || token.size() < kMinLetters) return std::nullopt;
   std::uint64_t h = kFnvOffset;
-  for (char c : token) {
+  bool triple = false;  // a letter three times in a row: drawn out ("hiii", "sooo") or a slip
+  for (std::size_t k = 0; k < token.size(); ++k) {
+    const char c = token[k];
     if (!IsLower(c)) return std::nullopt;  // digits, apostrophes, non-ASCII: left alone
     h = (h ^ static_cast<unsigned char>(c)) * kFnvPrime;
+    if (k >= 2 && c == token[k - 1] && c == token[k - 2]) triple = true;
   }
   if (Contains(token, h)) return std::nullopt;  // a real word (or one of ours) is never corrected
+  if (triple) {
+    // Runs of 3+ letters squeezed to two, then to one: a target is the answer ("bloood",
+    // "chilllls"); a known word means the word was drawn out ("hiii", "sooo"): left alone.
+    for (std::size_t keep : {2, 1}) {
+      std::string squeezed;
+      for (std::size_t k = 0; k < token.size(); ++k) {
+        std::size_t run = 1;
+        while (k >= run && token[k - run] == token[k]) ++run;  // position k is the run-th of its run
+        if (run <= keep) squeezed.push_back(token[k]);
+      }
+      auto t = std::lower_bound(targets_.begin(), targets_.end(), squeezed);
+      if (t != targets_.end() && *t == squeezed) return std::string_view(*t);
+      if (IsKnown(squeezed)) return std::nullopt;
+    }
+  }
+  if (token.size() > max_target_ + kMaxDistance) return std::nullopt;
 
   const int max = token.size() >= kLongLetters ? 2 : 1;
   std::array<std::uint32_t, 64> seen{};

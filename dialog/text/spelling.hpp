@@ -18,6 +18,9 @@
 //   token has 7 letters or more (the optimal-string-alignment distance: an adjacent transposition
 //   counts 1). Of several targets the one at the smaller distance wins; at equal distance one that
 //   keeps the token's first letter, then the first in byte order ("card" before "cart").
+// - A letter three or more times in a row is squeezed to two, then one: a target so found is the
+//   answer ("bloood" -> "blood", "chilllls" -> "chills"), a known word means the word was drawn
+//   out and it is left alone ("hiii", "sooo", "feeeel").
 // - Tokens shorter than 4 letters, or with anything but a-z in them (digits, non-ASCII), are left
 //   alone; the normaliser also leaves the words of URLs and e-mail addresses alone.
 // - Look-up is SymSpell's: every deletion of up to 2 letters of every target is indexed (as a

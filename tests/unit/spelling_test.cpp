@@ -201,6 +201,17 @@ TEST_CASE("typos within reach of a symptom word are read as that word", "[spelli
     CHECK(Fix("fvrr") == "(none)");              // 4 letters, 2 edits from fever
     CHECK(Fix("blud") == "(none)");              // 2 edits from blood
   }
+  SECTION("letters drawn out: squeezed to a target, or left alone when they draw out a real word") {
+    CHECK(Fix("blooood") == "blood");
+    CHECK(Fix("chilllls") == "chills");
+    CHECK(Fix("tingllling") == "tingling");
+    CHECK(Fix("numbbbb") == "numb");
+    CHECK(Fix("hiii") == "(none)");   // not "hiit"
+    CHECK(Fix("sooo") == "(none)");
+    CHECK(Fix("yesss") == "(none)");
+    CHECK(Fix("feeeel") == "feel");   // a target drawn out is that target
+    CHECK(Fix("noooo") == "(none)");
+  }
   SECTION("tokens left alone: short, digits, non-ASCII, upper case, not close to anything") {
     CHECK(Fix("fvr") == "(none)");                // 3 letters
     CHECK(Fix("fevr1") == "(none)");              // a digit
