@@ -230,8 +230,14 @@ int EditDistance(std::string_view a, std::string_view b, int max) {
   const int la = static_cast<int>(a.size()), lb = static_cast<int>(b.size());
   if (std::abs(la - lb) > max) return max + 1;
   if (la == 0 || lb == 0) return std::max(la, lb) <= max ? std::max(la, lb) : max + 1;
-  std::vector<int> rows(3 * static_cast<std::size_t>(lb + 1));
-  int* prev2 = rows.data();
+  std::array<int, 3 * 65> small;
+  std::vector<int> large;
+  int* rows = small.data();
+  if (lb + 1 > 65) {
+    large.resize(3 * static_cast<std::size_t>(lb + 1));
+    rows = large.data();
+  }
+  int* prev2 = rows;
   int* prev = prev2 + lb + 1;
   int* cur = prev + lb + 1;
   for (int j = 0; j <= lb; ++j) prev[j] = j;
@@ -308,17 +314,29 @@ bool Speller::IsTarget(std::string_view word) const {
                             [](std::string_view a, std::string_view b) { return a < b; });
 }
 
+// The whole of a word list, or nothing when it cannot be read or is empty.
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad() || text.empty()) return std::nullopt;
+  return text;
+}
+
 // One word a line. Lower-cased; a possessive "'s" dropped and other apostrophes removed; words
 // with anything else than letters (accented ones) left out, since such tokens are never checked.
-bool Speller::LoadDictionary(const std::string& path, std::vector<std::string>& english) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::string line, word;
-  std::size_t count = 0;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.size() > 2 && line.compare(line.size() - 2, 2, "'s") == 0) line.resize(line.size() - 2);
-    word.clear();
+void Speller::LoadDictionary(std::string_view text) {
+  std::array<char, 64> word{};
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t e = text.find('\n', i);
+    if (e == std::string_view::npos) e = text.size();
+    std::string_view line = text.substr(i, e - i);
+    i = e + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > 2 && line.substr(line.size() - 2) == "'s") line.remove_suffix(2);
+    if (line.size() > word.size()) continue;
+    std::size_t n = 0;
     bool ok = true;
     for (char c : line) {
       if (c == '\'') continue;
@@ -326,42 +344,51 @@ bool Speller::LoadDictionary(const std::string& path, std::vector<std::string>& 
         ok = false;
         break;
       }
-      word.push_back(Lower(c));
+      word[n++] = Lower(c);
     }
-    if (!ok || word.empty()) continue;
-    english.push_back(word);
-    ++count;
+    if (ok && n > 0) Insert(std::string_view(word.data(), n));
   }
-  return count > 0;
 }
 
 Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dictionaries) {
-  std::vector<std::string> english;
-  english.reserve(220000);
+  std::vector<std::string> texts;
+  std::size_t lines = 0;
   for (const auto& path : dictionaries) {
-    if (!LoadDictionary(path, english)) unreadable_.push_back(path);
+    if (auto text = ReadFile(path)) {
+      lines += static_cast<std::size_t>(std::count(text->begin(), text->end(), '\n')) + 1;
+      texts.push_back(std::move(*text));
+    } else {
+      unreadable_.push_back(path);
+    }
   }
   active_ = !dictionaries.empty() && unreadable_.empty();
   if (!active_) return;  // no guessing: without the word lists every token is left as it is
 
-  Reserve(english.size() + words.vocabulary.size() + words.known.size());
-  arena_.reserve(english.size() * 9);
-  for (const auto& w : english) Insert(w);
+  Reserve(lines + words.vocabulary.size() + words.known.size() + 4096);
+  std::size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
+  arena_.reserve(bytes);
+  for (const auto& t : texts) LoadDictionary(t);
+  texts.clear();
 
   // Targets: the vocabulary, the stems that are words, and the English words that continue a
-  // stem by at most 4 letters.
+  // stem by at most 4 letters. Only English words are in the set yet.
   targets_ = words.vocabulary;
-  std::unordered_set<std::string_view> stems;
+  std::unordered_set<std::string_view> stems, prefixes;  // prefixes: the stems' first 4 letters
   std::size_t longest_stem = 0;
-  for (const auto& s : words.stems) {
-    stems.insert(s);
-    longest_stem = std::max(longest_stem, s.size());
-    if (IsKnown(s)) targets_.push_back(s);
+  for (const auto& st : words.stems) {
+    stems.insert(st);
+    prefixes.insert(std::string_view(st).substr(0, kMinLetters));
+    longest_stem = std::max(longest_stem, st.size());
+    if (IsKnown(st)) targets_.push_back(st);
   }
-  for (const auto& w : english) {
+  for (const Slot& slot : slots_) {
+    if (slot.size < kMinLetters) continue;
+    const std::string_view w(arena_.data() + slot.offset, slot.size);
+    if (!prefixes.count(w.substr(0, kMinLetters))) continue;
     for (std::size_t len = kMinLetters; len <= std::min(longest_stem, w.size()); ++len) {
-      if (w.size() <= len + 4 && stems.count(std::string_view(w).substr(0, len))) {
-        targets_.push_back(w);
+      if (w.size() <= len + 4 && stems.count(w.substr(0, len))) {
+        targets_.emplace_back(w);
         break;
       }
     }
@@ -375,13 +402,29 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   for (const auto& k : words.known) Insert(k);
 
   // SymSpell's deletion index. A token of kMinLetters letters at distance 1 shares a deletion of
-  // kMinLetters - 1 letters with its target, so shorter deletions are never looked up.
+  // kMinLetters - 1 letters with its target, so shorter deletions are never looked up. Each
+  // deletion's hash maps to a run of target ids in ids_.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> deletes;
   for (std::uint32_t id = 0; id < targets_.size(); ++id) {
     ForEachDeletion(targets_[id], kMaxDistance, kMinLetters - 1,
-                    [&](std::string_view d) { deletes_.emplace_back(Hash(d), id); });
+                    [&](std::string_view d) { deletes.emplace_back(Hash(d), id); });
   }
-  std::sort(deletes_.begin(), deletes_.end());
-  deletes_.erase(std::unique(deletes_.begin(), deletes_.end()), deletes_.end());
+  std::sort(deletes.begin(), deletes.end());
+  deletes.erase(std::unique(deletes.begin(), deletes.end()), deletes.end());
+  std::size_t groups = 0;
+  for (std::size_t k = 0; k < deletes.size(); ++k) groups += (k == 0 || deletes[k].first != deletes[k - 1].first);
+  std::size_t cap = 1024;
+  while (cap < groups * 2) cap <<= 1;
+  buckets_.assign(cap, Bucket{});
+  ids_.reserve(deletes.size());
+  for (std::size_t k = 0; k < deletes.size();) {
+    const std::uint64_t dh = deletes[k].first;
+    const auto begin = static_cast<std::uint32_t>(ids_.size());
+    for (; k < deletes.size() && deletes[k].first == dh; ++k) ids_.push_back(deletes[k].second);
+    std::size_t b = dh & (cap - 1);
+    while (buckets_[b].count != 0) b = (b + 1) & (cap - 1);
+    buckets_[b] = Bucket{dh, begin, static_cast<std::uint32_t>(ids_.size()) - begin};
+  }
 }
 
 std::optional<std::string_view> Speller::Correct(std::string_view token) const {
@@ -418,11 +461,14 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   std::uint32_t best = 0;
   int best_distance = max + 1;
   bool best_first = false;
+  const std::size_t mask = buckets_.size() - 1;
   ForEachDeletion(token, max, kMinLetters - 1, [&](std::string_view d) {
     const std::uint64_t dh = Hash(d);
-    auto it = std::lower_bound(deletes_.begin(), deletes_.end(), std::pair<std::uint64_t, std::uint32_t>{dh, 0});
-    for (; it != deletes_.end() && it->first == dh; ++it) {
-      const std::uint32_t id = it->second;
+    std::size_t b = dh & mask;
+    while (buckets_[b].count != 0 && buckets_[b].hash != dh) b = (b + 1) & mask;
+    const Bucket& bucket = buckets_[b];
+    for (std::uint32_t x = bucket.begin; x < bucket.begin + bucket.count; ++x) {
+      const std::uint32_t id = ids_[x];
       if (std::find(seen.begin(), seen.begin() + n_seen, id) != seen.begin() + n_seen) continue;
       if (n_seen < seen.size()) seen[n_seen++] = id;
       const std::string& target = targets_[id];

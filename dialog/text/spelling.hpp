@@ -23,9 +23,10 @@
 //   out and it is left alone ("hiii", "sooo", "feeeel").
 // - Tokens shorter than 4 letters, or with anything but a-z in them (digits, non-ASCII), are left
 //   alone; the normaliser also leaves the words of URLs and e-mail addresses alone.
-// - Look-up is SymSpell's: every deletion of up to 2 letters of every target is indexed (as a
-//   64-bit hash, sorted); a token's own deletions of up to its maximum distance are looked up and
-//   each candidate verified with the true distance. Known words are one hash probe.
+// - Look-up is SymSpell's: every deletion of up to 2 letters of every target is indexed (by its
+//   64-bit hash, in an open-addressing table); a token's own deletions of up to its maximum
+//   distance are looked up and each candidate verified with the true distance. Known words are
+//   one hash probe.
 // - When a word list cannot be read the speller is inactive and corrects nothing: without telling
 //   real words from typos it would guess.
 //
@@ -94,16 +95,23 @@ class Speller {
   void Reserve(std::size_t words);
   void Insert(std::string_view word);
   bool Contains(std::string_view word, std::uint64_t hash) const;
-  bool LoadDictionary(const std::string& path, std::vector<std::string>& english);
+  void LoadDictionary(std::string_view text);
 
   bool active_ = false;
   std::vector<std::string> unreadable_;
   std::string arena_;
   std::vector<Slot> slots_;
   std::size_t used_ = 0;
-  std::vector<std::string> targets_;                           // sorted, unique
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> deletes_;  // (hash of a deletion, target), sorted
-  std::size_t max_target_ = 0;                                 // letters of the longest target
+  std::vector<std::string> targets_;  // sorted, unique
+  // The deletion index: an open-addressing table from a deletion's hash to its run of target
+  // ids in ids_ (count 0: empty).
+  struct Bucket {
+    std::uint64_t hash = 0;
+    std::uint32_t begin = 0, count = 0;
+  };
+  std::vector<Bucket> buckets_;
+  std::vector<std::uint32_t> ids_;
+  std::size_t max_target_ = 0;  // letters of the longest target
 };
 
 }  // namespace backcheck::dialog
