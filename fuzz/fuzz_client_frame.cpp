@@ -105,6 +105,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (const auto* start = std::get_if<server::StartFrame>(&frame.body)) {
       Check(type.value == "start", "start frame of another type", text);
       CheckOptional(start->resume, Look(doc, "resume"), "resume differs from nlohmann's");
+      if (start->history_before) {
+        const auto it = doc.find("history_before");
+        Check(it != doc.end() && it->is_number_unsigned() && it->get<std::uint64_t>() == *start->history_before,
+              "history_before differs from nlohmann's", text);
+        Check(start->resume.has_value(), "history_before without resume accepted", text);
+      }
     } else if (const auto* message = std::get_if<server::MessageFrame>(&frame.body)) {
       Check(type.value == "message", "message frame of another type", text);
       const Seen t = Look(doc, "text");

@@ -86,6 +86,20 @@ targets = ["/", "/widget.js?v=3", "/a/b.css", "//etc/passwd", "/docs/", "/index.
 for i, t in enumerate(targets):
     write("fuzz_static_path", f"target_{i:02d}", t)
 
+# -- fuzz_request_checks (origin, host, key, content type, X-Forwarded-For, trusted, peer, allowed)
+for name, fields in {
+    "same_origin": ["http://127.0.0.1:8080", "127.0.0.1:8080", "dGhlIHNhbXBsZSBub25jZQ==", "application/json",
+                    "", "", "127.0.0.1", ""],
+    "cross_origin": ["https://a.example", "chat.example.org", "x3JJHMbDL1EzLkh9GBhXDw==",
+                     "application/json; charset=utf-8", "", "", "203.0.113.7", "https://a.example,https://b.example"],
+    "proxied": ["", "chat.example.org", "AQIDBAUGBwgJCgsMDQ4PEC==", "Application/JSON", "198.51.100.1, 10.0.0.2",
+                "10.0.0.2,127.0.0.1", "127.0.0.1", ""],
+    "proxied_v6": ["null", "[::1]:8080", "bad key", "text/plain", "2001:db8::1,  ::ffff:192.0.2.1 ,",
+                   " 127.0.0.1 , ::1", "::1", "*"],
+    "garbage": ["http://", "", "========================", ";application/json", ",,,", ",", "", ",,"],
+}.items():
+    write("fuzz_request_checks", name, "\n".join(fields))
+
 # -- fuzz_convo -------------------------------------------------------------------------------
 picked = [c for i, c in enumerate(convos) if i % 5 == 0]
 for c in picked:
