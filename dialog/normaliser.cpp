@@ -93,9 +93,12 @@ bool IsLink(std::string_view c) {
 // The byte ranges [begin, end) of `text` that are links (IsLink), in order.
 std::vector<std::pair<std::size_t, std::size_t>> LinkSpans(std::string_view text) {
   std::vector<std::pair<std::size_t, std::size_t>> out;
-  if (text.find_first_of("@/") == std::string_view::npos && text.find("ww.") == std::string_view::npos &&
-      text.find("WW.") == std::string_view::npos)
-    return out;
+  bool maybe = false;  // one cheap pass first: most messages have no '@', no '/' and no "www."
+  for (std::size_t k = 0; k < text.size() && !maybe; ++k) {
+    const char c = text[k];
+    maybe = c == '@' || c == '/' || (c == '.' && k >= 2 && (text[k - 1] | 0x20) == 'w' && (text[k - 2] | 0x20) == 'w');
+  }
+  if (!maybe) return out;
   std::size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && IsSpaceByte(text[i])) ++i;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <unordered_set>
@@ -10,13 +11,22 @@
 namespace backcheck::dialog {
 namespace {
 
-constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
-constexpr std::uint64_t kFnvPrime = 1099511628211ull;
-
+// A word's hash, eight bytes at a time (words are short: usually one multiply-and-mix).
 std::uint64_t Hash(std::string_view s) {
-  std::uint64_t h = kFnvOffset;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * kFnvPrime;
-  return h;
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = 0x2545F4914F6CDD1Dull ^ (s.size() * kMul);
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    h = (h ^ v) * kMul;
+    h ^= h >> 29;
+  }
+  std::uint64_t v = 0;
+  for (std::size_t k = i; k < s.size(); ++k) v |= std::uint64_t{static_cast<unsigned char>(s[k])} << (8 * (k - i));
+  h = (h ^ v) * kMul;
+  h ^= h >> 32;
+  return h * 0xBF58476D1CE4E5B9ull ^ (h >> 31);
 }
 
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
@@ -303,7 +313,12 @@ bool Speller::Contains(std::string_view word, std::uint64_t h) const {
   for (std::size_t k = h & mask;; k = (k + 1) & mask) {
     const Slot& s = slots_[k];
     if (s.size == 0) return false;
-    if (s.hash == h && std::string_view(arena_.data() + s.offset, s.size) == word) return true;
+    if (s.hash == h && s.size == word.size()) {
+      const char* a = arena_.data() + s.offset;
+      std::size_t i = 0;
+      while (i < word.size() && a[i] == word[i]) ++i;
+      if (i == word.size()) return true;
+    }
   }
 }
 
@@ -429,15 +444,14 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
 
 std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   if (!active_ || token.size() < kMinLetters) return std::nullopt;
-  std::uint64_t h = kFnvOffset;
   bool triple = false;  // a letter three times in a row: drawn out ("hiii", "sooo") or a slip
   for (std::size_t k = 0; k < token.size(); ++k) {
     const char c = token[k];
     if (!IsLower(c)) return std::nullopt;  // digits, apostrophes, non-ASCII: left alone
-    h = (h ^ static_cast<unsigned char>(c)) * kFnvPrime;
     if (k >= 2 && c == token[k - 1] && c == token[k - 2]) triple = true;
   }
-  if (Contains(token, h)) return std::nullopt;  // a real word (or one of ours) is never corrected
+  // One hash, one probe: a real word (or one of ours) is never corrected.
+  if (Contains(token, Hash(token))) return std::nullopt;
   if (triple) {
     // Runs of 3+ letters squeezed to two, then to one: a target is the answer ("bloood",
     // "chilllls"); a known word means the word was drawn out ("hiii", "sooo"): left alone.
