@@ -33,30 +33,33 @@ bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
 bool IsAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Calls f(deletion) for `word` itself and each string made by deleting 1..max of its letters
-// (repeats included: "aab" gives "ab" twice). Deletions shorter than `min_size` are skipped.
+// Calls f(deletion) for each string made by deleting `from`..`to` letters of `word` (0: the word
+// itself; repeats included: "aab" gives "ab" twice). Deletions shorter than `min_size` are
+// skipped.
 template <typename F>
-void ForEachDeletion(std::string_view word, int max, std::size_t min_size, F&& f) {
+void ForEachDeletion(std::string_view word, int from, int to, std::size_t min_size, F&& f) {
   std::array<char, 64> buf{};
   const std::size_t n = word.size();
   if (n > buf.size()) return;
-  if (n >= min_size) f(word);
-  if (max < 1 || n < 1 || n - 1 < min_size) return;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t k = 0;
-    for (std::size_t x = 0; x < n; ++x) {
-      if (x != i) buf[k++] = word[x];
-    }
-    f(std::string_view(buf.data(), k));
-  }
-  if (max < 2 || n < 2 || n - 2 < min_size) return;
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = i + 1; j < n; ++j) {
+  if (from <= 0 && to >= 0 && n >= min_size) f(word);
+  if (from <= 1 && to >= 1 && n >= 1 && n - 1 >= min_size) {
+    for (std::size_t i = 0; i < n; ++i) {
       std::size_t k = 0;
       for (std::size_t x = 0; x < n; ++x) {
-        if (x != i && x != j) buf[k++] = word[x];
+        if (x != i) buf[k++] = word[x];
       }
       f(std::string_view(buf.data(), k));
+    }
+  }
+  if (from <= 2 && to >= 2 && n >= 2 && n - 2 >= min_size) {
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = i + 1; j < n; ++j) {
+        std::size_t k = 0;
+        for (std::size_t x = 0; x < n; ++x) {
+          if (x != i && x != j) buf[k++] = word[x];
+        }
+        f(std::string_view(buf.data(), k));
+      }
     }
   }
 }
@@ -421,7 +424,7 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   // deletion's hash maps to a run of target ids in ids_.
   std::vector<std::pair<std::uint64_t, std::uint32_t>> deletes;
   for (std::uint32_t id = 0; id < targets_.size(); ++id) {
-    ForEachDeletion(targets_[id], kMaxDistance, kMinLetters - 1,
+    ForEachDeletion(targets_[id], 0, kMaxDistance, kMinLetters - 1,
                     [&](std::string_view d) { deletes.emplace_back(Hash(d), id); });
   }
   std::sort(deletes.begin(), deletes.end());
@@ -476,7 +479,7 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   int best_distance = max + 1;
   bool best_first = false;
   const std::size_t mask = buckets_.size() - 1;
-  ForEachDeletion(token, max, kMinLetters - 1, [&](std::string_view d) {
+  auto visit = [&](std::string_view d) {
     const std::uint64_t dh = Hash(d);
     std::size_t b = dh & mask;
     while (buckets_[b].count != 0 && buckets_[b].hash != dh) b = (b + 1) & mask;
@@ -497,7 +500,12 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
         best_first = first;
       }
     }
-  });
+  };
+  // Every target one edit away shares with the token a deletion of at most one letter of each,
+  // so when the token's own deletions of one letter found one, two-letter deletions (the costly
+  // part) cannot find a better one.
+  ForEachDeletion(token, 0, 1, kMinLetters - 1, visit);
+  if (max >= 2 && best_distance > 1) ForEachDeletion(token, 2, 2, kMinLetters - 1, visit);
   if (best_distance > max) return std::nullopt;
   return std::string_view(targets_[best]);
 }
