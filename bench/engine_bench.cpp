@@ -1,7 +1,9 @@
 // Messages per second through the whole engine (normalise -> red flags -> intents -> slots ->
 // dialogue -> reply), over the messages of the labelled dev set, with the intents matched in one
 // RE2::Set pass (the engine's way) and one regex at a time (to show what the set buys), and with
-// spelling correction switched off (to show what the speller costs: BM_Engine_RE2Set_NoSpelling).
+// spelling correction switched off (to show what the speller costs: BM_Engine_RE2Set_NoSpelling),
+// and over the misspelled messages of tests/conversations/red_flags/misspellings.convo with and
+// without it (BM_Engine_Misspelled*: nearly every message there has a word for the speller).
 //
 //   build/bench/engine_bench [--benchmark_min_time=2]
 //
@@ -44,17 +46,32 @@ const std::vector<std::string>& Messages() {
   return messages;
 }
 
+// The messages of the misspelled-red-flags script: nearly every one has a word for the speller.
+const std::vector<std::string>& MisspelledMessages() {
+  static const auto messages = [] {
+    std::ifstream in(BACKCHECK_MISSPELLINGS);
+    if (!in) throw std::runtime_error("cannot open " BACKCHECK_MISSPELLINGS);
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("> ", 0) == 0) out.push_back(line.substr(2));
+    }
+    return out;
+  }();
+  return messages;
+}
+
 std::shared_ptr<const backcheck::knowledge::KnowledgeBase> Kb() {
   static auto kb = backcheck::knowledge::LoadKnowledgeBase(BACKCHECK_DEFAULT_KB_DIR);
   return kb;
 }
 
-void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy, bool spelling = true) {
+void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy, bool spelling = true,
+               const std::vector<std::string>& messages = Messages()) {
   EngineOptions options;
   options.matcher = strategy;
   options.spelling = spelling;
   const Engine engine(Kb(), options);
-  const auto& messages = Messages();
   const auto start = engine.Start();
   std::size_t i = 0;
   for (auto _ : bench) {
@@ -69,6 +86,12 @@ void RunEngine(benchmark::State& bench, IntentMatcher::Strategy strategy, bool s
 void BM_Engine_RE2Set(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSet); }
 void BM_Engine_OneRegexAtATime(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSequential); }
 void BM_Engine_RE2Set_NoSpelling(benchmark::State& bench) { RunEngine(bench, IntentMatcher::Strategy::kSet, false); }
+void BM_Engine_Misspelled(benchmark::State& bench) {
+  RunEngine(bench, IntentMatcher::Strategy::kSet, true, MisspelledMessages());
+}
+void BM_Engine_Misspelled_NoSpelling(benchmark::State& bench) {
+  RunEngine(bench, IntentMatcher::Strategy::kSet, false, MisspelledMessages());
+}
 
 // The intent matcher alone, to separate the matching cost from the rest of the pipeline.
 void RunMatcher(benchmark::State& bench, IntentMatcher::Strategy strategy) {
@@ -93,6 +116,8 @@ void BM_Intents_OneRegexAtATime(benchmark::State& bench) { RunMatcher(bench, Int
 BENCHMARK(BM_Engine_RE2Set);
 BENCHMARK(BM_Engine_OneRegexAtATime);
 BENCHMARK(BM_Engine_RE2Set_NoSpelling);
+BENCHMARK(BM_Engine_Misspelled);
+BENCHMARK(BM_Engine_Misspelled_NoSpelling);
 BENCHMARK(BM_Intents_RE2Set);
 BENCHMARK(BM_Intents_OneRegexAtATime);
 BENCHMARK_MAIN();
