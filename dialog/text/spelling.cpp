@@ -373,7 +373,8 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   std::size_t lines = 0;
   for (const auto& path : dictionaries) {
     if (auto text = ReadFile(path)) {
-      lines += static_cast<std::size_t>(std::count(text->begin(), text->end(), '\n')) + 1;
+      // The lists share most of their words: the longest one sizes the table (it grows if need be).
+      lines = std::max(lines, static_cast<std::size_t>(std::count(text->begin(), text->end(), '\n')) + 1);
       texts.push_back(std::move(*text));
     } else {
       unreadable_.push_back(path);
