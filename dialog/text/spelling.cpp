@@ -461,10 +461,11 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
     // "chilllls"); a known word means the word was drawn out ("hiii", "sooo"): left alone.
     for (std::size_t keep : {2, 1}) {
       std::string squeezed;
-      for (std::size_t k = 0; k < token.size(); ++k) {
-        std::size_t run = 1;
-        while (k >= run && token[k - run] == token[k]) ++run;  // position k is the run-th of its run
-        if (run <= keep) squeezed.push_back(token[k]);
+      for (std::size_t k = 0; k < token.size();) {
+        std::size_t e = k;
+        while (e < token.size() && token[e] == token[k]) ++e;
+        squeezed.append(e - k >= 3 ? keep : e - k, token[k]);  // doubled letters stay doubled
+        k = e;
       }
       auto t = std::lower_bound(targets_.begin(), targets_.end(), squeezed);
       if (t != targets_.end() && *t == squeezed) return std::string_view(*t);

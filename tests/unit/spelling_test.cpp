@@ -211,6 +211,7 @@ TEST_CASE("typos within reach of a symptom word are read as that word", "[spelli
     CHECK(Fix("yesss") == "(none)");
     CHECK(Fix("feeeel") == "feel");   // a target drawn out is that target
     CHECK(Fix("noooo") == "(none)");
+    CHECK(Fix("ch" + std::string(100000, 'i') + "lls") == "chills");  // and in linear time
   }
   SECTION("tokens left alone: short, digits, non-ASCII, upper case, not close to anything") {
     CHECK(Fix("fvr") == "(none)");                // 3 letters
