@@ -280,52 +280,52 @@ std::vector<std::string> Speller::DefaultDictionaries() {
 void Speller::Reserve(std::size_t words) {
   std::size_t cap = 1024;
   while (cap < words * 2) cap <<= 1;
-  slots_.assign(cap, Slot{});
+  slots_.assign(cap, 0);
   used_ = 0;
+}
+
+// The set holds a word's 64-bit hash, not its letters: two words with one hash are one word to
+// it. With ~80,000 words a token that is no word has a chance of about 4e-15 of passing for one
+// (and then it is only not corrected); in return a look-up reads one 8-byte slot.
+std::uint64_t Speller::Key(std::string_view word) {
+  const std::uint64_t h = Hash(word);
+  return h == 0 ? 1 : h;  // 0 marks an empty slot
 }
 
 void Speller::Insert(std::string_view word) {
   if (word.empty()) return;
   if ((used_ + 1) * 2 > slots_.size()) {  // keep the table at most half full
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.size() * 2, Slot{});
+    std::vector<std::uint64_t> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(old.size() * 2, 1024), 0);
     const std::size_t mask = slots_.size() - 1;
-    for (const Slot& s : old) {
-      if (s.size == 0) continue;
-      std::size_t k = s.hash & mask;
-      while (slots_[k].size != 0) k = (k + 1) & mask;
-      slots_[k] = s;
+    for (std::uint64_t key : old) {
+      if (key == 0) continue;
+      std::size_t k = key & mask;
+      while (slots_[k] != 0) k = (k + 1) & mask;
+      slots_[k] = key;
     }
   }
-  const std::uint64_t h = Hash(word);
+  const std::uint64_t key = Key(word);
   const std::size_t mask = slots_.size() - 1;
-  std::size_t k = h & mask;
-  while (slots_[k].size != 0) {
-    const Slot& s = slots_[k];
-    if (s.hash == h && std::string_view(arena_.data() + s.offset, s.size) == word) return;
+  std::size_t k = key & mask;
+  while (slots_[k] != 0) {
+    if (slots_[k] == key) return;
     k = (k + 1) & mask;
   }
-  slots_[k] = Slot{h, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(word.size())};
-  arena_.append(word);
+  slots_[k] = key;
   ++used_;
 }
 
-bool Speller::Contains(std::string_view word, std::uint64_t h) const {
+bool Speller::Contains(std::uint64_t key) const {
   if (slots_.empty()) return false;
   const std::size_t mask = slots_.size() - 1;
-  for (std::size_t k = h & mask;; k = (k + 1) & mask) {
-    const Slot& s = slots_[k];
-    if (s.size == 0) return false;
-    if (s.hash == h && s.size == word.size()) {
-      const char* a = arena_.data() + s.offset;
-      std::size_t i = 0;
-      while (i < word.size() && a[i] == word[i]) ++i;
-      if (i == word.size()) return true;
-    }
+  for (std::size_t k = key & mask;; k = (k + 1) & mask) {
+    if (slots_[k] == key) return true;
+    if (slots_[k] == 0) return false;
   }
 }
 
-bool Speller::IsKnown(std::string_view token) const { return Contains(token, Hash(token)); }
+bool Speller::IsKnown(std::string_view token) const { return Contains(Key(token)); }
 
 bool Speller::IsTarget(std::string_view word) const {
   return std::binary_search(targets_.begin(), targets_.end(), word,
@@ -343,7 +343,7 @@ std::optional<std::string> ReadFile(const std::string& path) {
 
 // One word a line. Lower-cased; a possessive "'s" dropped and other apostrophes removed; words
 // with anything else than letters (accented ones) left out, since such tokens are never checked.
-void Speller::LoadDictionary(std::string_view text) {
+void Speller::LoadDictionary(std::string_view text, const StemSet& stems, std::vector<std::string>& continued) {
   std::array<char, 64> word{};
   std::size_t i = 0;
   while (i < text.size()) {
@@ -364,8 +364,20 @@ void Speller::LoadDictionary(std::string_view text) {
       }
       word[n++] = Lower(c);
     }
-    if (ok && n > 0) Insert(std::string_view(word.data(), n));
+    if (!ok || n == 0) continue;
+    const std::string_view w(word.data(), n);
+    Insert(w);
+    if (stems.Continues(w)) continued.emplace_back(w);
   }
+}
+
+// Whether an English word continues a stem by at most 4 letters ("coughing": "cough").
+bool Speller::StemSet::Continues(std::string_view w) const {
+  if (w.size() < kMinLetters || !prefixes.count(w.substr(0, kMinLetters))) return false;
+  for (std::size_t len = kMinLetters; len <= std::min(longest, w.size()); ++len) {
+    if (w.size() <= len + 4 && stems.count(w.substr(0, len))) return true;
+  }
+  return false;
 }
 
 Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dictionaries) {
@@ -384,33 +396,19 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   if (!active_) return;  // no guessing: without the word lists every token is left as it is
 
   Reserve(lines + words.vocabulary.size() + words.known.size() + 4096);
-  std::size_t bytes = 0;
-  for (const auto& t : texts) bytes += t.size();
-  arena_.reserve(bytes);
-  for (const auto& t : texts) LoadDictionary(t);
-  texts.clear();
-
   // Targets: the vocabulary, the stems that are words, and the English words that continue a
-  // stem by at most 4 letters. Only English words are in the set yet.
-  targets_ = words.vocabulary;
-  std::unordered_set<std::string_view> stems, prefixes;  // prefixes: the stems' first 4 letters
-  std::size_t longest_stem = 0;
+  // stem by at most 4 letters.
+  StemSet stems;
   for (const auto& st : words.stems) {
-    stems.insert(st);
-    prefixes.insert(std::string_view(st).substr(0, kMinLetters));
-    longest_stem = std::max(longest_stem, st.size());
-    if (IsKnown(st)) targets_.push_back(st);
+    stems.stems.insert(st);
+    stems.prefixes.insert(std::string_view(st).substr(0, kMinLetters));
+    stems.longest = std::max(stems.longest, st.size());
   }
-  for (const Slot& slot : slots_) {
-    if (slot.size < kMinLetters) continue;
-    const std::string_view w(arena_.data() + slot.offset, slot.size);
-    if (!prefixes.count(w.substr(0, kMinLetters))) continue;
-    for (std::size_t len = kMinLetters; len <= std::min(longest_stem, w.size()); ++len) {
-      if (w.size() <= len + 4 && stems.count(w.substr(0, len))) {
-        targets_.emplace_back(w);
-        break;
-      }
-    }
+  targets_ = words.vocabulary;
+  for (const auto& t : texts) LoadDictionary(t, stems, targets_);
+  texts.clear();
+  for (const auto& st : words.stems) {
+    if (IsKnown(st)) targets_.push_back(st);  // only English words are in the set yet
   }
   std::sort(targets_.begin(), targets_.end());
   targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());
@@ -455,7 +453,7 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
     if (k >= 2 && c == token[k - 1] && c == token[k - 2]) triple = true;
   }
   // One hash, one probe: a real word (or one of ours) is never corrected.
-  if (Contains(token, Hash(token))) return std::nullopt;
+  if (Contains(Key(token))) return std::nullopt;
   if (triple) {
     // Runs of 3+ letters squeezed to two, then to one: a target is the answer ("bloood",
     // "chilllls"); a known word means the word was drawn out ("hiii", "sooo"): left alone.

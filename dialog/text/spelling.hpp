@@ -26,7 +26,7 @@
 // - Look-up is SymSpell's: every deletion of up to 2 letters of every target is indexed (by its
 //   64-bit hash, in an open-addressing table); a token's own deletions of up to its maximum
 //   distance are looked up and each candidate verified with the true distance. Known words are
-//   one hash probe.
+//   one probe of a set of 64-bit hashes.
 // - When a word list cannot be read the speller is inactive and corrects nothing: without telling
 //   real words from typos it would guess.
 //
@@ -37,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "knowledge/knowledge_base.hpp"
@@ -87,20 +88,21 @@ class Speller {
   static constexpr std::size_t kLongLetters = 7;    // tokens this long may be 2 edits away
 
  private:
-  // An open-addressing set of words whose bytes live in `arena_` (one probe per look-up).
-  struct Slot {
-    std::uint64_t hash = 0;
-    std::uint32_t offset = 0, size = 0;  // size 0: empty
-  };
+  // An open-addressing set of words' 64-bit hashes (0: empty; one probe per look-up).
+  static std::uint64_t Key(std::string_view word);
   void Reserve(std::size_t words);
   void Insert(std::string_view word);
-  bool Contains(std::string_view word, std::uint64_t hash) const;
-  void LoadDictionary(std::string_view text);
+  bool Contains(std::uint64_t key) const;
+  struct StemSet {
+    std::unordered_set<std::string_view> stems, prefixes;  // prefixes: the stems' first 4 letters
+    std::size_t longest = 0;
+    bool Continues(std::string_view word) const;
+  };
+  void LoadDictionary(std::string_view text, const StemSet& stems, std::vector<std::string>& continued);
 
   bool active_ = false;
   std::vector<std::string> unreadable_;
-  std::string arena_;
-  std::vector<Slot> slots_;
+  std::vector<std::uint64_t> slots_;
   std::size_t used_ = 0;
   std::vector<std::string> targets_;  // sorted, unique
   // The deletion index: an open-addressing table from a deletion's hash to its run of target
