@@ -5,10 +5,12 @@
 // - The domain vocabulary (the correction targets) is every word of at least 4 letters that
 //   occurs literally in the red-flag lexicon (red_flags.jsonc): the maximal runs of ASCII letters
 //   of each pattern, `requires` and `except` source (a letter after a backslash is an escape, not
-//   a letter), and the words of the cue phrases. A run the pattern goes on after ("numb" in
-//   `numb(ness|ed)?`, "cough" in `cough\w*`, "shock" in `shocks?`) is a stem: the English words
-//   that begin with it and are at most 4 letters longer are targets too ("numbness", "coughing"),
-//   and the stem itself only when it is an English word ("numb", not "tingl").
+//   a letter), and the words of the cue phrases. Words a pattern spells out count too: a group of
+//   letter alternatives after a run (`numb(ness|ed)?`: numbness, numbed, numb), an optional last
+//   letter (`shocks?`: shocks, shock). A run the pattern goes on after otherwise (`cough\w*`,
+//   `tingl\w*`) is a stem: the English words that begin with it and are at most 4 letters longer
+//   are targets ("coughing", "tingling"), and the stem itself only when it is an English word
+//   ("cough", not "tingl"). Letters after a group or quantifier ("ing" in `gett?ing`) are no word.
 // - English words come from Debian's word lists `wamerican` and `wbritish`
 //   (/usr/share/dict/american-english, british-english), lower-cased, possessive "'s" dropped and
 //   other apostrophes removed (the normaliser removes them from tokens too: "didn't" -> "didnt").
@@ -20,13 +22,14 @@
 //   keeps the token's first letter, then the first in byte order ("card" before "cart").
 // - A letter three or more times in a row is squeezed to two, then one: a target so found is the
 //   answer ("bloood" -> "blood", "chilllls" -> "chills"), a known word means the word was drawn
-//   out and it is left alone ("hiii", "sooo", "feeeel").
+//   out and it is left alone ("hiii", "sooo").
 // - Tokens shorter than 4 letters, or with anything but a-z in them (digits, non-ASCII), are left
 //   alone; the normaliser also leaves the words of URLs and e-mail addresses alone.
 // - Look-up is SymSpell's: every deletion of up to 2 letters of every target is indexed (by its
 //   64-bit hash, in an open-addressing table); a token's own deletions of up to its maximum
-//   distance are looked up and each candidate verified with the true distance. Known words are
-//   one probe of a set of 64-bit hashes.
+//   distance are looked up and each candidate verified with the true distance; the two-letter
+//   deletions only when no target one edit away was found. Known words are one probe of a set of
+//   64-bit hashes (a non-word passing for a word: odds of about 4e-15; it is then not corrected).
 // - When a word list cannot be read the speller is inactive and corrects nothing: without telling
 //   real words from typos it would guess.
 //
