@@ -212,3 +212,11 @@ TEST_CASE("every character that needs escaping is escaped wherever it falls in t
     }
   }
 }
+
+TEST_CASE("a raw control character inside a string is not JSON (found by fuzz_client_frame)", "[protocol]") {
+  CHECK(CodeOf(std::string("{\"type\":\"message\",\"text\":\"a\x1d b\"}")) == ErrorCode::kBadJson);
+  CHECK(CodeOf(std::string("{\"type\":\"message\",\"text\":\"a\x01\"}")) == ErrorCode::kBadJson);
+  auto escaped = ParseClientFrame(R"({"type":"message","text":"a\u001d b"})");
+  CHECK(escaped.frame);  // escaped, it is fine
+  CHECK(ParseClientFrame("{\"type\":\n\t\"start\"}\r\n").frame);  // whitespace is fine
+}
