@@ -167,7 +167,7 @@ std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string&
     json conv;
     try {
       conv = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
       fail(std::string("invalid JSON: ") + e.what());
     }
     if (!conv.is_object()) fail("each line must be a JSON object");
@@ -227,6 +227,7 @@ std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string&
       }
       script.turns.push_back(std::move(st));
     }
+    if (conv.contains("name") && !conv["name"].is_string()) fail("'name' must be a string");
     script.name = conv.value("name", script.turns.front().text);
     scripts.push_back(std::move(script));
   }

@@ -1,6 +1,7 @@
 #include "dialog/conversation.hpp"
 
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <stdexcept>
 
 namespace backcheck::dialog {
@@ -24,6 +25,26 @@ void to_json(json& j, const ConversationState& s) {
   j["slots"] = std::move(slots);
 }
 
+namespace {
+// A stored integer field, checked: nlohmann's get<int> casts a float (1e10) with undefined
+// behaviour when it does not fit. Anything but an in-range integer is refused.
+template <class T>
+T Integer(const json& v, const char* name) {
+  if (!v.is_number()) return v.get<T>();  // throws json::type_error, as for any wrong type
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+        (i < 0 || static_cast<std::uint64_t>(i) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
+      return static_cast<T>(i);
+    }
+  }
+  throw std::invalid_argument(std::string("'") + name + "' must be an integer in range");
+}
+}  // namespace
+
 void from_json(const json& j, ConversationState& s) {
   ConversationState out;
   j.at("state").get_to(out.state);
@@ -31,13 +52,13 @@ void from_json(const json& j, ConversationState& s) {
   if (!urgency) throw std::invalid_argument("unknown urgency '" + j.at("urgency").get<std::string>() + "'");
   out.urgency = *urgency;
   j.at("flags").get_to(out.flags);
-  j.at("screening_step").get_to(out.screening_step);
+  out.screening_step = Integer<std::uint32_t>(j.at("screening_step"), "screening_step");
   j.at("screened").get_to(out.screened);
   j.at("asked_training").get_to(out.asked_training);
   j.at("pending_flags").get_to(out.pending_flags);
-  j.at("turns").get_to(out.turns);
+  out.turns = Integer<std::uint32_t>(j.at("turns"), "turns");
   const json& slots = j.at("slots");
-  if (slots.contains("hours")) out.slots.hours = slots.at("hours").get<int>();
+  if (slots.contains("hours")) out.slots.hours = Integer<int>(slots.at("hours"), "hours");
   if (slots.contains("exercise")) slots.at("exercise").get_to(out.slots.exercise);
   if (slots.contains("exercise_category")) slots.at("exercise_category").get_to(out.slots.exercise_category);
   if (slots.contains("quality")) slots.at("quality").get_to(out.slots.quality);

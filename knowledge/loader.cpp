@@ -36,7 +36,7 @@ json ParseJson(const std::filesystem::path& dir, const std::string& name) {
   std::string text = ReadFile(dir / "data" / name, name);
   try {
     return json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
     throw KnowledgeError(name + ": invalid JSON: " + e.what());
   }
 }

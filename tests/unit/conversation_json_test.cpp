@@ -48,3 +48,14 @@ TEST_CASE("a malformed state is refused, not half-read", "[state_json]") {
   wrong_type["turns"] = "seven";
   CHECK_THROWS_AS(wrong_type.get<ConversationState>(), json::type_error);
 }
+
+TEST_CASE("a stored integer out of range is refused, never cast (found by fuzz_state_json)", "[json]") {
+  auto state = json::parse(R"({"state":"welcome","urgency":"none","flags":[],"screening_step":0,"screened":false,
+    "asked_training":false,"pending_flags":[],"turns":1e10,"slots":{}})");
+  CHECK_THROWS_AS(state.get<ConversationState>(), std::invalid_argument);
+  state["turns"] = 1;
+  state["slots"]["hours"] = 1e10;
+  CHECK_THROWS_AS(state.get<ConversationState>(), std::invalid_argument);
+  state["slots"]["hours"] = 30;
+  CHECK(state.get<ConversationState>().slots.hours == 30);
+}
