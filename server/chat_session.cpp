@@ -143,12 +143,15 @@ void ChatSession::Drop() {
   ws_.next_layer().close(ignored);
 }
 
+std::optional<Error> ChatSession::ConnectionFull() const {
+  if (conversations_.size() < context_.config.limits.max_conversations_per_connection) return std::nullopt;
+  return Error{ErrorCode::kTooManyConversations,
+               "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may"};
+}
+
 std::optional<Error> ChatSession::Attach(const std::string& conversation) {
   if (std::find(conversations_.begin(), conversations_.end(), conversation) != conversations_.end()) return std::nullopt;
-  if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
-    return Error{ErrorCode::kTooManyConversations,
-                 "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may"};
-  }
+  if (auto full = ConnectionFull()) return full;
   conversations_.push_back(conversation);
   return std::nullopt;
 }
@@ -157,14 +160,11 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
                                               std::string_view message) {
   if (start.resume) {
     if (!context_.service.Exists(*start.resume)) {
-      return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+      return ConversationService::UnknownConversation();
     }
     if (auto error = Attach(*start.resume)) return error;
   } else {
-    if (conversations_.size() >= context_.config.limits.max_conversations_per_connection) {
-      return Error{ErrorCode::kTooManyConversations,
-                   "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may"};
-    }
+    if (auto full = ConnectionFull()) return full;
     if (!context_.addresses.TryNewConversation(address_)) {
       return Error{ErrorCode::kRateLimited, "too many new conversations from your address; try again in a minute"};
     }
@@ -195,7 +195,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   bool implicit = false;  // started for this message just now
   if (message.conversation) {
     if (!context_.service.Exists(*message.conversation)) {
-      return fail(Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"});
+      return fail(ConversationService::UnknownConversation());
     }
     if (auto error = Attach(*message.conversation)) return fail(std::move(*error));
     conversation = *message.conversation;

@@ -53,6 +53,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
                                    std::string_view message = {});
   void HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref, Clock::time_point received);
   void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
+  // too_many_conversations when this connection holds as many as it may.
+  std::optional<Error> ConnectionFull() const;
   // Attaches a conversation to this connection, within the per-connection limit.
   std::optional<Error> Attach(const std::string& conversation);
   void ArmIdleTimer(Clock::duration after);

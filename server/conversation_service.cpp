@@ -114,7 +114,7 @@ std::variant<ConversationService::Started, Error> ConversationService::Start(con
                                                                               std::optional<std::uint64_t> before) {
   if (resume) {
     auto conversation = store_.Find(*resume);
-    if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+    if (!conversation) return UnknownConversation();
     std::lock_guard lock(conversation->mutex);
     conversation->last_active = Clock::now();
     Started started{conversation->id, true, conversation->state,
@@ -155,7 +155,7 @@ std::variant<ConversationService::Replied, Error> ConversationService::Message(c
   if (auto error = CheckText(text)) return WithGuidance(std::move(*error), text);
   auto conversation = store_.Find(id);
   if (!conversation) {
-    return WithGuidance(Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"}, text);
+    return WithGuidance(UnknownConversation(), text);
   }
   metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);
 
@@ -231,7 +231,7 @@ void ConversationService::RollBack(Conversation& c, std::uint64_t epoch, const s
 
 std::optional<Error> ConversationService::End(const std::string& id, Durable durable) {
   auto conversation = store_.Find(id);
-  if (!conversation) return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+  if (!conversation) return UnknownConversation();
   std::lock_guard lock(conversation->mutex);
   const bool keeps = store_.KeepsRecords();
   if (conversation->seq == 0) {  // nothing to resume: free its place at once

@@ -73,6 +73,10 @@ class ConversationService {
   // `error` with the guidance for `text` added, when it raises a red flag.
   Error WithGuidance(Error error, std::string_view text) const;
 
+  // unknown_conversation, for every transport alike.
+  static Error UnknownConversation() {
+    return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
+  }
   // The error for a change the store could not keep: store_unavailable, with `guidance`.
   Error StoreFailure(std::optional<Guidance> guidance) const;
 
