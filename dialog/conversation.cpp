@@ -73,6 +73,7 @@ void to_json(json& j, const Reply& r) {
            {"state", r.state},
            {"urgency", knowledge::UrgencyName(r.urgency)},
            {"red_flags", r.red_flags},
+           {"possible_flags", r.possible_flags},
            {"escalated", r.escalated},
            {"quick_replies", r.quick_replies},
            {"sources", std::move(sources)}};

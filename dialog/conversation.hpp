@@ -34,6 +34,9 @@ struct Reply {
   std::string state;
   knowledge::Urgency urgency = knowledge::Urgency::kNone;  // the conversation's level
   std::vector<std::string> red_flags;  // flags affirmed in this message
+  // Flags the reply asks about because the message holds only part of the evidence for them
+  // (the safety net, SPEC section 5): not affirmed, urgency unchanged; a "yes" affirms them.
+  std::vector<std::string> possible_flags;
   bool escalated = false;              // this message raised the urgency
   std::vector<std::string> quick_replies;
   std::vector<knowledge::Source> sources;
