@@ -261,6 +261,7 @@ struct Case {
   std::vector<std::string> expect;  // flags that must be in red_flags
   std::vector<std::string> forbid;  // flags that must not be (the negated one of dir.scope)
   std::string text;
+  std::string base;                 // inv.*: the MFT sentence it perturbs
 };
 
 struct Outcome {
@@ -337,7 +338,7 @@ class Suite {
     // DIR: must not escalate.
     for (const auto& f : flags_) {
       const auto& ft = tmpl_["flags"][f];
-      Lexicon nouns{{"noun", Strings(ft["nouns"], f + ".nouns")}};
+      Lexicon nouns{{"noun", Strings(ft["nouns"], f + ".nouns")}, {"topic", Strings(ft["topics"], f + ".topics")}};
       auto dir = [&](const char* type, const std::vector<std::string>& ts, const Lexicon& local) {
         for (const auto& t : ts)
           for (auto& s : gen_->Fill(t, cap("dir"), local)) Add(out, {type, f, true, {}, {}, StripStars(s)});
@@ -416,7 +417,7 @@ class Suite {
   void Perturb(std::vector<Case>& out, const std::string& f, const std::string& b,
                const std::map<std::string, std::vector<std::string>>& bases) {
     auto add = [&](const char* type, const std::string& s) {
-      if (!s.empty()) Add(out, {std::string("inv.") + type, f, false, {f}, {}, StripStars(s)});
+      if (!s.empty()) Add(out, {std::string("inv.") + type, f, false, {f}, {}, StripStars(s), StripStars(b)});
     };
     add("typo_keyboard", Typo(b, "keyboard"));
     add("typo_drop", Typo(b, "drop"));
@@ -430,6 +431,16 @@ class Suite {
     static const std::vector<std::string> self_starts = {"i ", "im ", "ive ", "my ", "the ", "its ", "theres ", "there "};
     if (std::any_of(self_starts.begin(), self_starts.end(), [&](const std::string& p) { return b.rfind(p, 0) == 0; }))
       add("self_question", Wrap("self_question", b));
+    // Everything at once, as a quick chat message is typed: a typo, no punctuation, filler, emoji.
+    {
+      static const char* kinds[] = {"keyboard", "drop", "double"};
+      auto t = Typo(b, kinds[gen_->Pick(3)]);
+      if (t.empty()) t = b;
+      std::string bare;
+      for (char c : t)
+        if (!std::strchr(".,?!;:'\"", c)) bare += c;
+      add("combined", Wrap("emoji", Wrap("filler", bare)));
+    }
     add("ramble", Generator::Replace(gen_->Choose(Strings(tmpl_.at("rambles"), "rambles")), "{s}", b));
     // Two flags in one message.
     std::string other;
@@ -437,7 +448,7 @@ class Suite {
     while (other == f);
     auto pair = gen_->Choose(Strings(tmpl_.at("pairs"), "pairs"));
     auto s = Generator::Replace(Generator::Replace(pair, "{a}", b), "{b}", gen_->Choose(bases.at(other)));
-    Add(out, {"inv.two_flags", f, false, {f, other}, {}, StripStars(s)});
+    Add(out, {"inv.two_flags", f, false, {f, other}, {}, StripStars(s), StripStars(b)});
   }
 
   json tmpl_, pert_;
@@ -453,6 +464,7 @@ class Suite {
 
 struct PosCell {
   std::size_t cases = 0, caught = 0, asked = 0, missed = 0;
+  std::size_t broken = 0;  // inv.*: the MFT sentence it perturbs was caught, this one was not
 };
 struct NegCell {
   std::size_t cases = 0, false_alarms = 0, asked = 0;
@@ -513,10 +525,12 @@ int main(int argc, char** argv) try {
   std::map<std::string, std::size_t> failure_counts;
   std::size_t mft_failed = 0, scope_leaks = 0;
   std::map<std::string, std::size_t> type_cases;
+  std::map<std::string, std::vector<std::string>> mft_flags;  // MFT sentence -> its red_flags
 
   for (const auto& c : cases) {
     auto turn = engine.Respond(start, c.text);
     Outcome o{turn.reply.red_flags, turn.reply.possible_flags, turn.reply.escalated};
+    if (c.type == "mft") mft_flags[c.text] = o.red_flags;
     ++type_cases[c.type];
     if (c.negative) {
       auto& cell = neg[c.type][c.flag];
@@ -531,6 +545,9 @@ int main(int argc, char** argv) try {
         if (Has(o.red_flags, f)) ++cell.caught;
         else if (Has(o.possible_flags, f)) ++cell.asked;
         else ++cell.missed;
+        // The first flag of a case is the one its base sentence reports.
+        if (!c.base.empty() && f == c.expect.front() && !Has(o.red_flags, f) && Has(mft_flags[c.base], f))
+          ++cell.broken;
       }
       for (const auto& f : c.forbid)
         if (Has(o.red_flags, f)) ++scope_leaks;
@@ -562,7 +579,7 @@ int main(int argc, char** argv) try {
   auto pos_total = [&](const std::string& type) {
     PosCell t;
     for (const auto& [f, c] : pos[type]) {
-      t.cases += c.cases, t.caught += c.caught, t.asked += c.asked, t.missed += c.missed;
+      t.cases += c.cases, t.caught += c.caught, t.asked += c.asked, t.missed += c.missed, t.broken += c.broken;
     }
     return t;
   };
@@ -596,7 +613,8 @@ int main(int argc, char** argv) try {
                    {"false_alarms", all_neg.false_alarms}, {"asked_on_negatives", all_neg.asked}};
   for (const auto& [type, m] : pos)
     for (const auto& [f, c] : m)
-      rj["positive"][type][f] = {{"cases", c.cases}, {"caught", c.caught}, {"asked", c.asked}, {"missed", c.missed}};
+      rj["positive"][type][f] = {{"cases", c.cases}, {"caught", c.caught}, {"asked", c.asked}, {"missed", c.missed},
+                                 {"broken", c.broken}};
   for (const auto& [type, m] : neg)
     for (const auto& [f, c] : m)
       rj["negative"][type][f.empty() ? "-" : f] = {{"cases", c.cases}, {"false_alarms", c.false_alarms}, {"asked", c.asked}};
@@ -616,11 +634,12 @@ int main(int argc, char** argv) try {
      << "- Scope: the negated flag escalated in " << scope_leaks << " of " << type_cases["dir.scope"]
      << " dir.scope cases\n\n";
 
-  md << "## Positives by test type\n\n| type | checks | recall | asked | missed |\n|---|---:|---:|---:|---:|\n";
+  md << "## Positives by test type\n\n`broken`: an INV case missed although the MFT sentence it perturbs was caught "
+        "(the perturbation alone broke it).\n\n| type | checks | recall | asked | missed | broken |\n|---|---:|---:|---:|---:|---:|\n";
   for (const auto& [type, m] : pos) {
     auto t = pos_total(type);
     md << "| " << type << " | " << t.cases << " | " << Pct(t.caught, t.cases) << " | " << Pct(t.asked, t.cases)
-       << " | " << t.missed << " |\n";
+       << " | " << t.missed << " | " << (type.rfind("inv.", 0) == 0 ? std::to_string(t.broken) : "-") << " |\n";
   }
   md << "\n## Negatives by test type\n\n| type | cases | false alarms | rate | asked |\n|---|---:|---:|---:|---:|\n";
   for (const auto& [type, m] : neg) {
@@ -702,7 +721,9 @@ int main(int argc, char** argv) try {
   for (const auto& [type, m] : pos) {
     auto t = pos_total(type);
     std::cout << "    " << std::left << std::setw(20) << type << " recall " << Pct(t.caught, t.cases) << " ("
-              << t.caught << "/" << t.cases << ")\n";
+              << t.caught << "/" << t.cases << ")";
+    if (type.rfind("inv.", 0) == 0) std::cout << ", broken by the perturbation " << t.broken;
+    std::cout << "\n";
   }
   for (const auto& [type, m] : neg) {
     auto t = neg_total(type);
