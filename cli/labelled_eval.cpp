@@ -15,6 +15,7 @@ const char* FieldName(Expectation::Kind kind) {
     case Expectation::Kind::kState: return "state";
     case Expectation::Kind::kUrgency: return "urgency";
     case Expectation::Kind::kRedFlags: return "red_flags";
+    case Expectation::Kind::kPossibleFlags: return "possible_flags";
     case Expectation::Kind::kTextMatches: return "facts";
     default: return "expectation";
   }

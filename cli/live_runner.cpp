@@ -50,6 +50,7 @@ dialog::Reply ReplyFromJson(const json& j) {
   r.state = j.value("state", "");
   r.urgency = knowledge::ParseUrgency(j.value("urgency", "none")).value_or(knowledge::Urgency::kNone);
   r.red_flags = j.value("red_flags", std::vector<std::string>{});
+  r.possible_flags = j.value("possible_flags", std::vector<std::string>{});
   r.escalated = j.value("escalated", false);
   r.quick_replies = j.value("quick_replies", std::vector<std::string>{});
   for (const auto& s : j.value("sources", json::array())) {

@@ -42,6 +42,7 @@ bool Record(const std::string& path, const std::vector<std::pair<std::string, ba
     out << "\n> " << text << "\n  intent: " << r.intent << "\n  state: " << r.state
         << "\n  urgency: " << knowledge::UrgencyName(r.urgency) << "\n";
     if (!r.red_flags.empty()) out << "  red flags: " << FlagList(r.red_flags) << "\n";
+    if (!r.possible_flags.empty()) out << "  possible flags: " << FlagList(r.possible_flags) << "\n";
   }
   return static_cast<bool>(out);
 }
@@ -68,6 +69,8 @@ int Chat(const Engine& engine, bool as_json, const std::string& record) {
     std::cout << "  [intent=" << r.intent << " state=" << r.state
               << " urgency=" << knowledge::UrgencyName(r.urgency) << " red_flags=" << FlagList(r.red_flags)
               << (r.escalated ? " ESCALATED" : "") << "]\n";
+    // The safety net's question (SPEC section 5): not affirmed, the urgency is unchanged.
+    if (!r.possible_flags.empty()) std::cout << "  asking about: " << FlagList(r.possible_flags) << "\n";
     if (!r.quick_replies.empty()) {
       std::cout << "  quick replies:";
       for (const auto& q : r.quick_replies) std::cout << " [" << q << "]";

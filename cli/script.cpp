@@ -60,6 +60,7 @@ constexpr KeyInfo kKeys[] = {
     {"escalated", Kind::kEscalated},
     {"red flags", Kind::kRedFlags},
     {"red flags include", Kind::kRedFlagsInclude},
+    {"possible flags", Kind::kPossibleFlags},
     {"text contains", Kind::kTextContains},
     {"text does not contain", Kind::kTextNotContains},
     {"text matches", Kind::kTextMatches},
@@ -67,6 +68,21 @@ constexpr KeyInfo kKeys[] = {
     {"quick replies include", Kind::kQuickRepliesInclude},
     {"sources include", Kind::kSourcesInclude},
 };
+
+// A flag id as the knowledge base writes them: lower case letters, digits and '_', starting with a
+// letter. Possible flags are checked for that shape, so a typo like "coughing blood" or "none, fever"
+// is refused when the script is read instead of failing every run with a confusing report.
+template <typename Fail>
+void CheckFlagIds(const std::string& what, const std::vector<std::string>& flags, Fail&& fail) {
+  static const RE2 kFlagId("[a-z][a-z0-9_]*");
+  for (const auto& f : flags) {
+    if (Lower(f) == "none") fail("'" + what + "': 'none' stands alone (no flag); it cannot be listed with flags");
+    if (!RE2::FullMatch(f, kFlagId)) {
+      fail("'" + what + "': '" + f + "' is not a flag id (lower case letters, digits and '_', e.g. coughing_blood; "
+           "several are separated by commas; 'none' for no flag)");
+    }
+  }
+}
 
 RE2::Options RegexOptions() {
   RE2::Options o;
@@ -79,6 +95,7 @@ RE2::Options RegexOptions() {
 template <typename Fail>
 Expectation MakeExpectation(Kind kind, const std::string& value, std::size_t line, std::string source, Fail&& fail) {
   Expectation e{kind, value, {}, line, std::move(source)};
+  if (value.empty() && kind == Kind::kPossibleFlags) fail("'" + e.source + "' has no value (flag ids, or none)");
   if (value.empty() && kind != Kind::kRedFlags) fail("'" + e.source + "' has no value");
   switch (kind) {
     case Kind::kUrgency:
@@ -93,6 +110,10 @@ Expectation MakeExpectation(Kind kind, const std::string& value, std::size_t lin
     case Kind::kQuickReplies:
     case Kind::kQuickRepliesInclude:
       e.list = SplitList(value);
+      break;
+    case Kind::kPossibleFlags:
+      e.list = SplitList(value);
+      CheckFlagIds("possible flags", e.list, fail);
       break;
     case Kind::kTextMatches: {
       RE2 re(value, RegexOptions());
@@ -153,7 +174,7 @@ Script ParseScript(std::string_view text, const std::string& file) {
 
 std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string& file) {
   using nlohmann::json;
-  static const std::set<std::string> kFields = {"text", "intent", "state", "urgency", "red_flags", "facts"};
+  static const std::set<std::string> kFields = {"text", "intent", "state", "urgency", "red_flags", "possible_flags", "facts"};
   std::vector<Script> scripts;
   std::istringstream in{std::string(text)};
   std::string line;
@@ -196,7 +217,7 @@ std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string&
         if (!kFields.count(it.key())) fail("unknown field '" + it.key() + "'");
       }
       // In the order the format lists them, so reports read the same for every line.
-      for (const std::string key : {"intent", "state", "urgency", "red_flags", "facts"}) {
+      for (const std::string key : {"intent", "state", "urgency", "red_flags", "possible_flags", "facts"}) {
         if (!turn.contains(key)) continue;
         const json& v = turn[key];
         auto single = [&](Kind kind) {
@@ -212,6 +233,15 @@ std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string&
           }
           Expectation e{Kind::kRedFlags, {}, v.get<std::vector<std::string>>(), line_no, {}};
           e.source = "red flags: " + JoinList(e.list);
+          st.expectations.push_back(std::move(e));
+        }
+        if (key == "possible_flags") {
+          if (!v.is_array() || !std::all_of(v.begin(), v.end(), [](const json& f) { return f.is_string(); })) {
+            fail("'possible_flags' must be an array of strings (flag ids; [] for none)");
+          }
+          Expectation e{Kind::kPossibleFlags, {}, v.get<std::vector<std::string>>(), line_no, {}};
+          CheckFlagIds("possible_flags", e.list, fail);
+          e.source = "possible flags: " + JoinList(e.list);
           st.expectations.push_back(std::move(e));
         }
         if (key == "facts") {
@@ -296,6 +326,11 @@ std::vector<CheckFailure> Check(const ScriptTurn& turn, const dialog::Reply& rep
         break;
       case Kind::kRedFlagsInclude:
         if (!includes(reply.red_flags, e.list)) fail(e, "at least " + JoinList(e.list), JoinList(reply.red_flags));
+        break;
+      case Kind::kPossibleFlags:
+        if (sorted(reply.possible_flags) != sorted(e.list)) {
+          fail(e, JoinList(sorted(e.list)), JoinList(sorted(reply.possible_flags)));
+        }
         break;
       case Kind::kTextContains:
         if (!ContainsNoCase(reply.text, e.value)) fail(e, "text containing \"" + e.value + "\"", "not found in the text");

@@ -21,12 +21,12 @@ class ScriptError : public std::runtime_error {
 
 struct Expectation {
   enum class Kind {
-    kIntent, kState, kUrgency, kEscalated, kRedFlags, kRedFlagsInclude, kTextContains, kTextNotContains,
-    kTextMatches, kQuickReplies, kQuickRepliesInclude, kSourcesInclude,
+    kIntent, kState, kUrgency, kEscalated, kRedFlags, kRedFlagsInclude, kPossibleFlags, kTextContains,
+    kTextNotContains, kTextMatches, kQuickReplies, kQuickRepliesInclude, kSourcesInclude,
   };
   Kind kind;
   std::string value;              // for single values and text checks
-  std::vector<std::string> list;  // for red flags and quick replies
+  std::vector<std::string> list;  // for red flags, possible flags and quick replies
   std::size_t line = 0;
   std::string source;             // the expectation as written, for reports
 };

@@ -271,6 +271,8 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
   std::size_t size = 256 + conversation.size() + reply.text.size() + reply.intent.size();
   for (const auto& s : reply.sources) size += s.section.size() + s.quote.size() + 32;
   for (const auto& q : reply.quick_replies) size += q.size() + 4;
+  for (const auto& f : reply.red_flags) size += f.size() + 4;
+  for (const auto& f : reply.possible_flags) size += f.size() + 4;
   std::string out;
   out.reserve(size);
   out += '{';
@@ -293,6 +295,8 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
   AppendJsonString(out, knowledge::UrgencyName(reply.urgency));
   out += ",\"red_flags\":";
   AppendJsonStrings(out, reply.red_flags);
+  out += ",\"possible_flags\":";
+  AppendJsonStrings(out, reply.possible_flags);
   out += ",\"escalated\":";
   out += reply.escalated ? "true" : "false";
   out += ",\"quick_replies\":";

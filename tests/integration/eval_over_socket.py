@@ -3,7 +3,7 @@
 Every line is its own conversation; all of them run at once, multiplexed on one connection (each
 conversation's turns are sent one after the other, waiting for each reply). Expectations are
 checked exactly as tests/eval/README.md says: intent, state, urgency (after the message),
-red_flags (as a set; [] means none), facts (case-insensitive regular expressions on the text).
+red_flags and possible_flags (as sets; [] means none), facts (case-insensitive regular expressions on the text).
 
 Run: /usr/bin/python3 tests/integration/eval_over_socket.py --server build/chat-server [--dev FILE]
 """
@@ -40,9 +40,9 @@ def check_turn(expect: dict, reply: dict) -> list:
     for key in ("intent", "state", "urgency"):
         if key in expect and reply.get(key) != expect[key]:
             problems.append(f"{key}: expected {expect[key]!r}, got {reply.get(key)!r}")
-    if "red_flags" in expect and set(reply.get("red_flags") or []) != set(expect["red_flags"]):
-        problems.append(f"red_flags: expected {sorted(expect['red_flags'])}, "
-                        f"got {sorted(reply.get('red_flags') or [])}")
+    for key in ("red_flags", "possible_flags"):
+        if key in expect and set(reply.get(key) or []) != set(expect[key]):
+            problems.append(f"{key}: expected {sorted(expect[key])}, got {sorted(reply.get(key) or [])}")
     for fact in expect.get("facts", []):
         if not re.search(fact, reply.get("text", ""), re.IGNORECASE):
             problems.append(f"facts: /{fact}/i not found in the text")

@@ -524,6 +524,9 @@ def check_reply(f: dict) -> None:
     assert f.get("state") in STATES, f"bad state: {f}"
     assert f.get("urgency") in LEVELS, f"bad urgency: {f}"
     assert isinstance(f.get("red_flags"), list) and all(isinstance(x, str) for x in f["red_flags"]), f
+    # The safety net's question (SPEC 5, 6.1): always present, [] unless the reply asks about a flag.
+    assert isinstance(f.get("possible_flags"), list) and all(isinstance(x, str) for x in f["possible_flags"]), \
+        f"reply.possible_flags must be an array of strings: {f}"
     assert isinstance(f.get("escalated"), bool), f
     assert isinstance(f.get("quick_replies"), list) and all(isinstance(x, str) for x in f["quick_replies"]), f
     assert isinstance(f.get("sources"), list), f

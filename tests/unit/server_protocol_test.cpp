@@ -155,7 +155,7 @@ TEST_CASE("server frames carry every field of the spec", "[protocol]") {
   reply.sources = {{"S", "Q"}};
   auto j = json::parse(ReplyJson("c1", 3, std::string("r"), reply));
   for (const char* field : {"type", "conversation", "seq", "ref", "text", "intent", "state", "urgency", "red_flags",
-                            "escalated", "quick_replies", "sources"}) {
+                            "possible_flags", "escalated", "quick_replies", "sources"}) {
     CAPTURE(field);
     CHECK(j.contains(field));
   }
@@ -183,6 +183,7 @@ TEST_CASE("the hand-written reply JSON equals the json-tree form, escapes includ
   reply.state = "escalated";
   reply.urgency = backcheck::knowledge::Urgency::kEmergency;
   reply.red_flags = {"chest_pain", "shortness_of_breath"};
+  reply.possible_flags = {"coughing_blood", "odd \"flag\"\\\n"};
   reply.escalated = true;
   reply.quick_replies = {"Yes", "No \"really\""};
   reply.sources = {{"Section \"A\"", "quote\\1"}, {"B", "q2"}};
@@ -195,6 +196,28 @@ TEST_CASE("the hand-written reply JSON equals the json-tree form, escapes includ
   expected.erase("type");
   expected.erase("ref");
   CHECK(json::parse(ReplyJson("c\"1", 42, std::nullopt, reply, false)) == expected);
+}
+
+TEST_CASE("possible_flags is always in the reply, [] when empty, escaped, for both the frame and HTTP", "[protocol]") {
+  backcheck::dialog::Reply reply;
+  reply.text = "t";
+  reply.intent = "greeting";
+  reply.state = "welcome";
+  for (bool with_type : {true, false}) {
+    CAPTURE(with_type);
+    const std::string empty = ReplyJson("c1", 1, std::nullopt, reply, with_type);
+    CHECK(empty.find("\"possible_flags\":[]") != std::string::npos);
+    CHECK(json::parse(empty)["possible_flags"] == json::array());
+  }
+  reply.possible_flags = {"coughing_blood"};
+  CHECK(json::parse(ReplyJson("c1", 1, std::nullopt, reply))["possible_flags"] == json::array({"coughing_blood"}));
+  CHECK(json::parse(ReplyJson("c1", 1, std::nullopt, reply))["red_flags"] == json::array());
+  reply.possible_flags = {"chest_pain", "q\"uote", "back\\slash", "new\nline", std::string("nul\0byte", 8), "肩 👍"};
+  for (bool with_type : {true, false}) {
+    CAPTURE(with_type);
+    auto j = json::parse(ReplyJson("c1", 1, std::nullopt, reply, with_type));
+    CHECK(j["possible_flags"] == json(reply.possible_flags));
+  }
 }
 
 TEST_CASE("every character that needs escaping is escaped wherever it falls in the text", "[protocol]") {
