@@ -65,6 +65,8 @@ bool IsWordChar(char c) {
          static_cast<unsigned char>(c) >= 0x80;
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
 bool IsKeptPunct(char c) { return c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?'; }
 
 bool IsSpaceByte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
@@ -113,7 +115,9 @@ std::vector<std::pair<std::size_t, std::size_t>> LinkSpans(std::string_view text
 }  // namespace
 
 Normaliser::Normaliser(const knowledge::Language& language, std::shared_ptr<const Speller> speller)
-    : speller_(speller && speller->active() ? std::move(speller) : nullptr) {
+    : speller_(speller && speller->active() ? std::move(speller) : nullptr),
+      emoji_(language.emoji),
+      quantities_(language.quantities) {
   for (const auto& [from, to] : language.rewrites) {
     Rewrite r{SplitWords(from), SplitWords(to)};
     if (r.from.size() == 1) {
@@ -132,6 +136,15 @@ Normaliser::Normaliser(const knowledge::Language& language, std::shared_ptr<cons
 }
 
 std::string Normaliser::Normalise(std::string_view text) const {
+  std::string without_emoji;
+  if (emoji_.Rewrite(text, without_emoji)) text = without_emoji;
+  std::string words = NormaliseWords(text);
+  std::string out;
+  if (quantities_.Rewrite(words, out)) return out;
+  return words;
+}
+
+std::string Normaliser::NormaliseWords(std::string_view text) const {
   // Pass 1: fold to lower-case ASCII where we can and cut into tokens (a word, or one kept
   // punctuation mark), applying single-word rewrites as each word ends. Tokens are spans of
   // `buf`, so no token costs an allocation of its own.
@@ -202,6 +215,13 @@ std::string Normaliser::Normalise(std::string_view text) const {
   auto last_is_punct = [&] {
     return !tokens.empty() && tokens.back().size == 1 && IsKeptPunct(buf[tokens.back().begin]);
   };
+  auto last_is_number = [&] {
+    return !tokens.empty() && tokens.back().size > 0 && IsDigit(buf[tokens.back().begin + tokens.back().size - 1]);
+  };
+  auto digit_after_space = [&](std::size_t k) {
+    while (k < text.size() && text[k] == ' ') ++k;
+    return k < text.size() && IsDigit(text[k]);
+  };
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t start = i;
@@ -216,9 +236,16 @@ std::string Normaliser::Normalise(std::string_view text) const {
       c = static_cast<char>(cp);
     }
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    const bool digit_before = !word.empty() && IsDigit(word.back());
+    const bool digit_after = i < text.size() && IsDigit(text[i]);
     if (IsWordChar(c)) {
       if (word.empty()) word_start = start;
       word.push_back(c);
+    } else if ((c == '.' || c == ',' || c == '/') && digit_before && digit_after) {
+      word.push_back(c);  // "38.5", "38,5", "9/10": for the quantities stage
+    } else if (c == '/' && (digit_before || (word.empty() && last_is_number())) && digit_after_space(i)) {
+      flush();
+      push("/");  // "9 / 10", "9/ 10"
     } else if (c == '-' && !word.empty() && i < text.size() &&
                IsWordChar(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))))) {
       flush();  // "shoulder-blades" -> "shoulder blades", "pull-downs" -> "pull downs"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "knowledge/article.hpp"
+#include "knowledge/text_stages.hpp"
 
 namespace backcheck::knowledge {
 
@@ -159,6 +160,8 @@ struct Language {
   std::map<std::string, int> numbers;  // number words a time expression may capture: "two" -> 2
   std::vector<std::string> stopwords;  // ignored by passage retrieval
   double retrieval_min_score = 0;      // below it, the fallback reply is given instead of a passage
+  QuantityTable quantities;  // quantities.jsonc: the normaliser's numbers-and-units stage
+  EmojiTable emoji;          // emoji.jsonc: the normaliser's emoji stage
 };
 
 struct KnowledgeBase {

@@ -1,4 +1,5 @@
 #include "knowledge/loader.hpp"
+#include "knowledge/load_text_stages.hpp"
 
 #include <re2/re2.h>
 
@@ -474,6 +475,8 @@ std::shared_ptr<const KnowledgeBase> LoadKnowledgeBase(const std::filesystem::pa
   kb->red_flags = LoadRedFlags(ParseJson(dir, "red_flags.jsonc"), kb->article);
   kb->flow = LoadFlow(ParseJson(dir, "flow.jsonc"), kb->article, kb->intents, kb->red_flags);
   kb->language = LoadLanguage(ParseJson(dir, "language.jsonc"));
+  kb->language.quantities = LoadQuantities(ParseJson(dir, "quantities.jsonc"));
+  kb->language.emoji = LoadEmoji(ParseJson(dir, "emoji.jsonc"));
   return kb;
 }
 
