@@ -7,6 +7,7 @@ namespace {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 bool IsLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+char Upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool EqualsLower(std::string_view text, std::string_view lower) {
@@ -48,13 +49,31 @@ EmojiRewriter::EmojiRewriter(const knowledge::EmojiTable& table) {
   // Lead bytes of the code points this stage acts on: U+2000-U+3FFF (0xE2, 0xE3: dingbats,
   // symbols, ZWJ, keycap mark), U+FE0E/FE0F (0xEF), U+1F000-U+1FAFF (0xF0) and tags (0xF3).
   for (int b : {0xE2, 0xE3, 0xEF, 0xF0, 0xF3}) trigger_[static_cast<std::size_t>(b)] = true;
+  // The pre-check's bytes: the lead bytes above, and for each emoticon one character it cannot
+  // be without: its first that is not a letter or digit (":" of ":)", "_" of "t_t"), else its
+  // first ("x" of "xd"), in both cases.
+  for (std::size_t b = 0x80; b < 256; ++b) precheck_[b] = trigger_[b];
+  for (const auto& e : table.emoticons) {
+    if (e.key.empty()) continue;
+    char need = e.key[0];
+    for (char c : e.key) {
+      if (!IsLetter(c) && !(c >= '0' && c <= '9')) {
+        need = c;
+        break;
+      }
+    }
+    precheck_[static_cast<unsigned char>(need)] = 1;
+    precheck_[static_cast<unsigned char>(Upper(need))] = 1;
+  }
 }
 
 bool EmojiRewriter::Rewrite(std::string_view text, std::string& out) const {
   const std::size_t n = text.size();
+  // The pre-check, without a branch per byte: is there a byte a rewrite needs (precheck_)?
+  unsigned acc = 0;
+  for (char ch : text) acc |= precheck_[static_cast<unsigned char>(ch)];
+  if (acc == 0) return false;
   std::size_t i = 0;
-  while (i < n && !trigger_[static_cast<unsigned char>(text[i])]) ++i;
-  if (i == n) return false;
 
   std::string res;          // built from the first change on
   bool changed = false;
@@ -91,6 +110,10 @@ bool EmojiRewriter::Rewrite(std::string_view text, std::string& out) const {
     if (b < 0x80) {  // an emoticon?
       const bool at_start = i == 0 || IsSpace(text[i - 1]);
       const bool after_letter = i > 0 && IsLetter(text[i - 1]);
+      if (!at_start && !(after_letter && (b == ':' || b == ';' || b == '='))) {  // inside a word: "t" of "the"
+        ++i;
+        continue;
+      }
       std::size_t matched_end = 0;
       const Emoticon* hit = nullptr;
       for (const auto& e : emoticons_[static_cast<unsigned char>(Lower(static_cast<char>(b)))]) {

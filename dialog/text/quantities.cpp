@@ -42,12 +42,30 @@ std::optional<double> WholeNumber(std::string_view s) {
 
 QuantityRewriter::QuantityRewriter(knowledge::QuantityTable table) : table_(std::move(table)) {
   active_ = !table_.units.empty() || !table_.bands.empty();
-  // Longest units first, so "degrees celsius" wins over "degrees".
-  std::stable_sort(table_.units.begin(), table_.units.end(),
-                   [](const auto& a, const auto& b) { return a.text.size() > b.text.size(); });
-  for (const auto& p : table_.out_of) {
-    if (!p.empty()) precheck_words_.push_back(p.front());
+  for (const auto& u : table_.units) {
+    Unit unit{{}, u.scale};
+    for (std::size_t i = 0; i <= u.text.size();) {
+      std::size_t j = u.text.find(' ', i);
+      if (j == std::string::npos) j = u.text.size();
+      if (j > i) unit.words.push_back(u.text.substr(i, j - i));
+      i = j + 1;
+    }
+    if (!unit.words.empty()) units_.push_back(std::move(unit));
   }
+  // Longest units first, so "degrees celsius" wins over "degrees" and "°c" over "°".
+  std::stable_sort(units_.begin(), units_.end(), [](const Unit& a, const Unit& b) {
+    return a.words.size() != b.words.size() ? a.words.size() > b.words.size() : a.words[0].size() > b.words[0].size();
+  });
+  for (const auto& p : table_.out_of) {
+    if (p.empty() || std::find(precheck_words_.begin(), precheck_words_.end(), p.front()) != precheck_words_.end()) continue;
+    precheck_words_.push_back(p.front());
+  }
+  for (const auto& w : precheck_words_) {  // the words none of the others is a prefix of
+    bool covered = false;
+    for (const auto& v : precheck_words_) covered = covered || (v != w && w.rfind(v, 0) == 0);
+    if (!covered) precheck_prefixes_.push_back(w);
+  }
+  for (const auto& [word, value] : table_.number_words) number_words_.emplace_back(word, value);
 }
 
 bool QuantityRewriter::InList(const std::vector<std::string>& list, std::string_view w) const {
@@ -56,9 +74,10 @@ bool QuantityRewriter::InList(const std::vector<std::string>& list, std::string_
 
 std::optional<double> QuantityRewriter::NumberWord(std::string_view w) const {
   if (auto v = WholeNumber(w)) return v;
-  auto it = table_.number_words.find(std::string(w));
-  if (it == table_.number_words.end()) return std::nullopt;
-  return it->second;
+  for (const auto& [word, value] : number_words_) {
+    if (word == w) return value;
+  }
+  return std::nullopt;
 }
 
 const std::string* QuantityRewriter::Band(double score) const {
@@ -78,36 +97,34 @@ bool QuantityRewriter::PhraseAt(const std::vector<Token>& t, std::size_t at, con
 }
 
 std::optional<QuantityRewriter::Match> QuantityRewriter::Temperature(const std::vector<Token>& t, std::size_t n) const {
-  if (table_.units.empty()) return std::nullopt;
+  if (units_.empty()) return std::nullopt;
   std::string_view rest;
   auto value = LeadingNumber(t[n].core, rest);
   if (!value) return std::nullopt;
 
   // The unit: glued ("38.5c", "38.5°" + "c") or in the next words ("38.5 degrees celsius").
-  const knowledge::QuantityTable::Unit* unit = nullptr;
+  // Units are sorted longest first; the first that fits wins.
+  const Unit* unit = nullptr;
   std::size_t last = n;
-  {
-    std::string candidate(rest);
-    std::size_t k = n;
-    std::vector<std::pair<std::string, std::size_t>> tries;  // text, last token
-    if (!candidate.empty()) tries.emplace_back(candidate, n);
-    while (k + 1 < t.size() && !t[k].ends_clause && k < n + 3) {
+  for (const auto& u : units_) {
+    std::size_t k = n;  // the token the unit's next word must be
+    std::size_t w = 0;
+    if (!rest.empty()) {
+      if (u.words[0] != rest) continue;
+      w = 1;
+    }
+    bool fits = true;
+    for (; w < u.words.size() && fits; ++w) {
+      fits = !t[k].ends_clause && k + 1 < t.size() && t[k + 1].core == u.words[w];
       ++k;
-      if (!candidate.empty()) candidate.push_back(' ');
-      candidate.append(t[k].core);
-      tries.emplace_back(candidate, k);
     }
-    for (auto it = tries.rbegin(); it != tries.rend() && !unit; ++it) {
-      for (const auto& u : table_.units) {
-        if (u.text == it->first) {
-          unit = &u;
-          last = it->second;
-          break;
-        }
-      }
+    if (fits && (k > n || !rest.empty())) {
+      unit = &u;
+      last = k;
+      break;
     }
-    if (!unit && !rest.empty()) return std::nullopt;  // "38kg", "2nd", "9/10"
   }
+  if (!unit && !rest.empty()) return std::nullopt;  // "38kg", "2nd", "9/10"
   // Which clause the reading is in: [clause_begin, clause_end].
   std::size_t clause_begin = n;
   while (clause_begin > 0 && !t[clause_begin - 1].ends_clause) --clause_begin;
@@ -216,9 +233,19 @@ std::optional<QuantityRewriter::Match> QuantityRewriter::PainScore(const std::ve
 
 bool QuantityRewriter::Rewrite(std::string_view text, std::string& out) const {
   if (!active_) return false;
-  bool maybe = std::any_of(text.begin(), text.end(), IsDigit);
-  for (std::size_t k = 0; k < precheck_words_.size() && !maybe; ++k) {
-    maybe = text.find(precheck_words_[k]) != std::string_view::npos;
+  // The pre-check: a digit (one pass without a branch per byte), or else the first word of an
+  // "out of" phrase as a word ("ten out of ten"; found by memchr-fast search).
+  unsigned digits = 0;
+  for (char ch : text) digits |= static_cast<unsigned>(static_cast<unsigned char>(ch) - '0') <= 9u ? 1u : 0u;
+  bool maybe = digits != 0;
+  for (std::size_t k = 0; k < precheck_prefixes_.size() && !maybe; ++k) {
+    for (std::size_t at = text.find(precheck_prefixes_[k]); at != std::string_view::npos && !maybe;
+         at = text.find(precheck_prefixes_[k], at + 1)) {
+      if (at > 0 && text[at - 1] != ' ') continue;
+      for (const auto& w : precheck_words_) {
+        if (text.compare(at, w.size(), w) == 0 && (at + w.size() == text.size() || text[at + w.size()] == ' ')) maybe = true;
+      }
+    }
   }
   if (!maybe) return false;
 
@@ -242,7 +269,7 @@ bool QuantityRewriter::Rewrite(std::string_view text, std::string& out) const {
   for (std::size_t n = 0; n < t.size(); ++n) {
     const std::string_view c = t[n].core;
     const bool numeric = !c.empty() && IsDigit(c[0]);
-    if (!numeric && !table_.number_words.count(std::string(c))) continue;
+    if (!numeric && !NumberWord(c)) continue;
     std::optional<Match> m = numeric ? Temperature(t, n) : std::nullopt;
     if (!m) m = PainScore(t, n);
     if (!m) continue;

@@ -17,6 +17,7 @@
 // Immutable after construction; Rewrite() is safe to call from many threads.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,9 +55,16 @@ class QuantityRewriter {
   // The tokens from `at` spell `phrase` (and none but the last ends the clause).
   static bool PhraseAt(const std::vector<Token>& t, std::size_t at, const std::vector<std::string>& phrase);
 
+  struct Unit {
+    std::vector<std::string> words;  // "degrees", "celsius"
+    char scale;
+  };
   knowledge::QuantityTable table_;
+  std::vector<Unit> units_;  // longest first
+  std::vector<std::pair<std::string, int>> number_words_;
   bool active_ = false;
   std::vector<std::string> precheck_words_;  // first words of "out of" phrases
+  std::vector<std::string> precheck_prefixes_;  // those none of the others is a prefix of
 };
 
 }  // namespace backcheck::dialog
