@@ -5,6 +5,7 @@
 //   backcheck kb-report            every article sentence and the topics citing it
 //   backcheck eval FILE.jsonl      run labelled conversations, exit 1 on any failure
 //   backcheck retrieval-scores FILE.jsonl   passage scores, for tuning the retrieval threshold
+//   backcheck explain [--json] TEXT...      what the red-flag pipeline makes of a message
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/explain.hpp"
 #include "cli/labelled_eval.hpp"
 #include "cli/script_runner.hpp"
 #include "dialog/engine.hpp"
@@ -239,6 +241,13 @@ int main(int argc, char** argv) {
                                     "print the best passage score of each labelled message (to tune retrieval.min_score)");
   scores->add_option("FILE", scores_file, "labelled conversations, one JSON object a line")->required()->check(CLI::ExistingFile);
 
+  std::vector<std::string> explain_texts;
+  bool explain_json = false;
+  auto* explain = app.add_subcommand("explain", "show what the red-flag pipeline makes of messages (each argument, "
+                                                "or one a line on stdin): corrections, concepts, context, flags");
+  explain->add_option("TEXT", explain_texts, "messages (none: read one a line from stdin)");
+  explain->add_flag("--json", explain_json, "one JSON object a line");
+
   CLI11_PARSE(app, argc, argv);
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
@@ -254,5 +263,11 @@ int main(int argc, char** argv) {
   if (*test) return Test(&engine, test_options);
   if (*eval) return Eval(engine, eval_file);
   if (*scores) return RetrievalScores(engine, scores_file);
+  if (*explain) {
+    if (explain_texts.empty()) {
+      for (std::string line; std::getline(std::cin, line);) explain_texts.push_back(line);
+    }
+    backcheck::cli::Explain(engine, explain_texts, explain_json, std::cout);
+  }
   return 0;
 }

@@ -17,6 +17,7 @@ void to_json(json& j, const ConversationState& s) {
            {"asked_training", s.asked_training},
            {"pending_flags", s.pending_flags},
            {"turns", s.turns}};
+  if (s.pending_possible) j["pending_possible"] = true;
   json slots = json::object();
   if (s.slots.hours) slots["hours"] = *s.slots.hours;
   if (!s.slots.exercise.empty()) slots["exercise"] = s.slots.exercise;
@@ -56,6 +57,7 @@ void from_json(const json& j, ConversationState& s) {
   j.at("screened").get_to(out.screened);
   j.at("asked_training").get_to(out.asked_training);
   j.at("pending_flags").get_to(out.pending_flags);
+  if (j.contains("pending_possible")) j.at("pending_possible").get_to(out.pending_possible);
   out.turns = Integer<std::uint32_t>(j.at("turns"), "turns");
   const json& slots = j.at("slots");
   if (slots.contains("hours")) out.slots.hours = Integer<int>(slots.at("hours"), "hours");

@@ -22,6 +22,7 @@ struct ConversationState {
   bool screened = false;                   // every screening question was answered "no"
   bool asked_training = false;             // the assistant asked when and what they trained
   std::vector<std::string> pending_flags;  // a past symptom asked about: "do you have it now?"
+  bool pending_possible = false;           // ...or the safety net's question about them
   Slots slots;
   std::uint32_t turns = 0;  // messages handled
 

@@ -104,7 +104,7 @@ Engine::Engine(std::shared_ptr<const knowledge::KnowledgeBase> kb, EngineOptions
     : kb_(std::move(kb)),
       normaliser_(kb_->language, MakeSpeller(*kb_, options)),
       matcher_(kb_->intents, options.matcher),
-      detector_(kb_->red_flags),
+      detector_(kb_->red_flags, RedFlagDetector::kSetMaxMem, normaliser_.speller()),
       slots_(kb_->language),
       passages_(kb_->article, kb_->language.stopwords) {
   for (const auto& intent : kb_->intents) topic_of_intent_.push_back(kb_->FindTopic(intent.id));
@@ -166,6 +166,22 @@ void Engine::Answer(Composer& out, std::size_t intent) const {
   out.Suggest(topic->quick_replies);
 }
 
+void Engine::AskPossible(Composer& out, FlagMask possible, ConversationState& s) const {
+  const auto& flags = kb_->red_flags.flags;
+  Urgency level = Urgency::kNone;
+  ForEachFlag(possible, [&](std::size_t f) {
+    out.Add(flags[f].question);
+    s.pending_flags.push_back(flags[f].id);
+    level = std::max(level, flags[f].level);
+  });
+  s.pending_possible = true;
+  // For an emergency the person must not have to answer first to learn what to do.
+  for (const auto& g : kb_->red_flags.guidance) {
+    if (g.level == level) out.Add(g.conditional);
+  }
+  out.Suggest(kb_->flow.QuickReplies("yes_no"));
+}
+
 void Engine::Tailor(Composer& out, const Slots& slots) const {
   const auto& flow = kb_->flow;
   out.Add(flow.Text("tailoring_intro"));
@@ -197,6 +213,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   std::size_t intent = matches.empty() ? fallback_ : matches.front().intent;
 
   const bool screening = s.state == "screening" && s.screening_step < flow.screening.size();
+  const auto kind_of = [&](std::size_t i) { return kb_->intents[i].kind; };
   FlagMask asked = 0;  // the flags the pending question (screening or past symptom) asks about
   auto mask_of = [&](const std::vector<std::string>& ids) {
     FlagMask m = 0;
@@ -206,12 +223,21 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     return m;
   };
   const bool past_pending = !s.pending_flags.empty();
+  const bool possible_pending = past_pending && s.pending_possible;
   if (past_pending) {
     asked = mask_of(s.pending_flags);
   } else if (screening) {
     asked = mask_of(flow.screening[s.screening_step].flags);
   }
-  s.pending_flags.clear();  // a clarifying question is asked once
+  // A clarifying question is asked once; the safety net's question stays open across a question
+  // the person asks in between ("what would that mean?"), and is asked again after the answer.
+  std::vector<std::string> still_pending;
+  if (possible_pending && intent != affirm_ && intent != deny_ && kind_of(intent) == IntentKind::kQuestion &&
+      detection.mentions.empty()) {
+    still_pending = s.pending_flags;
+  }
+  s.pending_flags.clear();
+  s.pending_possible = false;
 
   // What the person affirms for themselves: symptoms they report, or "yes" to the question.
   FlagMask self = detection.Mask(Attribution::kSelf);
@@ -243,6 +269,15 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     s.urgency = std::max(s.urgency, flags[f].level);
   });
   reply.escalated = s.urgency > before;
+
+  // The safety net: flags with partial evidence, not affirmed before, are asked about (urgency
+  // unchanged until a "yes"). A question asked again after an answer in between counts too.
+  FlagMask possible = detection.possible & ~self;
+  if (!still_pending.empty()) possible |= mask_of(still_pending) & ~self;
+  ForEachFlag(possible, [&](std::size_t f) {
+    if (std::find(s.flags.begin(), s.flags.end(), flags[f].id) != s.flags.end()) possible &= ~(FlagMask{1} << f);
+  });
+  if (reply.escalated) possible = 0;  // the reply already leads with what to do now
 
   // Retrieval answers what no pattern recognises, when a sentence of the article fits well.
   std::optional<knowledge::PassageIndex::Hit> passage;
@@ -299,6 +334,10 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   if (reply.escalated) {
     if (kind(intent) == IntentKind::kQuestion && intent != warning_signs_) Answer(out, intent);
     out.Suggest(flow.QuickReplies("escalated"));
+  } else if (possible) {
+    if (kind(intent) == IntentKind::kQuestion && intent != warning_signs_) Answer(out, intent);
+    AskPossible(out, possible, s);
+    if (entering_screening) s.screening_step = 0;  // screening starts after the answer
   } else if (other) {
     Urgency level = Urgency::kNone;
     ForEachFlag(other, [&](std::size_t f) { level = std::max(level, flags[f].level); });
@@ -320,7 +359,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     out.AddOwned(Fill(flow.Text("past_clarify"), "flags", JoinNames(names)));
     out.Suggest(yes_no);
   } else if (past_pending && intent == deny_) {
-    out.Add(flow.Text("past_denied"));
+    out.Add(flow.Text(possible_pending ? "possible_denied" : "past_denied"));
     if (screening) {  // then back to the screening question that was pending
       out.Add(flow.Text("screening_resume"));
       out.Add(flow.screening[s.screening_step].text);
@@ -377,6 +416,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   if (out.quick_replies.empty()) out.quick_replies = flow.QuickReplies(s.state);
   if (out.quick_replies.empty()) out.quick_replies = flow.QuickReplies("default");
 
+  ForEachFlag(possible, [&](std::size_t f) { reply.possible_flags.push_back(flags[f].id); });
   reply.text = out.Text();
   reply.intent = kb_->intents[intent].id;
   reply.state = s.state;

@@ -78,6 +78,8 @@ class Engine {
   std::size_t IntentIndex(std::string_view id) const;
   void Answer(Composer& out, std::size_t intent) const;
   void Tailor(Composer& out, const Slots& slots) const;
+  // Asks the safety net's question about each flag of `possible` and leaves them pending.
+  void AskPossible(Composer& out, FlagMask possible, ConversationState& s) const;
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb_;
   Normaliser normaliser_;

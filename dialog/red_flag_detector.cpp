@@ -1,6 +1,7 @@
 #include "dialog/red_flag_detector.hpp"
 
 #include "dialog/words.hpp"
+#include "dialog/text/spelling.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -8,9 +9,6 @@
 namespace backcheck::dialog {
 namespace {
 
-bool IsPunct(char c) {
-  return c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '-';
-}
 bool IsHardPunct(std::string_view tok) {
   return tok.size() == 1 && (tok[0] == '.' || tok[0] == '!' || tok[0] == '?' || tok[0] == ';' || tok[0] == ':');
 }
@@ -26,13 +24,14 @@ RE2::Options PatternOptions() {
 int Rank(Attribution a) {
   switch (a) {
     case Attribution::kSelf: return 0;
-    case Attribution::kPast: return 1;
-    case Attribution::kOtherPerson: return 2;
-    case Attribution::kHypothetical: return 3;
-    case Attribution::kInformational: return 4;
-    case Attribution::kNegated: return 5;
+    case Attribution::kEffort: return 1;
+    case Attribution::kPast: return 2;
+    case Attribution::kOtherPerson: return 3;
+    case Attribution::kHypothetical: return 4;
+    case Attribution::kInformational: return 5;
+    case Attribution::kNegated: return 6;
   }
-  return 5;
+  return 6;
 }
 
 }  // namespace
@@ -45,6 +44,7 @@ const char* AttributionName(Attribution a) {
     case Attribution::kHypothetical: return "hypothetical";
     case Attribution::kInformational: return "informational";
     case Attribution::kNegated: return "negated";
+    case Attribution::kEffort: return "effort";
   }
   return "self";
 }
@@ -67,8 +67,9 @@ void RedFlagDetector::AddCues(Cue list, const std::vector<std::string>& phrases)
   }
 }
 
-RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::int64_t set_max_mem)
-    : lexicon_(&lexicon), set_([&] {
+RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::int64_t set_max_mem,
+                                 const Speller* speller)
+    : lexicon_(&lexicon), concepts_(lexicon, speller), set_([&] {
         RE2::Options set_options = PatternOptions();
         set_options.set_max_mem(set_max_mem);
         return std::make_unique<RE2::Set>(set_options, RE2::UNANCHORED);
@@ -76,11 +77,12 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
   const RE2::Options options = PatternOptions();
   for (std::size_t f = 0; f < lexicon.flags.size(); ++f) {
     const auto& flag = lexicon.flags[f];
-    for (const auto& p : flag.patterns) {
+    for (std::size_t i = 0; i < flag.patterns.size(); ++i) {
       std::string error;
-      if (set_->Add(p, &error) < 0) throw std::runtime_error("flag '" + flag.id + "': " + error);
-      patterns_.push_back(std::make_unique<RE2>(p, options));
+      if (set_->Add(flag.patterns[i], &error) < 0) throw std::runtime_error("flag '" + flag.id + "': " + error);
+      patterns_.push_back(std::make_unique<RE2>(flag.patterns[i], options));
       pattern_flag_.push_back(f);
+      pattern_index_.push_back(static_cast<int>(i));
     }
     FlagPatterns fp;
     if (!flag.except.empty()) {
@@ -90,10 +92,13 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
     }
     for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
     flag_patterns_.push_back(std::move(fp));
+    const auto& effort = lexicon.cues.effort_flags;
+    if (std::find(effort.begin(), effort.end(), flag.id) != effort.end()) effort_flags_ |= FlagMask{1} << f;
   }
   // A set that does not fit in its memory is not a reason to check nothing: every message is
   // then matched pattern by pattern (and counted), the same fallback as a DFA that runs out.
-  if (!set_->Compile()) set_.reset();
+  // An empty set (every flag by rules) cannot be compiled and needs no matching.
+  if (patterns_.empty() || !set_->Compile()) set_.reset();
 
   const auto& c = lexicon.cues;
   AddCues(kNegation, c.negation);
@@ -112,6 +117,8 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
   AddCues(kContinuing, c.continuing);
   AddCues(kPostNegation, c.post_negation);
   AddCues(kReportedSpeech, c.reported_speech);
+  AddCues(kEffortActivity, c.effort_activity);
+  AddCues(kEffortPassed, c.effort_passed);
 }
 
 std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
@@ -127,19 +134,27 @@ std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std
   return 0;
 }
 
-bool RedFlagDetector::AnyPhraseIn(Cue list, std::string_view text,
-                                  const std::vector<Token>& tokens, std::size_t from,
-                                  std::size_t to) const {
+std::size_t RedFlagDetector::FindPhrase(Cue list, std::string_view text, const std::vector<Token>& tokens,
+                                        std::size_t from, std::size_t to) const {
   for (std::size_t i = from; i < to; ++i) {
     std::size_t n = PhraseAt(list, text, tokens, i);
-    if (n > 0 && i + n <= to) return true;
+    if (n > 0 && i + n <= to) return i;
   }
-  return false;
+  return to;
 }
 
-Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<Token>& tokens,
-                                       std::size_t first, std::size_t last) const {
+RedFlagDetector::Why RedFlagDetector::Attribute(std::string_view text, const std::vector<Token>& tokens,
+                                                std::size_t first, std::size_t last,
+                                                const std::vector<std::pair<std::size_t, std::size_t>>* others) const {
+  auto in_others = [&](std::size_t i) {
+    return others && std::any_of(others->begin(), others->end(), [&](const auto& r) {
+             return i >= r.first && i <= r.second && !(r.first == first && r.second == last);
+           });
+  };
   auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
+  auto why = [&](Attribution a, Cue list, std::size_t at) {
+    return Why{a, at, std::max<std::size_t>(PhraseAt(list, text, tokens, at), 1), list};
+  };
   // A soft break at i ends a clause only when a subject follows it ("..., it is just sore").
   auto soft_break_at = [&](std::size_t i) -> std::size_t {
     std::size_t n = PhraseAt(kSoftBreak, text, tokens, i);
@@ -183,6 +198,10 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
   // Negated: a negation cue close before the symptom, in its clause.
   const auto window = static_cast<std::size_t>(lexicon_->cues.negation_window);
   for (std::size_t i = clause_start; i < first;) {
+    if (in_others(i)) {
+      ++i;
+      continue;
+    }
     if (std::size_t n = PhraseAt(kPseudoNegation, text, tokens, i); n > 0) {
       i += n;
       continue;
@@ -190,7 +209,7 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
     std::size_t n = PhraseAt(kNegation, text, tokens, i);
     // A cue followed by punctuation is a whole answer ("none, tingling: yes") and reaches no further.
     const bool closed = n > 0 && i + n < first && tokens[i + n].punct;
-    if (n > 0 && !closed && i + n <= first && first - (i + n) <= window) return Attribution::kNegated;
+    if (n > 0 && !closed && i + n <= first && first - (i + n) <= window) return why(Attribution::kNegated, kNegation, i);
     i += n > 0 ? n : 1;
   }
 
@@ -199,45 +218,62 @@ Attribution RedFlagDetector::Attribute(std::string_view text, const std::vector<
     std::size_t i = last + 1;
     while (i < tokens.size() && tokens[i].punct) ++i;
     std::size_t n = PhraseAt(kPostNegation, text, tokens, i);
-    if (n > 0 && (i + n == tokens.size() || tokens[i + n].punct)) return Attribution::kNegated;
+    if (n > 0 && (i + n == tokens.size() || tokens[i + n].punct)) return why(Attribution::kNegated, kPostNegation, i);
   }
 
   // Hypothetical: asked about, not had ("what if I get...", "should I worry about numbness").
-  if (AnyPhraseIn(kHypothetical, text, tokens, hard_start, first)) return Attribution::kHypothetical;
-  if (AnyPhraseIn(kReportedSpeech, text, tokens, clause_start, first)) return Attribution::kHypothetical;
-  if (AnyPhraseIn(kConcern, text, tokens, hard_start, first) &&
-      (first == 0 || PhraseAt(kDefinite, text, tokens, first - 1) == 0)) {
-    return Attribution::kHypothetical;
+  if (std::size_t at = FindPhrase(kHypothetical, text, tokens, hard_start, first); at < first) {
+    return why(Attribution::kHypothetical, kHypothetical, at);
+  }
+  if (std::size_t at = FindPhrase(kReportedSpeech, text, tokens, clause_start, first); at < first) {
+    return why(Attribution::kHypothetical, kReportedSpeech, at);
+  }
+  if (std::size_t at = FindPhrase(kConcern, text, tokens, hard_start, first);
+      at < first && (first == 0 || PhraseAt(kDefinite, text, tokens, first - 1) == 0)) {
+    return why(Attribution::kHypothetical, kConcern, at);
   }
 
-  // Past: over, not now ("I had numbness last year"), unless something says it goes on.
-  if (AnyPhraseIn(kPast, text, tokens, sentence_start, sentence_end) &&
-      !AnyPhraseIn(kContinuing, text, tokens, sentence_start, sentence_end)) {
-    return Attribution::kPast;
+  // Past: over, not now ("I had numbness last year", "gone now"), unless something outside the
+  // past cues says it goes on ("still", "since yesterday", "again").
+  if (std::size_t at = FindPhrase(kPast, text, tokens, sentence_start, sentence_end); at < sentence_end) {
+    bool continuing = false;
+    for (std::size_t i = sentence_start; i < sentence_end && !continuing;) {
+      if (std::size_t n = PhraseAt(kPast, text, tokens, i); n > 0) {
+        i += n;
+        continue;
+      }
+      std::size_t n = PhraseAt(kContinuing, text, tokens, i);
+      continuing = n > 0 && i + n <= sentence_end;
+      i += n > 0 ? n : 1;
+    }
+    if (!continuing) return why(Attribution::kPast, kPast, at);
   }
 
   // Whose symptom: a person the mention itself names ("punched me in the back"), else the
   // nearest person before it in the clause, else the first one after it.
   for (std::size_t i = first; i <= last; ++i) {
     if (PhraseAt(kThirdParty, text, tokens, i) > 0) break;
-    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;
+    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Why{};
   }
   for (std::size_t i = first; i-- > clause_start;) {
-    if (PhraseAt(kThirdParty, text, tokens, i) > 0) return Attribution::kOtherPerson;
-    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;
+    if (PhraseAt(kThirdParty, text, tokens, i) > 0) return why(Attribution::kOtherPerson, kThirdParty, i);
+    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Why{};
   }
   for (std::size_t i = last + 1; i < clause_end; ++i) {
-    if (PhraseAt(kThirdParty, text, tokens, i) > 0) return Attribution::kOtherPerson;
-    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Attribution::kSelf;
+    if (PhraseAt(kThirdParty, text, tokens, i) > 0) return why(Attribution::kOtherPerson, kThirdParty, i);
+    if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Why{};
   }
 
   // Informational: a question about the symptom that says nothing of the person themselves.
-  if (!AnyPhraseIn(kFirstPerson, text, tokens, sentence_start, sentence_end) &&
-      (PhraseAt(kQuestionStart, text, tokens, sentence_start) > 0 ||
-       AnyPhraseIn(kInformational, text, tokens, sentence_start, sentence_end))) {
-    return Attribution::kInformational;
+  if (!AnyPhraseIn(kFirstPerson, text, tokens, sentence_start, sentence_end)) {
+    if (PhraseAt(kQuestionStart, text, tokens, sentence_start) > 0) {
+      return why(Attribution::kInformational, kQuestionStart, sentence_start);
+    }
+    if (std::size_t at = FindPhrase(kInformational, text, tokens, sentence_start, sentence_end); at < sentence_end) {
+      return why(Attribution::kInformational, kInformational, at);
+    }
   }
-  return Attribution::kSelf;
+  return Why{};
 }
 
 bool RedFlagDetector::IsQuestion(std::string_view text) const {
@@ -248,6 +284,7 @@ bool RedFlagDetector::IsQuestion(std::string_view text) const {
 }
 
 bool RedFlagDetector::MatchPatterns(std::string_view text, std::vector<int>& hits) const {
+  if (patterns_.empty()) return false;
   // The common case: no symptom words at all. Asking first without the list of hits lets RE2 stop
   // at the first match and allocate nothing (with a list it allocates a set per call).
   RE2::Set::ErrorInfo info{RE2::Set::kNoError};
@@ -257,8 +294,9 @@ bool RedFlagDetector::MatchPatterns(std::string_view text, std::vector<int>& hit
     return false;  // a real "no match"
   }
   // RE2::Set answered "no match" because its DFA failed (out of memory), not because nothing
-  // matched (or the set could not be built within its memory at all). For the safety path that would fail open: ask each pattern on its own instead
-  // (RE2 still runs in linear time), and count it.
+  // matched (or the set could not be built within its memory at all). For the safety path that
+  // would fail open: ask each pattern on its own instead (RE2 still runs in linear time), and
+  // count it.
   set_fallbacks_.fetch_add(1, std::memory_order_relaxed);
   hits.clear();
   for (std::size_t i = 0; i < patterns_.size(); ++i) {
@@ -267,27 +305,102 @@ bool RedFlagDetector::MatchPatterns(std::string_view text, std::vector<int>& hit
   return !hits.empty();
 }
 
-Detection RedFlagDetector::Detect(std::string_view text) const {
-  Detection detection;
-  std::vector<int> hits;
-  if (!MatchPatterns(text, hits)) return detection;
+// One message as the later stages see it.
+struct RedFlagDetector::Message {
+  std::string_view text;
+  std::vector<Token> tokens;
+  std::vector<ConceptMention> concepts;
+  std::vector<IdiomMention> idioms;
+  std::vector<std::uint32_t> sentence, clause;  // per token: which sentence and clause it is in
+};
 
-  struct Span {
-    std::size_t flag, begin, end;
-  };
-  std::vector<Span> spans;
+// A possible mention of a flag: by a pattern (one part) or a rule (one part per concept).
+struct RedFlagDetector::Candidate {
+  std::size_t flag = 0;
+  std::size_t begin = 0, end = 0;  // bytes
+  std::size_t first = 0, last = 0;  // tokens
+  std::vector<std::pair<std::size_t, std::size_t>> parts;  // token ranges, each attributed
+  int pattern = -1, rule = -1;
+  bool ask = false;
+  const char* dropped = nullptr;
+  Why why;
+};
+
+void RedFlagDetector::PatternCandidates(const Message& m, const std::vector<int>& hits,
+                                        std::vector<Candidate>& out) const {
+  const std::string_view text = m.text;
   for (int h : hits) {
     const RE2& re = *patterns_[static_cast<std::size_t>(h)];
     std::size_t pos = 0;
-    re2::StringPiece m;
-    while (pos <= text.size() && re.Match(text, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-      auto b = static_cast<std::size_t>(m.data() - text.data());
-      spans.push_back(Span{pattern_flag_[static_cast<std::size_t>(h)], b, b + m.size()});
-      pos = b + std::max<std::size_t>(m.size(), 1);
+    re2::StringPiece match;
+    while (pos <= text.size() && re.Match(text, pos, text.size(), RE2::UNANCHORED, &match, 1)) {
+      const auto b = static_cast<std::size_t>(match.data() - text.data());
+      Candidate c;
+      c.flag = pattern_flag_[static_cast<std::size_t>(h)];
+      c.pattern = pattern_index_[static_cast<std::size_t>(h)];
+      c.begin = b;
+      c.end = b + match.size();
+      while (c.first < m.tokens.size() && m.tokens[c.first].end <= c.begin) ++c.first;
+      c.last = c.first;
+      while (c.last + 1 < m.tokens.size() && m.tokens[c.last + 1].begin < c.end) ++c.last;
+      if (c.first < m.tokens.size()) {
+        c.parts.emplace_back(c.first, c.last);
+        out.push_back(std::move(c));
+      }
+      pos = b + std::max<std::size_t>(match.size(), 1);
     }
   }
+}
 
-  // Sentence around a byte offset, for `requires` patterns.
+void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const {
+  const auto& flags = lexicon_->flags;
+  for (std::size_t f = 0; f < flags.size(); ++f) {
+    const auto& rules = ask ? flags[f].ask_when : flags[f].rules;
+    for (std::size_t r = 0; r < rules.size(); ++r) {
+      const knowledge::ConceptRule& rule = rules[r];
+      const auto& unit = rule.clause ? m.clause : m.sentence;
+      auto in_part = [&](const ConceptMention& c, std::size_t p) {
+        const auto& alts = rule.parts[p];
+        return std::find(alts.begin(), alts.end(), c.id) != alts.end();
+      };
+      // Each mention of the first part anchors a scope; every other part must be found in it.
+      std::uint32_t last_unit = 0xFFFFFFFF;
+      for (const auto& anchor : m.concepts) {
+        if (!in_part(anchor, 0) || unit[anchor.first] == last_unit) continue;
+        const std::uint32_t u = unit[anchor.first];
+        Candidate c;
+        c.flag = f;
+        c.rule = static_cast<int>(r);
+        c.ask = ask;
+        c.parts.emplace_back(anchor.first, anchor.last);
+        bool all = true;
+        for (std::size_t p = 1; p < rule.parts.size() && all; ++p) {
+          auto it = std::find_if(m.concepts.begin(), m.concepts.end(),
+                                 [&](const ConceptMention& x) { return in_part(x, p) && unit[x.first] == u; });
+          all = it != m.concepts.end();
+          if (all) c.parts.emplace_back(it->first, it->last);
+        }
+        if (!all) continue;
+        const bool excluded = std::any_of(m.concepts.begin(), m.concepts.end(), [&](const ConceptMention& x) {
+          return unit[x.first] == u && std::find(rule.unless.begin(), rule.unless.end(), x.id) != rule.unless.end();
+        });
+        if (excluded) continue;
+        last_unit = u;
+        c.first = c.parts.front().first;
+        c.last = c.parts.front().second;
+        for (const auto& [a, b] : c.parts) c.first = std::min(c.first, a), c.last = std::max(c.last, b);
+        c.begin = m.tokens[c.first].begin;
+        c.end = m.tokens[c.last].end;
+        out.push_back(std::move(c));
+      }
+    }
+  }
+}
+
+// Drops what does not count: an overlapping `except` or idiom, a missing `requires`, and (not for
+// questions) a mention inside a longer one of an equally or more urgent flag.
+void RedFlagDetector::Filter(const Message& m, std::vector<Candidate>& candidates) const {
+  const std::string_view text = m.text;
   auto sentence_of = [&](std::size_t at) {
     std::size_t b = text.find_last_of(".!?;", at == 0 ? 0 : at - 1);
     b = (b == std::string_view::npos || at == 0) ? 0 : b + 1;
@@ -295,70 +408,171 @@ Detection RedFlagDetector::Detect(std::string_view text) const {
     if (e == std::string_view::npos) e = text.size();
     return text.substr(b, e - b);
   };
-  auto overlaps = [&](const RE2& re, const Span& s) {
+  auto overlaps = [&](const RE2& re, const Candidate& s) {
     std::size_t pos = 0;
-    re2::StringPiece m;
-    while (pos <= text.size() && re.Match(text, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-      auto b = static_cast<std::size_t>(m.data() - text.data());
-      if (b < s.end && s.begin < b + m.size()) return true;
-      pos = b + std::max<std::size_t>(m.size(), 1);
+    re2::StringPiece match;
+    while (pos <= text.size() && re.Match(text, pos, text.size(), RE2::UNANCHORED, &match, 1)) {
+      auto b = static_cast<std::size_t>(match.data() - text.data());
+      if (b < s.end && s.begin < b + match.size()) return true;
+      pos = b + std::max<std::size_t>(match.size(), 1);
     }
     return false;
   };
-  std::erase_if(spans, [&](const Span& s) {
-    const auto& fp = flag_patterns_[s.flag];
-    if (fp.except && overlaps(*fp.except, s)) return true;
-    if (fp.requires_.empty()) return false;
-    auto sentence = sentence_of(s.begin);
-    return std::none_of(fp.requires_.begin(), fp.requires_.end(),
-                        [&](const auto& re) { return RE2::PartialMatch(sentence, *re); });
-  });
-  // A mention inside a longer mention of an equally or more urgent flag belongs to that flag.
-  const auto& flags = lexicon_->flags;
-  std::vector<Span> kept;
-  for (const auto& s : spans) {
-    bool inside = std::any_of(spans.begin(), spans.end(), [&](const Span& o) {
-      return o.flag != s.flag && flags[o.flag].level >= flags[s.flag].level && o.begin <= s.begin &&
-             s.end <= o.end && (o.end - o.begin) > (s.end - s.begin);
-    });
-    if (!inside) kept.push_back(s);
-  }
-  if (kept.empty()) return detection;
-
-  std::vector<Token> tokens;
-  for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == ' ') {
-      ++i;
-    } else if (IsPunct(text[i])) {
-      auto it = cues_.find(text.substr(i, 1));
-      tokens.push_back(Token{i, i + 1, true, it == cues_.end() ? nullptr : &it->second});
-      ++i;
-    } else {
-      std::size_t j = i;
-      while (j < text.size() && text[j] != ' ' && !IsPunct(text[j])) ++j;
-      auto it = cues_.find(text.substr(i, j - i));
-      tokens.push_back(Token{i, j, false, it == cues_.end() ? nullptr : &it->second});
-      i = j;
+  for (auto& c : candidates) {
+    const auto& fp = flag_patterns_[c.flag];
+    if (fp.except && overlaps(*fp.except, c)) {
+      c.dropped = "except";
+    } else if (std::any_of(m.idioms.begin(), m.idioms.end(),
+                           [&](const IdiomMention& d) { return d.first <= c.last && c.first <= d.last; })) {
+      c.dropped = "idiom";
+    } else if (c.pattern >= 0 && !fp.requires_.empty()) {  // a rule names what it requires itself
+      auto sentence = sentence_of(c.begin);
+      if (std::none_of(fp.requires_.begin(), fp.requires_.end(),
+                       [&](const auto& re) { return RE2::PartialMatch(sentence, *re); })) {
+        c.dropped = "requires";
+      }
     }
   }
+  const auto& flags = lexicon_->flags;
+  for (auto& s : candidates) {
+    if (s.dropped || s.ask) continue;
+    // A rule's mention takes its concepts as evidence, not as their own flags: it hides only what
+    // is less urgent ("both legs numb" is cord_signs; "pins and needles down my arm" is both).
+    bool inside = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& o) {
+      const bool outranks = o.rule >= 0 ? flags[o.flag].level > flags[s.flag].level
+                                        : flags[o.flag].level >= flags[s.flag].level;
+      return !o.dropped && !o.ask && o.flag != s.flag && outranks && o.begin <= s.begin && s.end <= o.end &&
+             (o.end - o.begin) > (s.end - s.begin);
+    });
+    if (inside) s.dropped = "inside a mention of a more urgent flag";
+  }
+}
 
-  for (const auto& s : kept) {
-    std::size_t first = 0;
-    while (first < tokens.size() && tokens[first].end <= s.begin) ++first;
-    std::size_t last = first;
-    while (last + 1 < tokens.size() && tokens[last + 1].begin < s.end) ++last;
-    if (first >= tokens.size()) continue;
-    Attribution a = Attribute(text, tokens, first, last);
+// The candidate's attribution: the strongest context of its parts, then hard exercise that passed.
+void RedFlagDetector::Decide(const Message& m, Candidate& c) const {
+  for (const auto& [first, last] : c.parts) {
+    Why w = Attribute(m.text, m.tokens, first, last, &c.parts);
+    if (Rank(w.attribution) > Rank(c.why.attribution)) c.why = w;
+  }
+  if (c.why.attribution != Attribution::kSelf || !(effort_flags_ & (FlagMask{1} << c.flag))) return;
+  std::size_t b = c.first, e = c.last + 1;
+  while (b > 0 && m.sentence[b - 1] == m.sentence[c.first]) --b;
+  while (e < m.tokens.size() && m.sentence[e] == m.sentence[c.first]) ++e;
+  const std::size_t activity = FindPhrase(kEffortActivity, m.text, m.tokens, b, e);
+  const std::size_t passed = FindPhrase(kEffortPassed, m.text, m.tokens, 0, m.tokens.size());
+  if (activity < e && passed < m.tokens.size()) {
+    c.why = Why{Attribution::kEffort, passed, PhraseAt(kEffortPassed, m.text, m.tokens, passed), kEffortPassed};
+  }
+}
+
+namespace {
+
+const char* CueListName(std::size_t list) {
+  static constexpr const char* kNames[] = {
+      "negation", "pseudo_negation", "clause_breaks", "soft_breaks", "subject_starts", "hypothetical", "concern",
+      "definite", "question_starts", "informational", "first_person", "third_party", "past", "continuing",
+      "post_negation", "reported_speech", "effort_activity", "effort_passed"};
+  return list < std::size(kNames) ? kNames[list] : "";
+}
+
+}  // namespace
+
+Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) const {
+  Detection detection;
+  Message m;
+  m.text = text;
+  const std::vector<TextToken> raw = Tokenise(text);
+  concepts_.Find(text, raw, m.concepts, &m.idioms);
+  std::vector<int> hits;
+  const bool patterns_hit = MatchPatterns(text, hits);
+  if (trace) {
+    for (const auto& c : m.concepts) {
+      const auto& cn = lexicon_->concepts[c.id];
+      trace->concepts.push_back({cn.id, cn.terms[c.term], c.term, raw[c.first].begin, raw[c.last].end});
+    }
+    for (const auto& d : m.idioms) {
+      trace->idioms.push_back({lexicon_->idioms[d.idiom], d.idiom, raw[d.first].begin, raw[d.last].end});
+    }
+  }
+  if (!patterns_hit && m.concepts.empty()) return detection;
+
+  m.tokens.reserve(raw.size());
+  for (const auto& t : raw) {
+    auto it = cues_.find(text.substr(t.begin, t.end - t.begin));
+    m.tokens.push_back(Token{t.begin, t.end, t.punct, it == cues_.end() ? nullptr : &it->second});
+  }
+  // Sentences end at hard punctuation; clauses also at clause breaks and at a soft break before a
+  // subject (the same boundaries Attribute() scopes cues with).
+  m.sentence.resize(m.tokens.size());
+  m.clause.resize(m.tokens.size());
+  std::uint32_t sentence = 0, clause = 0;
+  for (std::size_t i = 0; i < m.tokens.size(); ++i) {
+    const std::string_view w = text.substr(m.tokens[i].begin, m.tokens[i].end - m.tokens[i].begin);
+    if (PhraseAt(kClauseBreak, text, m.tokens, i) > 0) ++clause;
+    std::size_t soft = PhraseAt(kSoftBreak, text, m.tokens, i);
+    if (soft == 0 && (w == "," || w == "-")) soft = 1;
+    if (soft > 0 && PhraseAt(kSubjectStart, text, m.tokens, i + soft) > 0) ++clause;
+    m.sentence[i] = sentence;
+    m.clause[i] = clause;
+    if (IsHardPunct(w)) ++sentence, ++clause;
+  }
+
+  std::vector<Candidate> candidates;
+  if (patterns_hit) PatternCandidates(m, hits, candidates);
+  RuleCandidates(m, candidates, /*ask=*/false);
+  Filter(m, candidates);
+  for (auto& c : candidates) {
+    if (c.dropped) continue;
+    Decide(m, c);
     auto existing = std::find_if(detection.mentions.begin(), detection.mentions.end(),
-                                 [&](const FlagMention& m) { return m.flag == s.flag; });
+                                 [&](const FlagMention& x) { return x.flag == c.flag; });
     if (existing == detection.mentions.end()) {
-      detection.mentions.push_back(FlagMention{s.flag, a, s.begin, s.end});
-    } else if (Rank(a) < Rank(existing->attribution)) {
-      *existing = FlagMention{s.flag, a, s.begin, s.end};
+      detection.mentions.push_back(FlagMention{c.flag, c.why.attribution, c.begin, c.end});
+    } else if (Rank(c.why.attribution) < Rank(existing->attribution)) {
+      *existing = FlagMention{c.flag, c.why.attribution, c.begin, c.end};
     }
   }
   std::sort(detection.mentions.begin(), detection.mentions.end(),
             [](const FlagMention& a, const FlagMention& b) { return a.flag < b.flag; });
+
+  // The safety net: partial evidence, for the person, now, for a flag nothing here mentions.
+  FlagMask mentioned = 0;
+  for (const auto& x : detection.mentions) mentioned |= FlagMask{1} << x.flag;
+  std::vector<Candidate> asks;
+  RuleCandidates(m, asks, /*ask=*/true);
+  std::erase_if(asks, [&](const Candidate& c) { return (mentioned >> c.flag) & 1; });
+  Filter(m, asks);
+  for (auto& c : asks) {
+    if (c.dropped) continue;
+    Decide(m, c);
+    if (c.why.attribution == Attribution::kSelf) detection.possible |= FlagMask{1} << c.flag;
+  }
+
+  if (trace) {
+    for (const auto* list : {&candidates, &asks}) {
+      for (const auto& c : *list) {
+        const auto& flag = lexicon_->flags[c.flag];
+        DetectionTrace::Candidate t;
+        t.flag = flag.id;
+        t.pattern = c.pattern;
+        t.rule = c.rule;
+        t.ask = c.ask;
+        t.by = c.pattern >= 0 ? "pattern " + std::to_string(c.pattern + 1)
+                              : std::string(c.ask ? "ask " : "rule ") +
+                                    (c.ask ? flag.ask_when : flag.rules)[static_cast<std::size_t>(c.rule)].source;
+        t.begin = c.begin;
+        t.end = c.end;
+        t.dropped = c.dropped ? c.dropped : "";
+        t.attribution = c.why.attribution;
+        if (c.why.list != kCueCount && c.why.cue < m.tokens.size()) {
+          const std::size_t e = std::min(c.why.cue + c.why.cue_length, m.tokens.size()) - 1;
+          t.cue = std::string(text.substr(m.tokens[c.why.cue].begin, m.tokens[e].end - m.tokens[c.why.cue].begin));
+          t.cue_list = CueListName(c.why.list);
+        }
+        trace->candidates.push_back(std::move(t));
+      }
+    }
+  }
   return detection;
 }
 

@@ -1,12 +1,19 @@
 // Red-flag detection (SPEC section 5): which symptoms a message mentions, and whether the person
-// affirms each one for themselves, now.
+// affirms each one for themselves, now. A pipeline of small stages over normalised text (the
+// normaliser has already fixed typos, dialog/text/spelling.hpp):
 //
-// A mention is found by the flag's patterns (red_flags.jsonc) in normalised text; `except`
-// patterns cancel an overlapping mention ("numb the pain"), `requires` patterns must also match
-// in the same sentence ("lost weight" needs "without trying"), and a mention inside a longer
-// mention of an equally or more urgent flag is dropped ("legs are numb" is cord_signs, not
-// numbness). Each mention is then attributed, from the cue phrase lists:
-//
+//   1. concepts   lay words for one idea each, matched on stems (dialog/safety/concepts.hpp,
+//                 concepts.jsonc); a concept inside an idiom ("blood pressure") is dropped.
+//   2. mentions   a flag is mentioned where one of its `rules` finds its concepts together in one
+//                 clause or sentence ("COUGH + BLOOD"), or one of its fixed `patterns` (RE2, one
+//                 RE2::Set pass) matches. `except` patterns cancel an overlapping mention ("numb
+//                 the pain"), `requires` patterns must also match in the same sentence as a
+//                 pattern's mention ("lost weight" needs "without trying"), and a mention inside a longer mention of an
+//                 equally or more urgent flag is dropped ("legs are numb" is cord_signs).
+//   3. context    each mention is attributed from the cue phrase lists (ConText-style triggers,
+//                 pseudo-triggers, terminations and scopes, all in red_flags.jsonc `cues`); a
+//                 rule's mention takes the strongest context of its concepts ("no cough, no
+//                 blood" is negated even if only "blood" is governed by "no"):
 //   negated       a negation cue within `negation_window` words before it, in the same clause.
 //                 Clauses end at . ! ? ; : and at clause breaks ("but", "although", "however",
 //                 "because"...); "," and "and" end a clause only before a subject ("and my arm").
@@ -16,16 +23,21 @@
 //                 get"), or a concern cue ("worry about") unless the symptom is definite ("the
 //                 numbness", "this tingling"), or reported speech earlier in the clause ("i read
 //                 that chest pain...").
-//   past          a past cue in the clause ("last year", "used to", "went away") and no
-//                 continuing cue ("still", "started", "since").
+//   past          a past cue in the sentence ("last year", "used to", "went away") and no
+//                 continuing cue ("still", "started", "since yesterday") outside the past cues
+//                 ("gone now" is past: its "now" does not make it current).
 //   other_person  the nearest person before it in the clause is someone else ("my friend", "he"),
 //                 unless the mention itself names the person ("someone punched me in the back").
 //   informational the sentence is a question or asks about signs/causes and has no first-person
 //                 word ("is numbness serious?").
+//   effort        a flag of `effort_flags` (out of breath, shaking) with hard exercise in the
+//                 sentence ("after the sprint") and a cue that it passed ("back to normal now").
 //   self          none of the above: the person reports it. Only these escalate.
+//   4. the safety net: a flag no mention decides, whose `ask` rule finds its (partial) evidence
+//                 for the person now ("BLOOD" alone), is a possible flag: the engine asks.
 //
-// When a flag is mentioned more than once, a `self` mention wins; otherwise the first of past,
-// other_person, hypothetical, informational, negated in that order.
+// When a flag is mentioned more than once, a `self` mention wins; otherwise the first of effort,
+// past, other_person, hypothetical, informational, negated in that order.
 //
 // Immutable after construction; Detect() is safe to call from many threads.
 #pragma once
@@ -42,11 +54,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dialog/safety/concepts.hpp"
 #include "knowledge/knowledge_base.hpp"
 
 namespace backcheck::dialog {
 
-enum class Attribution : std::uint8_t { kSelf, kPast, kOtherPerson, kHypothetical, kInformational, kNegated };
+enum class Attribution : std::uint8_t { kSelf, kPast, kOtherPerson, kHypothetical, kInformational, kNegated, kEffort };
 
 const char* AttributionName(Attribution a);
 
@@ -60,9 +73,40 @@ struct FlagMention {
 
 struct Detection {
   std::vector<FlagMention> mentions;  // one per flag, with its deciding attribution
+  FlagMask possible = 0;              // flags the safety net asks about (no mention of them)
 
   FlagMask Mask(Attribution a) const;
-  bool Empty() const { return mentions.empty(); }
+  bool Empty() const { return mentions.empty() && possible == 0; }
+};
+
+// Why Detect() decided what it did, for `backcheck explain` and the lexicon coverage check.
+// Filled only when asked for (it allocates strings).
+struct DetectionTrace {
+  struct Concept {
+    std::string id, term;            // the concept id and the term as written in concepts.jsonc
+    std::uint32_t term_index;
+    std::size_t begin, end;          // bytes of the normalised text
+  };
+  struct Idiom {
+    std::string idiom;
+    std::uint32_t index;
+    std::size_t begin, end;
+  };
+  struct Candidate {
+    std::string flag;
+    std::string by;                  // "rule COUGH + BLOOD", "pattern 3", "ask COUGH"
+    int pattern = -1;                // index into the flag's patterns, or -1
+    int rule = -1;                   // index into its rules (or ask_when when `ask`), or -1
+    bool ask = false;
+    std::size_t begin, end;
+    std::string dropped;             // why it does not count ("except", "requires", "inside ..."), or ""
+    Attribution attribution = Attribution::kSelf;
+    std::string cue;                 // the cue phrase that decided a non-self attribution, or ""
+    std::string cue_list;            // the list it is from ("negation", "past"...)
+  };
+  std::vector<Concept> concepts;
+  std::vector<Idiom> idioms;
+  std::vector<Candidate> candidates;
 };
 
 class RedFlagDetector {
@@ -72,14 +116,20 @@ class RedFlagDetector {
   // `set_max_mem`: the memory RE2 may use for the whole pattern set (program and DFA cache).
   // When the set does not fit, or its DFA runs out of memory on a message, the patterns are
   // matched one at a time instead (never "no match" by failure); tests make it tiny to force it.
-  explicit RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::int64_t set_max_mem = kSetMaxMem);
+  // `speller` (may be null; must outlive the detector) lets concept matching skip stemming
+  // English words no concept has.
+  explicit RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::int64_t set_max_mem = kSetMaxMem,
+                           const Speller* speller = nullptr);
   static constexpr std::int64_t kSetMaxMem = 64 << 20;
 
   // How many messages RE2::Set could not decide (its DFA ran out of memory) and were matched
   // pattern by pattern instead. The detector fails closed: such a message is still checked.
   std::uint64_t SetFallbacks() const { return set_fallbacks_.load(std::memory_order_relaxed); }
 
-  Detection Detect(std::string_view normalised) const;
+  // `trace`, when given, receives why (see DetectionTrace).
+  Detection Detect(std::string_view normalised, DetectionTrace* trace = nullptr) const;
+
+  const ConceptMatcher& concepts() const { return concepts_; }
 
   // Whether the normalised text asks something: it has a '?' or starts with a question word
   // (the cue list `question_starts`). "rows, two days ago" does not; "how do I row?" does.
@@ -94,7 +144,7 @@ class RedFlagDetector {
   enum Cue : std::size_t {
     kNegation, kPseudoNegation, kClauseBreak, kSoftBreak, kSubjectStart, kHypothetical, kConcern,
     kDefinite, kQuestionStart, kInformational, kFirstPerson, kThirdParty, kPast, kContinuing, kPostNegation,
-    kReportedSpeech, kCueCount
+    kReportedSpeech, kEffortActivity, kEffortPassed, kCueCount
   };
   using Phrase = std::vector<std::string>;
   struct CueEntry {
@@ -113,21 +163,44 @@ class RedFlagDetector {
     std::unique_ptr<RE2> except;     // the flag's `except` patterns as one alternation, or null
     std::vector<std::unique_ptr<RE2>> requires_;
   };
+  // An attribution and the cue that decided it (tokens [cue, cue + cue_length) of list `list`).
+  struct Why {
+    Attribution attribution = Attribution::kSelf;
+    std::size_t cue = 0, cue_length = 0;
+    Cue list = kCueCount;
+  };
+  struct Message;  // one message's tokens, concepts and segments (red_flag_detector.cpp)
+  struct Candidate;
 
   void AddCues(Cue list, const std::vector<std::string>& phrases);
   // Length in tokens of the phrase of `list` starting at token t, or 0.
   std::size_t PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t t) const;
+  // The first token of a phrase of `list` wholly inside [from, to), or `to` when there is none.
+  std::size_t FindPhrase(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t from,
+                         std::size_t to) const;
   bool AnyPhraseIn(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t from,
-                   std::size_t to) const;
-  Attribution Attribute(std::string_view text, const std::vector<Token>& tokens, std::size_t first,
-                        std::size_t last) const;
+                   std::size_t to) const {
+    return FindPhrase(list, text, tokens, from, to) < to;
+  }
+  // The context of the mention at tokens [first, last]. Negation cues inside `others` (the other
+  // concepts of one rule's mention: "no" of "no feeling" before "down there") do not count.
+  Why Attribute(std::string_view text, const std::vector<Token>& tokens, std::size_t first, std::size_t last,
+                const std::vector<std::pair<std::size_t, std::size_t>>* others = nullptr) const;
+  // The candidates of the fixed patterns and of the concept rules.
+  void PatternCandidates(const Message& m, const std::vector<int>& hits, std::vector<Candidate>& out) const;
+  void RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const;
+  void Filter(const Message& m, std::vector<Candidate>& candidates) const;
+  void Decide(const Message& m, Candidate& c) const;
 
   const knowledge::RedFlagLexicon* lexicon_;
+  ConceptMatcher concepts_;
   std::unique_ptr<RE2::Set> set_;
   mutable std::atomic<std::uint64_t> set_fallbacks_{0};
   std::vector<std::unique_ptr<RE2>> patterns_;  // set index -> pattern, for positions
   std::vector<std::size_t> pattern_flag_;       // set index -> flag index
+  std::vector<int> pattern_index_;              // set index -> index in the flag's patterns
   std::vector<FlagPatterns> flag_patterns_;     // per flag
+  FlagMask effort_flags_ = 0;
   std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;
 };
 

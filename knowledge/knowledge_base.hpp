@@ -55,6 +55,25 @@ struct Intent {
 };
 
 // A red flag of SPEC section 5 and the lexicon that recognises a mention of it.
+// A concept of the red-flag lexicon (concepts.jsonc): the lay words for one idea ("BLOOD":
+// blood, bleeding...). Terms are words of normalised text, matched on their stems
+// (dialog/text/stems.hpp); "*" in a term is any one word ("weight on * chest"); a word written
+// "=chills" matches only that form (not "chilling", which shares its stem).
+struct Concept {
+  std::string id;
+  std::vector<std::string> terms;
+};
+
+// A flag (or a question about one) from concepts found together in one clause or sentence:
+// "COUGH + BLOOD", "clause: BREATH + PAIN|WORSE - RELIEF". Each part is one concept of several
+// alternatives; every part must be found in the same scope, and no concept after " - ".
+struct ConceptRule {
+  std::string source;                          // as written in the data, for explain and errors
+  std::vector<std::vector<std::size_t>> parts;  // concept indices (RedFlagLexicon::concepts)
+  std::vector<std::size_t> unless;              // none of these may be in the scope
+  bool clause = false;                          // false: the sentence
+};
+
 struct RedFlag {
   std::string id;
   Urgency level = Urgency::kUrgent;
@@ -62,7 +81,12 @@ struct RedFlag {
   std::string name;         // how replies name the symptom: "numbness in your arms or hands"
   std::string explanation;  // why it matters; extensions say they are not from the article
   std::vector<Source> sources;
-  std::vector<std::string> patterns;  // any one of them is a mention
+  std::vector<std::string> patterns;  // any one of them is a mention (fixed phrases, RE2)
+  std::vector<ConceptRule> rules;     // any one of them is a mention (concepts)
+  // The safety net: partial evidence for the flag ("BLOOD" without "COUGH") that asks `question`
+  // instead of deciding; a "yes" affirms the flag.
+  std::vector<ConceptRule> ask_when;
+  std::string question;
   std::vector<std::string> except;    // a mention overlapping one of these is not a mention
   std::vector<std::string> requires_;  // when non-empty, one must also match in the same sentence
 };
@@ -87,16 +111,22 @@ struct CueLexicon {
   std::vector<std::string> third_party;        // "my friend", "he", "she", "someone"...
   std::vector<std::string> past;               // "last year", "years ago", "used to", "went away"
   std::vector<std::string> continuing;         // "still", "started", "since": a past cue that is not
+  std::vector<std::string> effort_activity;    // "sprint", "hiit", "burpees": hard exercise
+  std::vector<std::string> effort_passed;      // "back to normal", "caught my breath": it passed
+  std::vector<std::string> effort_flags;       // flag ids that hard exercise brings on for a while
 };
 
 struct Guidance {
   Urgency level = Urgency::kNone;
   std::string text;         // what to do now; replies at this level start with it
   std::string third_party;  // the same for a symptom someone else has
+  std::string conditional;  // said with a question about a flag at this level: "If you are, ..."
 };
 
 struct RedFlagLexicon {
   std::vector<RedFlag> flags;  // at most 64
+  std::vector<Concept> concepts;    // concepts.jsonc
+  std::vector<std::string> idioms;  // concepts.jsonc: a concept inside one is not a mention
   CueLexicon cues;
   std::vector<Guidance> guidance;  // one per level above none
 };

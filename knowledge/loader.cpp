@@ -203,9 +203,90 @@ Urgency Level(const json& j, const Where& w) {
   return *level;
 }
 
-RedFlagLexicon LoadRedFlags(const json& doc, const Article& article) {
+// A term or idiom of concepts.jsonc: words of normalised text (lower-case a-z, digits, ' and
+// "*" for any one word), not starting or ending with "*".
+void CheckTerm(const std::string& term, const Where& where) {
+  std::istringstream words(term);
+  std::vector<std::string> list;
+  for (std::string w; words >> w;) list.push_back(w);
+  if (list.empty()) where.Fail("empty term");
+  for (const auto& w : list) {
+    const std::string bare = w.size() > 1 && w[0] == '=' ? w.substr(1) : w;
+    const bool ok = w == "*" || std::all_of(bare.begin(), bare.end(), [](char c) {
+                      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' ||
+                             static_cast<unsigned char>(c) >= 0x80;
+                    });
+    if (!ok) where.Fail("term '" + term + "': '" + w + "' is not a word of normalised text (lower case, no punctuation)");
+  }
+  if (list.front() == "*" || list.back() == "*") where.Fail("term '" + term + "' starts or ends with '*'");
+}
+
+void LoadConcepts(const json& doc, RedFlagLexicon& lex) {
+  const Where file{"concepts.jsonc", {}};
+  const json& concepts = Field(doc, "concepts", file);
+  if (!concepts.is_object()) file.Fail("field 'concepts' must be an object (concept id -> terms)");
+  for (auto it = concepts.begin(); it != concepts.end(); ++it) {
+    Where w = file.With("concept '" + it.key() + "'");
+    const bool id_ok = !it.key().empty() && std::all_of(it.key().begin(), it.key().end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!id_ok) w.Fail("a concept id is upper case letters, digits and '_'");
+    Concept c{it.key(), Strings(concepts, it.key().c_str(), w, true)};
+    if (c.terms.empty()) w.Fail("no terms");
+    for (const auto& t : c.terms) CheckTerm(t, w);
+    lex.concepts.push_back(std::move(c));
+  }
+  lex.idioms = Strings(doc, "idioms", file);
+  for (const auto& t : lex.idioms) CheckTerm(t, file.With("idioms"));
+}
+
+// "COUGH + BLOOD", "clause: BREATH + PAIN|WORSE" (knowledge_base.hpp, ConceptRule).
+ConceptRule ParseRule(const std::string& source, const std::vector<Concept>& concepts, const Where& where) {
+  ConceptRule rule;
+  rule.source = source;
+  std::string body = source;
+  if (auto colon = body.find(':'); colon != std::string::npos) {
+    std::string scope = body.substr(0, colon);
+    scope.erase(std::remove(scope.begin(), scope.end(), ' '), scope.end());
+    if (scope != "clause" && scope != "sentence") {
+      where.Fail("rule '" + source + "': scope must be 'clause' or 'sentence', not '" + scope + "'");
+    }
+    rule.clause = scope == "clause";
+    body = body.substr(colon + 1);
+  }
+  auto concept_ids = [&](const std::string& list) {
+    std::vector<std::size_t> out;
+    std::istringstream alts(list);
+    for (std::string id; std::getline(alts, id, '|');) {
+      id.erase(std::remove(id.begin(), id.end(), ' '), id.end());
+      auto c = std::find_if(concepts.begin(), concepts.end(), [&](const Concept& x) { return x.id == id; });
+      if (c == concepts.end()) where.Fail("rule '" + source + "': unknown concept '" + id + "' (concepts.jsonc)");
+      out.push_back(static_cast<std::size_t>(c - concepts.begin()));
+    }
+    if (out.empty()) where.Fail("rule '" + source + "': an empty part");
+    return out;
+  };
+  if (auto minus = body.find(" - "); minus != std::string::npos) {
+    rule.unless = concept_ids(body.substr(minus + 3));
+    body = body.substr(0, minus);
+  }
+  std::istringstream parts(body);
+  for (std::string part; std::getline(parts, part, '+');) rule.parts.push_back(concept_ids(part));
+  if (rule.parts.empty()) where.Fail("rule '" + source + "': no concepts");
+  return rule;
+}
+
+std::vector<ConceptRule> Rules(const json& obj, const char* key, const std::vector<Concept>& concepts,
+                               const Where& where) {
+  std::vector<ConceptRule> out;
+  for (const auto& source : Strings(obj, key, where)) out.push_back(ParseRule(source, concepts, where));
+  return out;
+}
+
+RedFlagLexicon LoadRedFlags(const json& doc, const json& concepts, const Article& article) {
   const Where file{"red_flags.jsonc", {}};
   RedFlagLexicon lex;
+  LoadConcepts(concepts, lex);
   for (const auto& j : Array(doc, "flags", file)) {
     RedFlag flag;
     flag.id = String(j, "id", file);
@@ -219,8 +300,16 @@ RedFlagLexicon LoadRedFlags(const json& doc, const Article& article) {
     flag.explanation = String(j, "explanation", w);
     flag.sources = Sources(j, article, w);
     if (flag.origin == "article" && flag.sources.empty()) w.Fail("a flag from the article must cite it");
-    flag.patterns = Strings(j, "patterns", w, /*required=*/true);
-    if (flag.patterns.empty()) w.Fail("no patterns");
+    flag.patterns = Strings(j, "patterns", w);
+    flag.rules = Rules(j, "rules", lex.concepts, w);
+    if (flag.patterns.empty() && flag.rules.empty()) w.Fail("no patterns and no rules");
+    if (j.contains("ask")) {
+      const Where aw = w.With("ask");
+      const json& ask = Field(j, "ask", w);
+      flag.ask_when = Rules(ask, "when", lex.concepts, aw);
+      if (flag.ask_when.empty()) aw.Fail("missing or empty 'when'");
+      flag.question = String(ask, "question", aw);
+    }
     flag.except = Strings(j, "except", w);
     flag.requires_ = Strings(j, "requires", w);
     CheckPatterns(flag.patterns, w);
@@ -239,7 +328,10 @@ RedFlagLexicon LoadRedFlags(const json& doc, const Article& article) {
   const json& g = Array(doc, "guidance", file);
   for (const auto& j : g) {
     Where w = file.With("guidance");
-    Guidance guidance{Level(j, w), String(j, "text", w), String(j, "third_party", w)};
+    Guidance guidance{Level(j, w), String(j, "text", w), String(j, "third_party", w), OptString(j, "conditional", w)};
+    if (guidance.level == Urgency::kEmergency && guidance.conditional.empty()) {
+      w.Fail("the emergency guidance needs a 'conditional' text (said with a question about an emergency flag)");
+    }
     lex.guidance.push_back(std::move(guidance));
   }
   for (Urgency u : {Urgency::kSeeDoctor, Urgency::kUrgent, Urgency::kEmergency}) {
@@ -273,6 +365,14 @@ RedFlagLexicon LoadRedFlags(const json& doc, const Article& article) {
   cues.third_party = Strings(c, "third_party", cw, true);
   cues.past = Strings(c, "past", cw, true);
   cues.continuing = Strings(c, "continuing", cw);
+  cues.effort_activity = Strings(c, "effort_activity", cw);
+  cues.effort_passed = Strings(c, "effort_passed", cw);
+  cues.effort_flags = Strings(c, "effort_flags", cw);
+  for (const auto& id : cues.effort_flags) {
+    if (std::none_of(lex.flags.begin(), lex.flags.end(), [&](const RedFlag& f) { return f.id == id; })) {
+      cw.Fail("effort_flags: unknown flag '" + id + "'");
+    }
+  }
   return lex;
 }
 
@@ -457,7 +557,7 @@ const std::vector<std::string>& FlowEvents() {
 const std::vector<std::string>& RequiredTexts() {
   static const std::vector<std::string> kTexts = {
       "greeting", "screening_intro", "screening_resume", "screening_passed", "screening_unsure",
-      "ask_training", "tailoring_intro", "past_clarify", "past_denied", "third_party_intro",
+      "ask_training", "tailoring_intro", "past_clarify", "past_denied", "possible_denied", "third_party_intro",
       "informational_intro", "extension_note", "escalated_prefix", "retrieval_intro"};
   return kTexts;
 }
@@ -472,7 +572,7 @@ std::shared_ptr<const KnowledgeBase> LoadKnowledgeBase(const std::filesystem::pa
   }
   kb->intents = LoadIntents(ParseJson(dir, "intents.jsonc"));
   kb->topics = LoadTopics(ParseJson(dir, "topics.jsonc"), kb->article, kb->intents);
-  kb->red_flags = LoadRedFlags(ParseJson(dir, "red_flags.jsonc"), kb->article);
+  kb->red_flags = LoadRedFlags(ParseJson(dir, "red_flags.jsonc"), ParseJson(dir, "concepts.jsonc"), kb->article);
   kb->flow = LoadFlow(ParseJson(dir, "flow.jsonc"), kb->article, kb->intents, kb->red_flags);
   kb->language = LoadLanguage(ParseJson(dir, "language.jsonc"));
   kb->language.quantities = LoadQuantities(ParseJson(dir, "quantities.jsonc"));

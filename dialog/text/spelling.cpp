@@ -1,5 +1,8 @@
 #include "dialog/text/spelling.hpp"
 
+#include "dialog/text/stems.hpp"
+#include "dialog/words.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -212,9 +215,21 @@ SpellerWords DomainWords(const knowledge::KnowledgeBase& kb) {
   for (const auto* list : {&c.negation, &c.pseudo_negation, &c.post_negation, &c.clause_breaks, &c.soft_breaks,
                            &c.subject_starts, &c.hypothetical, &c.concern, &c.definite, &c.question_starts,
                            &c.informational, &c.reported_speech, &c.first_person, &c.third_party, &c.past,
-                           &c.continuing}) {
+                           &c.continuing, &c.effort_activity, &c.effort_passed}) {
     for (const auto& phrase : *list) AddLetterRuns(phrase, w.vocabulary);
   }
+  // Concept terms match on stems: a term word is a target, and so is each of its regular forms
+  // that is an English word ("tingly"; not the stem "tingl").
+  for (const auto& c2 : lex.concepts) {
+    for (const auto& term : c2.terms) {
+      for (const auto& word : SplitWords(term)) {
+        if (word[0] == '=') continue;  // an exact form is there for precision, not reach
+        AddLetterRuns(word, w.vocabulary);
+        for (const auto& form : Forms(word)) AddLetterRuns(form, w.forms);
+      }
+    }
+  }
+  for (const auto& idiom : lex.idioms) AddLetterRuns(idiom, w.vocabulary);
   // The other data's words: what intents and slots recognise is never rewritten into a symptom.
   SpellerWords data;
   for (const auto& intent : kb.intents) {
@@ -407,8 +422,10 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   targets_ = words.vocabulary;
   for (const auto& t : texts) LoadDictionary(t, stems, targets_);
   texts.clear();
-  for (const auto& st : words.stems) {
-    if (IsKnown(st)) targets_.push_back(st);  // only English words are in the set yet
+  for (const auto* list : {&words.stems, &words.forms}) {
+    for (const auto& st : *list) {
+      if (IsKnown(st)) targets_.push_back(st);  // only English words are in the set yet
+    }
   }
   std::sort(targets_.begin(), targets_.end());
   targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());

@@ -51,6 +51,7 @@ namespace backcheck::dialog {
 struct SpellerWords {
   std::vector<std::string> vocabulary;  // whole words: correction targets
   std::vector<std::string> stems;       // the pattern went on after these (see above)
+  std::vector<std::string> forms;       // targets only when English words (inflections of concept terms)
   std::vector<std::string> known;       // never corrected, never a target
 };
 

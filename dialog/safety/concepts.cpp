@@ -1,0 +1,149 @@
+#include "dialog/safety/concepts.hpp"
+
+#include <algorithm>
+
+#include "dialog/text/spelling.hpp"
+#include "dialog/text/stems.hpp"
+#include "dialog/words.hpp"
+
+namespace backcheck::dialog {
+namespace {
+
+bool IsPunct(char c) { return c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '-'; }
+
+}  // namespace
+
+std::vector<TextToken> Tokenise(std::string_view text) {
+  std::vector<TextToken> tokens;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] == ' ') {
+      ++i;
+    } else if (IsPunct(text[i])) {
+      tokens.push_back(TextToken{i, i + 1, true});
+      ++i;
+    } else {
+      std::size_t j = i;
+      while (j < text.size() && text[j] != ' ' && !IsPunct(text[j])) ++j;
+      tokens.push_back(TextToken{i, j, false});
+      i = j;
+    }
+  }
+  return tokens;
+}
+
+std::uint32_t ConceptMatcher::InternStem(const std::string& stem) {
+  auto [it, added] = stems_.try_emplace(stem, static_cast<std::uint32_t>(stems_.size()));
+  if (added) starting_.emplace_back();
+  return it->second;
+}
+
+void ConceptMatcher::AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom) {
+  Term term{{}, owner, index, idiom};
+  for (const auto& word : SplitWords(text)) {
+    if (word == "*") {
+      term.stems.push_back(kAnyWord);
+      continue;
+    }
+    if (word.size() > 1 && word[0] == '=') {
+      const std::uint32_t id = InternStem(word);
+      exact_.try_emplace(word.substr(1), id);
+      term.stems.push_back(id);
+      continue;
+    }
+    const std::uint32_t id = InternStem(Stem(word));
+    for (auto& form : Forms(word)) surface_.try_emplace(std::move(form), id);
+    term.stems.push_back(id);
+  }
+  if (term.stems.empty()) return;
+  terms_.push_back(std::move(term));
+}
+
+ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const Speller* speller) : speller_(speller) {
+  for (std::size_t c = 0; c < lexicon.concepts.size(); ++c) {
+    const auto& terms = lexicon.concepts[c].terms;
+    for (std::size_t t = 0; t < terms.size(); ++t) {
+      AddTerm(terms[t], static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(t), false);
+    }
+  }
+  for (std::size_t i = 0; i < lexicon.idioms.size(); ++i) {
+    AddTerm(lexicon.idioms[i], static_cast<std::uint32_t>(i), 0, true);
+  }
+  for (std::uint32_t t = 0; t < terms_.size(); ++t) starting_[terms_[t].stems.front()].push_back(t);
+  for (auto& list : starting_) {
+    std::stable_sort(list.begin(), list.end(),
+                     [&](std::uint32_t a, std::uint32_t b) { return terms_[a].stems.size() > terms_[b].stems.size(); });
+  }
+}
+
+std::uint32_t ConceptMatcher::StemOf(std::string_view word) const {
+  if (auto it = surface_.find(word); it != surface_.end()) return it->second;
+  // An English word with no entry has a stem no term has (every regular form of every term word
+  // is in surface_); anything else (slang, an unusual form) is stemmed now.
+  if (word.size() < 3 || (speller_ != nullptr && speller_->IsKnown(word))) return kNoStem;
+  if (auto it = stems_.find(Stem(word)); it != stems_.end()) return it->second;
+  return kNoStem;
+}
+
+void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& tokens,
+                          std::vector<ConceptMention>& concepts, std::vector<IdiomMention>* idioms_out) const {
+  // Per word: its stem's id and, for a word some term names exactly, that id too.
+  std::vector<std::uint32_t> stem(tokens.size(), kNoStem), exact(tokens.size(), kNoStem);
+  bool any = false;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i].punct) continue;
+    const std::string_view word = text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin);
+    stem[i] = StemOf(word);
+    if (auto it = exact_.find(word); it != exact_.end()) exact[i] = it->second;
+    any |= stem[i] != kNoStem || exact[i] != kNoStem;
+  }
+  if (!any) return;
+  auto is = [&](std::uint32_t id, std::size_t at) { return id == stem[at] || (id == exact[at] && id != kNoStem); };
+
+  const std::size_t first_new = concepts.size();
+  std::vector<IdiomMention> idioms;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    for (std::uint32_t start : {stem[i], exact[i]}) {
+    if (start == kNoStem) continue;
+    for (std::uint32_t t : starting_[start]) {
+      const Term& term = terms_[t];
+      if (i + term.stems.size() > tokens.size()) continue;
+      bool match = true;
+      for (std::size_t k = 1; k < term.stems.size() && match; ++k) {
+        const std::size_t at = i + k;
+        match = !tokens[at].punct && (term.stems[k] == kAnyWord || is(term.stems[k], at));
+      }
+      if (!match) continue;
+      const auto first = static_cast<std::uint32_t>(i);
+      const auto last = static_cast<std::uint32_t>(i + term.stems.size() - 1);
+      if (term.idiom) {
+        idioms.push_back(IdiomMention{term.owner, first, last});
+        continue;
+      }
+      // Terms are longest first: a shorter term of the same concept here adds nothing.
+      const bool seen = std::any_of(concepts.begin() + static_cast<std::ptrdiff_t>(first_new), concepts.end(),
+                                    [&](const ConceptMention& m) { return m.id == term.owner && m.first == first; });
+      if (!seen) concepts.push_back(ConceptMention{term.owner, term.index, first, last});
+    }
+    }
+  }
+  if (!idioms.empty()) {
+    concepts.erase(std::remove_if(concepts.begin() + static_cast<std::ptrdiff_t>(first_new), concepts.end(),
+                                  [&](const ConceptMention& m) {
+                                    return std::any_of(idioms.begin(), idioms.end(), [&](const IdiomMention& d) {
+                                      return m.first <= d.last && d.first <= m.last;
+                                    });
+                                  }),
+                   concepts.end());
+  }
+  if (idioms_out) idioms_out->insert(idioms_out->end(), idioms.begin(), idioms.end());
+}
+
+std::vector<std::string> ConceptMatcher::SurfaceForms() const {
+  std::vector<std::string> out;
+  out.reserve(surface_.size());
+  for (const auto& [form, id] : surface_) out.push_back(form);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace backcheck::dialog

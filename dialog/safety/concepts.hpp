@@ -1,0 +1,90 @@
+// Concepts (issue 12, item 5): which lay words for which idea a message holds. The lexicon
+// (concepts.jsonc) says, per concept, the terms people use ("BLOOD": blood, bleeding, bloody...);
+// flags are rules over concepts found together (red_flags.jsonc `rules`, RedFlagDetector).
+//
+// Terms match on stems (dialog/text/stems.hpp): each term word is expanded at construction into
+// the surface forms that share its stem, so a message word is one hash look-up; a word no table
+// knows and the speller does not know as English (slang, a rare form) is stemmed on the spot.
+// "*" in a term is any one word; "=word" is that form only. A term never spans punctuation.
+//
+// Idioms (concepts.jsonc `idioms`) are terms too: a concept mention that overlaps an idiom
+// ("blood pressure", "took my breath away") is not a mention.
+//
+// Immutable after construction; Find() is safe to call from many threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "knowledge/knowledge_base.hpp"
+
+namespace backcheck::dialog {
+
+class Speller;
+
+// One word or punctuation mark of normalised text.
+struct TextToken {
+  std::size_t begin, end;  // bytes
+  bool punct;              // one of . , ; : ! ? -
+};
+
+// The tokens of normalised text: words split at spaces and at the punctuation above.
+std::vector<TextToken> Tokenise(std::string_view normalised);
+
+struct ConceptMention {
+  std::uint32_t id;       // index into RedFlagLexicon::concepts
+  std::uint32_t term;     // index into that concept's terms
+  std::uint32_t first, last;  // token indices, inclusive
+};
+
+struct IdiomMention {
+  std::uint32_t idiom;  // index into RedFlagLexicon::idioms
+  std::uint32_t first, last;
+};
+
+class ConceptMatcher {
+ public:
+  // `speller` (may be null) tells English words from others: only the others are stemmed at run
+  // time. It must outlive the matcher.
+  ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const Speller* speller);
+
+  // Appends the concept mentions of `text` (tokens from Tokenise) that overlap no idiom, and the
+  // idioms found (for explain); both in token order. Of one concept's terms starting at one
+  // token only the longest is kept.
+  void Find(std::string_view text, const std::vector<TextToken>& tokens, std::vector<ConceptMention>& concepts,
+            std::vector<IdiomMention>* idioms = nullptr) const;
+
+  // Every surface form of every term word: the words the speller may correct typos into.
+  std::vector<std::string> SurfaceForms() const;
+
+ private:
+  static constexpr std::uint32_t kNoStem = 0xFFFFFFFF;
+  static constexpr std::uint32_t kAnyWord = 0xFFFFFFFE;
+  struct Term {
+    std::vector<std::uint32_t> stems;  // kAnyWord for "*"
+    std::uint32_t owner;               // concept index, or idiom index when `idiom`
+    std::uint32_t index;               // term index within the concept
+    bool idiom;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using WordMap = std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>>;
+
+  std::uint32_t InternStem(const std::string& stem);
+  void AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom);
+  std::uint32_t StemOf(std::string_view word) const;
+
+  const Speller* speller_;
+  WordMap stems_;    // stem -> id ("=word" for a term word that matches only itself)
+  WordMap surface_;  // surface form -> stem id
+  WordMap exact_;    // surface form -> id of "=form"
+  std::vector<Term> terms_;
+  std::vector<std::vector<std::uint32_t>> starting_;  // stem id -> terms starting with it, longest first
+};
+
+}  // namespace backcheck::dialog

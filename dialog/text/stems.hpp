@@ -1,0 +1,27 @@
+// Word forms without listing them (issue 12, item 2): Snowball's English stemmer (Porter2, Debian
+// libstemmer), so that "tingle", "tingles", "tingling" and "tingly" are one lexicon entry.
+//
+// Stem() runs the stemmer; Forms() lists the regular inflections of a word that share its stem,
+// so that a lexicon can be expanded once at start-up into the surface forms a message may use
+// ("tingle" -> tingle, tingles, tingled, tingling, tingly) and a message word is then found by
+// one hash look-up instead of stemming every word of every message.
+//
+// Thread-safe: each thread uses its own stemmer (libstemmer's objects are not shareable).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace backcheck::dialog {
+
+// The Porter2 stem of a lower-case ASCII word ("breathing" -> "breath", "tingly" -> "tingl").
+// Anything else (digits, non-ASCII) is returned as it is.
+std::string Stem(std::string_view word);
+
+// `word` and the regular inflections of it and of its stem (-s, -es, -ed, -ing, -er, -y, -ly,
+// -ness, with a final e dropped, y -> i and a doubled final consonant) whose stem is Stem(word).
+// Irregular forms ("bled", "fell") are not found: a lexicon lists them.
+std::vector<std::string> Forms(std::string_view word);
+
+}  // namespace backcheck::dialog
