@@ -92,6 +92,21 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
     }
     for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
     flag_patterns_.push_back(std::move(fp));
+    auto masks = [](const std::vector<knowledge::ConceptRule>& rules) {
+      std::vector<RuleMasks> out;
+      for (const auto& rule : rules) {
+        RuleMasks m;
+        for (const auto& part : rule.parts) {
+          ConceptSet set{};
+          for (std::size_t c : part) set[c / 64] |= std::uint64_t{1} << (c % 64);
+          m.parts.push_back(set);
+        }
+        out.push_back(std::move(m));
+      }
+      return out;
+    };
+    rule_masks_.push_back(masks(flag.rules));
+    ask_masks_.push_back(masks(flag.ask_when));
     const auto& effort = lexicon.cues.effort_flags;
     if (std::find(effort.begin(), effort.end(), flag.id) != effort.end()) effort_flags_ |= FlagMask{1} << f;
   }
@@ -119,6 +134,7 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
   AddCues(kReportedSpeech, c.reported_speech);
   AddCues(kEffortActivity, c.effort_activity);
   AddCues(kEffortPassed, c.effort_passed);
+  cue_table_.Build(cues_);
 }
 
 std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
@@ -312,6 +328,7 @@ struct RedFlagDetector::Message {
   std::vector<ConceptMention> concepts;
   std::vector<IdiomMention> idioms;
   std::vector<std::uint32_t> sentence, clause;  // per token: which sentence and clause it is in
+  ConceptSet present{};                         // the concepts found anywhere in it
 };
 
 // A possible mention of a flag: by a pattern (one part) or a rule (one part per concept).
@@ -352,11 +369,29 @@ void RedFlagDetector::PatternCandidates(const Message& m, const std::vector<int>
   }
 }
 
+bool RedFlagDetector::Satisfies(const ConceptSet& present, const RuleMasks& rule) {
+  return std::all_of(rule.parts.begin(), rule.parts.end(),
+                     [&](const ConceptSet& part) { return (part[0] & present[0]) | (part[1] & present[1]); });
+}
+
+bool RedFlagDetector::AnyRuleSatisfied(const ConceptSet& present) const {
+  for (const auto* all : {&rule_masks_, &ask_masks_}) {
+    for (const auto& rules : *all) {
+      for (const auto& rule : rules) {
+        if (Satisfies(present, rule)) return true;
+      }
+    }
+  }
+  return false;
+}
+
 void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const {
   const auto& flags = lexicon_->flags;
   for (std::size_t f = 0; f < flags.size(); ++f) {
     const auto& rules = ask ? flags[f].ask_when : flags[f].rules;
+    const auto& masks = ask ? ask_masks_[f] : rule_masks_[f];
     for (std::size_t r = 0; r < rules.size(); ++r) {
+      if (!Satisfies(m.present, masks[r])) continue;
       const knowledge::ConceptRule& rule = rules[r];
       const auto& unit = rule.clause ? m.clause : m.sentence;
       auto in_part = [&](const ConceptMention& c, std::size_t p) {
@@ -481,7 +516,8 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
   Detection detection;
   Message m;
   m.text = text;
-  const std::vector<TextToken> raw = Tokenise(text);
+  thread_local std::vector<TextToken> raw;  // scratch: every message is tokenised
+  Tokenise(text, raw);
   concepts_.Find(text, raw, m.concepts, &m.idioms);
   std::vector<int> hits;
   const bool patterns_hit = MatchPatterns(text, hits);
@@ -494,12 +530,12 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
       trace->idioms.push_back({lexicon_->idioms[d.idiom], d.idiom, raw[d.first].begin, raw[d.last].end});
     }
   }
-  if (!patterns_hit && m.concepts.empty()) return detection;
+  for (const auto& c : m.concepts) m.present[c.id / 64] |= std::uint64_t{1} << (c.id % 64);
+  if (!patterns_hit && !AnyRuleSatisfied(m.present)) return detection;
 
   m.tokens.reserve(raw.size());
   for (const auto& t : raw) {
-    auto it = cues_.find(text.substr(t.begin, t.end - t.begin));
-    m.tokens.push_back(Token{t.begin, t.end, t.punct, it == cues_.end() ? nullptr : &it->second});
+    m.tokens.push_back(Token{t.begin, t.end, t.punct, cue_table_.Find(text.substr(t.begin, t.end - t.begin))});
   }
   // Sentences end at hard punctuation; clauses also at clause breaks and at a soft break before a
   // subject (the same boundaries Attribute() scopes cues with).
@@ -520,10 +556,23 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
   std::vector<Candidate> candidates;
   if (patterns_hit) PatternCandidates(m, hits, candidates);
   RuleCandidates(m, candidates, /*ask=*/false);
+  // A rule often finds the span a pattern found: one of them is enough (the pattern's, first).
+  if (!trace) {
+    std::erase_if(candidates, [&, seen = std::vector<std::array<std::size_t, 3>>{}](const Candidate& c) mutable {
+      const std::array<std::size_t, 3> key{c.flag, c.begin, c.end};
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) return true;
+      seen.push_back(key);
+      return false;
+    });
+  }
   Filter(m, candidates);
+  FlagMask decided_self = 0;
   for (auto& c : candidates) {
     if (c.dropped) continue;
+    // A self mention decides its flag: further mentions of it cannot change that.
+    if (!trace && ((decided_self >> c.flag) & 1)) continue;
     Decide(m, c);
+    if (c.why.attribution == Attribution::kSelf) decided_self |= FlagMask{1} << c.flag;
     auto existing = std::find_if(detection.mentions.begin(), detection.mentions.end(),
                                  [&](const FlagMention& x) { return x.flag == c.flag; });
     if (existing == detection.mentions.end()) {

@@ -189,6 +189,7 @@ class RedFlagDetector {
   // The candidates of the fixed patterns and of the concept rules.
   void PatternCandidates(const Message& m, const std::vector<int>& hits, std::vector<Candidate>& out) const;
   void RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const;
+  bool AnyRuleSatisfied(const std::array<std::uint64_t, 2>& present) const;
   void Filter(const Message& m, std::vector<Candidate>& candidates) const;
   void Decide(const Message& m, Candidate& c) const;
 
@@ -201,7 +202,18 @@ class RedFlagDetector {
   std::vector<int> pattern_index_;              // set index -> index in the flag's patterns
   std::vector<FlagPatterns> flag_patterns_;     // per flag
   FlagMask effort_flags_ = 0;
-  std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;
+  // Which concepts a message has, as bits (at most kMaxConcepts, the loader's limit), and per
+  // rule the concepts each part accepts: a rule whose parts are not all in the message is
+  // skipped with a few AND operations, and a message that satisfies no rule and no pattern is
+  // done before any cue look-up.
+  using ConceptSet = std::array<std::uint64_t, 2>;
+  struct RuleMasks {
+    std::vector<ConceptSet> parts;
+  };
+  static bool Satisfies(const ConceptSet& present, const RuleMasks& rule);
+  std::vector<std::vector<RuleMasks>> rule_masks_, ask_masks_;  // per flag, per rule
+  std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;  // while building
+  WordTable<CueEntry> cue_table_;  // the same, for the look-up of every word of a message
 };
 
 }  // namespace backcheck::dialog

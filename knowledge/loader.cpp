@@ -236,6 +236,7 @@ void LoadConcepts(const json& doc, RedFlagLexicon& lex) {
     for (const auto& t : c.terms) CheckTerm(t, w);
     lex.concepts.push_back(std::move(c));
   }
+  if (lex.concepts.size() > 128) file.Fail("at most 128 concepts are supported");
   lex.idioms = Strings(doc, "idioms", file);
   for (const auto& t : lex.idioms) CheckTerm(t, file.With("idioms"));
 }

@@ -1,6 +1,7 @@
 #include "dialog/safety/concepts.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "dialog/text/spelling.hpp"
 #include "dialog/text/stems.hpp"
@@ -15,6 +16,12 @@ bool IsPunct(char c) { return c == '.' || c == ',' || c == ';' || c == ':' || c 
 
 std::vector<TextToken> Tokenise(std::string_view text) {
   std::vector<TextToken> tokens;
+  Tokenise(text, tokens);
+  return tokens;
+}
+
+void Tokenise(std::string_view text, std::vector<TextToken>& tokens) {
+  tokens.clear();
   for (std::size_t i = 0; i < text.size();) {
     if (text[i] == ' ') {
       ++i;
@@ -28,7 +35,6 @@ std::vector<TextToken> Tokenise(std::string_view text) {
       i = j;
     }
   }
-  return tokens;
 }
 
 std::uint32_t ConceptMatcher::InternStem(const std::string& stem) {
@@ -46,12 +52,15 @@ void ConceptMatcher::AddTerm(const std::string& text, std::uint32_t owner, std::
     }
     if (word.size() > 1 && word[0] == '=') {
       const std::uint32_t id = InternStem(word);
-      exact_.try_emplace(word.substr(1), id);
+      surface_[word.substr(1)].exact = id;
       term.stems.push_back(id);
       continue;
     }
     const std::uint32_t id = InternStem(Stem(word));
-    for (auto& form : Forms(word)) surface_.try_emplace(std::move(form), id);
+    for (auto& form : Forms(word)) {
+      WordIds& ids = surface_[std::move(form)];
+      if (ids.stem == kNoStem) ids.stem = id;
+    }
     term.stems.push_back(id);
   }
   if (term.stems.empty()) return;
@@ -68,6 +77,7 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
   for (std::size_t i = 0; i < lexicon.idioms.size(); ++i) {
     AddTerm(lexicon.idioms[i], static_cast<std::uint32_t>(i), 0, true);
   }
+  forms_.Build(surface_);
   for (std::uint32_t t = 0; t < terms_.size(); ++t) starting_[terms_[t].stems.front()].push_back(t);
   for (auto& list : starting_) {
     std::stable_sort(list.begin(), list.end(),
@@ -75,34 +85,36 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
   }
 }
 
-std::uint32_t ConceptMatcher::StemOf(std::string_view word) const {
-  if (auto it = surface_.find(word); it != surface_.end()) return it->second;
+ConceptMatcher::WordIds ConceptMatcher::IdsOf(std::string_view word) const {
+  if (const WordIds* ids = forms_.Find(word)) return *ids;
   // An English word with no entry has a stem no term has (every regular form of every term word
-  // is in surface_); anything else (slang, an unusual form) is stemmed now.
-  if (word.size() < 3 || (speller_ != nullptr && speller_->IsKnown(word))) return kNoStem;
-  if (auto it = stems_.find(Stem(word)); it != stems_.end()) return it->second;
-  return kNoStem;
+  // is in surface_); a number neither. Anything else (slang, an unusual form) is stemmed now.
+  if (word.size() < 4 || (word[0] >= '0' && word[0] <= '9') || (speller_ != nullptr && speller_->IsKnown(word))) {
+    return {};
+  }
+  if (auto it = stems_.find(Stem(word)); it != stems_.end()) return {it->second, kNoStem};
+  return {};
 }
 
 void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& tokens,
                           std::vector<ConceptMention>& concepts, std::vector<IdiomMention>* idioms_out) const {
-  // Per word: its stem's id and, for a word some term names exactly, that id too.
-  std::vector<std::uint32_t> stem(tokens.size(), kNoStem), exact(tokens.size(), kNoStem);
+  // Per word: its stem's id and, for a word some term names exactly, that id too. Scratch space
+  // is kept per thread: this runs for every message.
+  thread_local std::vector<WordIds> ids;
+  ids.assign(tokens.size(), WordIds{});
   bool any = false;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i].punct) continue;
-    const std::string_view word = text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin);
-    stem[i] = StemOf(word);
-    if (auto it = exact_.find(word); it != exact_.end()) exact[i] = it->second;
-    any |= stem[i] != kNoStem || exact[i] != kNoStem;
+    ids[i] = IdsOf(text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin));
+    any |= ids[i].stem != kNoStem || ids[i].exact != kNoStem;
   }
   if (!any) return;
-  auto is = [&](std::uint32_t id, std::size_t at) { return id == stem[at] || (id == exact[at] && id != kNoStem); };
+  auto is = [&](std::uint32_t id, std::size_t at) { return id == ids[at].stem || (id == ids[at].exact && id != kNoStem); };
 
   const std::size_t first_new = concepts.size();
   std::vector<IdiomMention> idioms;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
-    for (std::uint32_t start : {stem[i], exact[i]}) {
+    for (std::uint32_t start : {ids[i].stem, ids[i].exact}) {
     if (start == kNoStem) continue;
     for (std::uint32_t t : starting_[start]) {
       const Term& term = terms_[t];
@@ -141,7 +153,7 @@ void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& t
 std::vector<std::string> ConceptMatcher::SurfaceForms() const {
   std::vector<std::string> out;
   out.reserve(surface_.size());
-  for (const auto& [form, id] : surface_) out.push_back(form);
+  for (const auto& [form, id] : surface_) out.push_back(form);  // (exact forms included)
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dialog/word_table.hpp"
 #include "knowledge/knowledge_base.hpp"
 
 namespace backcheck::dialog {
@@ -33,6 +34,7 @@ struct TextToken {
 
 // The tokens of normalised text: words split at spaces and at the punctuation above.
 std::vector<TextToken> Tokenise(std::string_view normalised);
+void Tokenise(std::string_view normalised, std::vector<TextToken>& out);  // into `out`, cleared first
 
 struct ConceptMention {
   std::uint32_t id;       // index into RedFlagLexicon::concepts
@@ -73,16 +75,21 @@ class ConceptMatcher {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using WordMap = std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>>;
+  template <typename V>
+  using WordMap = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  struct WordIds {
+    std::uint32_t stem = kNoStem;   // the id of the word's stem, when some term has it
+    std::uint32_t exact = kNoStem;  // the id of "=word", when some term names the word exactly
+  };
 
   std::uint32_t InternStem(const std::string& stem);
   void AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom);
-  std::uint32_t StemOf(std::string_view word) const;
+  WordIds IdsOf(std::string_view word) const;
 
   const Speller* speller_;
-  WordMap stems_;    // stem -> id ("=word" for a term word that matches only itself)
-  WordMap surface_;  // surface form -> stem id
-  WordMap exact_;    // surface form -> id of "=form"
+  WordMap<std::uint32_t> stems_;  // stem -> id ("=word" for a term word that matches only itself)
+  WordMap<WordIds> surface_;      // surface form -> its ids (while building)
+  WordTable<WordIds> forms_;      // the same, for look-ups (one hash per word of a message)
   std::vector<Term> terms_;
   std::vector<std::vector<std::uint32_t>> starting_;  // stem id -> terms starting with it, longest first
 };

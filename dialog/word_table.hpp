@@ -1,0 +1,72 @@
+// A read-only map from words to values, for the per-word look-ups of every message (concepts,
+// cue phrases): an open-addressing table of 64-bit hashes, so a word that is not there (most
+// words of most messages) costs one hash and, nearly always, one probe of an empty or
+// mismatched slot. Built once; Find() is safe to call from many threads.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace backcheck::dialog {
+
+// A fast 64-bit hash of a short string (8 bytes a step), never 0.
+inline std::uint64_t HashWord(std::string_view s) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = 0x2545F4914F6CDD1Dull ^ (s.size() * kMul);
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    h = (h ^ v) * kMul;
+    h ^= h >> 29;
+  }
+  std::uint64_t tail = 0;
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * kMul;
+  h ^= h >> 32;
+  return h == 0 ? 1 : h;
+}
+
+template <typename V>
+class WordTable {
+ public:
+  // Takes (word, value) pairs with distinct words; pointers to the values stay valid.
+  template <typename Range>
+  void Build(const Range& entries) {
+    entries_.assign(entries.begin(), entries.end());
+    std::size_t cap = 64;
+    while (cap < entries_.size() * 2) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    for (std::uint32_t e = 0; e < entries_.size(); ++e) {
+      const std::uint64_t h = HashWord(entries_[e].first);
+      std::size_t k = h & (cap - 1);
+      while (slots_[k].hash != 0) k = (k + 1) & (cap - 1);
+      slots_[k] = Slot{h, e};
+    }
+  }
+
+  // The value of `word`, or null.
+  const V* Find(std::string_view word) const {
+    if (slots_.empty()) return nullptr;
+    const std::uint64_t h = HashWord(word);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t k = h & mask; slots_[k].hash != 0; k = (k + 1) & mask) {
+      if (slots_[k].hash == h && entries_[slots_[k].entry].first == word) return &entries_[slots_[k].entry].second;
+    }
+    return nullptr;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;  // 0: empty
+    std::uint32_t entry = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<std::pair<std::string, V>> entries_;
+};
+
+}  // namespace backcheck::dialog
