@@ -6,6 +6,8 @@
 //   backcheck eval FILE.jsonl      run labelled conversations, exit 1 on any failure
 //   backcheck retrieval-scores FILE.jsonl   passage scores, for tuning the retrieval threshold
 //   backcheck explain [--json] TEXT...      what the red-flag pipeline makes of a message
+//   backcheck lexicon-report [--json]       every red-flag lexicon entry and the test sentences exercising it
+//   backcheck sentences FILE.jsonc          run labelled red-flag sentences, exit 1 on any failure
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +20,7 @@
 
 #include "cli/explain.hpp"
 #include "cli/labelled_eval.hpp"
+#include "cli/lexicon_report.hpp"
 #include "cli/script_runner.hpp"
 #include "dialog/engine.hpp"
 #include "knowledge/loader.hpp"
@@ -248,6 +251,18 @@ int main(int argc, char** argv) {
   explain->add_option("TEXT", explain_texts, "messages (none: read one a line from stdin)");
   explain->add_flag("--json", explain_json, "one JSON object a line");
 
+  bool lexicon_json = false;
+  std::string tests_dir = BACKCHECK_TESTS_DIR;
+  auto* lexicon = app.add_subcommand("lexicon-report", "list every red-flag pattern, concept term, idiom, rule and cue "
+                                                       "with the test sentences exercising it; exit 1 if one has none");
+  lexicon->add_flag("--json", lexicon_json, "one JSON document");
+  lexicon->add_option("--tests", tests_dir, "the tests folder (conversations/, eval/dev.jsonl, red_flags/sentences.jsonc)")
+      ->capture_default_str()->check(CLI::ExistingDirectory);
+  std::string sentences_file;
+  auto* sentences = app.add_subcommand("sentences", "run labelled red-flag sentences (tests/red_flags/sentences.jsonc) "
+                                                    "as first messages; exit 1 if any fails");
+  sentences->add_option("FILE", sentences_file, "the labelled sentences")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
@@ -263,6 +278,19 @@ int main(int argc, char** argv) {
   if (*test) return Test(&engine, test_options);
   if (*eval) return Eval(engine, eval_file);
   if (*scores) return RetrievalScores(engine, scores_file);
+  if (*lexicon || *sentences) {
+    try {
+      if (*sentences) {
+        return backcheck::cli::RunLabelledSentences(engine, backcheck::cli::LoadLabelledSentences(sentences_file, *kb),
+                                                    std::cout);
+      }
+      return backcheck::cli::LexiconReport(engine, backcheck::cli::CollectTestSentences(tests_dir, *kb), lexicon_json,
+                                           std::cout);
+    } catch (const std::exception& e) {
+      std::cerr << "backcheck: " << e.what() << "\n";
+      return 2;
+    }
+  }
   if (*explain) {
     if (explain_texts.empty()) {
       for (std::string line; std::getline(std::cin, line);) explain_texts.push_back(line);
