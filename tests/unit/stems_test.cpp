@@ -1,0 +1,121 @@
+// Word forms without listing them (issue 12, item 2): dialog/text/stems.hpp. The concept lexicon
+// writes one entry per word ("tingle", "breathe", "numb") and relies on Stem() to give every form
+// a person writes the same stem, and on Forms() to list those forms up front.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "dialog/text/stems.hpp"
+
+using backcheck::dialog::Forms;
+using backcheck::dialog::Stem;
+
+namespace {
+
+bool Has(const std::vector<std::string>& forms, const std::string& f) {
+  return std::find(forms.begin(), forms.end(), f) != forms.end();
+}
+
+}  // namespace
+
+TEST_CASE("the forms the lexicon relies on share one stem", "[stems]") {
+  // concepts.jsonc TINGLE lists "tingle" and expects the rest ("tingly": see the known miss below).
+  for (const char* w : {"tingles", "tingled", "tingling"}) {
+    INFO(w);
+    CHECK(Stem(w) == Stem("tingle"));
+  }
+  // BREATH: the noun and the verb are one idea.
+  for (const char* w : {"breathe", "breathing", "breathes"}) {
+    INFO(w);
+    CHECK(Stem(w) == Stem("breath"));
+  }
+  // NUMB: "numbness" is the same symptom.
+  CHECK(Stem("numbness") == Stem("numb"));
+  CHECK(Stem("numbed") == Stem("numb"));
+  // Others the lexicon leans on: COUGH, SHIVER, WEAK.
+  CHECK(Stem("coughing") == Stem("cough"));
+  CHECK(Stem("coughs") == Stem("cough"));
+  CHECK(Stem("shivering") == Stem("shiver"));
+  CHECK(Stem("weakness") == Stem("weak"));
+}
+
+// Known miss (tests/conversations/known_misses.md): Porter2 strips "-ly" after a 'g', so "tingly"
+// stems to "ting", not "tingl" as stems.hpp says. The lexicon lists "tingly" as its own term,
+// and its forms are then those of "ting": "tinged" ("phlegm tinged with red") and "ting" are read
+// as TINGLE. Marked [!mayfail]: it reports without failing the suite, until the stage (or the
+// lexicon) handles it.
+TEST_CASE("tingly shares the stem of tingle, and tinged does not", "[stems][!mayfail]") {
+  CHECK(Stem("tingly") == Stem("tingle"));
+  CHECK(Has(Forms("tingle"), "tingly"));
+  CHECK(Stem("tinged") != Stem("tingly"));
+  CHECK(!Has(Forms("tingly"), "tinged"));
+}
+
+TEST_CASE("words of different ideas keep different stems", "[stems]") {
+  // A stemmer that merged these would turn a harmless word into a symptom.
+  CHECK(Stem("tingle") != Stem("tangle"));
+  CHECK(Stem("numb") != Stem("number"));
+  CHECK(Stem("breath") != Stem("bread"));
+  CHECK(Stem("chills") != Stem("chili"));
+}
+
+TEST_CASE("non-ASCII, digits and upper case are returned as they are", "[stems]") {
+  CHECK(Stem("38") == "38");
+  CHECK(Stem("100.4") == "100.4");
+  CHECK(Stem("9/10") == "9/10");
+  CHECK(Stem("5k") == "5k");
+  CHECK(Stem("café") == "café");
+  CHECK(Stem("naïve") == "naïve");
+  CHECK(Stem("🤒") == "🤒");
+  CHECK(Stem("Tingling") == "Tingling");  // only lower-case ASCII is stemmed (text is folded first)
+  CHECK(Stem("") == "");
+}
+
+TEST_CASE("Forms lists the regular inflections that share the stem", "[stems]") {
+  const auto tingle = Forms("tingle");
+  REQUIRE(!tingle.empty());
+  CHECK(tingle.front() == "tingle");
+  for (const char* f : {"tingles", "tingled", "tingling"}) {
+    INFO(f);
+    CHECK(Has(tingle, f));
+  }
+  const auto breathe = Forms("breathe");
+  for (const char* f : {"breathe", "breathes", "breathed", "breathing"}) {
+    INFO(f);
+    CHECK(Has(breathe, f));
+  }
+  const auto numb = Forms("numb");
+  CHECK(Has(numb, "numbness"));
+  CHECK(Has(numb, "numbed"));
+  const auto cough = Forms("cough");
+  for (const char* f : {"coughs", "coughed", "coughing"}) {
+    INFO(f);
+    CHECK(Has(cough, f));
+  }
+  // A doubled final consonant: "throb" -> "throbbing".
+  CHECK(Has(Forms("throb"), "throbbing"));
+}
+
+TEST_CASE("Forms lists no form with another stem, and no duplicates", "[stems]") {
+  for (const char* w : {"tingle", "breathe", "breath", "numb", "cough", "shiver", "weak", "throb", "ache",
+                        "spit", "bleed", "sweat", "dizzy", "heavy", "tight", "crush", "fall", "slip"}) {
+    const auto forms = Forms(w);
+    INFO(w);
+    CHECK(Has(forms, w));
+    for (const auto& f : forms) {
+      INFO(f);
+      CHECK(Stem(f) == Stem(w));
+      CHECK(std::count(forms.begin(), forms.end(), f) == 1);
+    }
+  }
+  // Irregular forms are not guessed: a lexicon lists them ("bled", "fell").
+  CHECK(!Has(Forms("bleed"), "bled"));
+  CHECK(!Has(Forms("fall"), "fell"));
+}
+
+TEST_CASE("Forms of a word that is not lower-case ASCII is the word alone", "[stems]") {
+  CHECK(Forms("38") == std::vector<std::string>{"38"});
+  CHECK(Forms("café") == std::vector<std::string>{"café"});
+}
