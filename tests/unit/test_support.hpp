@@ -2,16 +2,22 @@
 // once per test process.
 #pragma once
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dialog/engine.hpp"
 #include "knowledge/loader.hpp"
 
 namespace backcheck::test {
 
+// BACKCHECK_TEST_KB_DIR, when set, points the tests at another copy of the knowledge folder (to
+// check that a test fails when a pattern it relies on is deleted: tests/red_flags/README.md).
 inline std::shared_ptr<const knowledge::KnowledgeBase> BuiltInKb() {
-  static auto kb = knowledge::LoadKnowledgeBase(BACKCHECK_DEFAULT_KB_DIR);
+  static auto kb = knowledge::LoadKnowledgeBase(std::getenv("BACKCHECK_TEST_KB_DIR") ? std::getenv("BACKCHECK_TEST_KB_DIR")
+                                                                                      : BACKCHECK_DEFAULT_KB_DIR);
   return kb;
 }
 
@@ -43,6 +49,28 @@ inline std::vector<std::string> Mentions(const std::string& text) {
   std::vector<std::string> out;
   for (const auto& m : detection.mentions) {
     out.push_back(engine.kb().red_flags.flags[m.flag].id + ":" + dialog::AttributionName(m.attribution));
+  }
+  return out;
+}
+
+// Mentions(), plus "flag:except" / "flag:requires" for a flag whose candidates were all dropped by
+// an `except` pattern ("the pain never goes down my arm") or for want of a `requires` pattern
+// ("i haven't lost any weight"): the detector saw the mention and then set it aside. Tables
+// of negated, asked-about, past and other-person sentences check one of these, so that deleting
+// the pattern or term they rely on makes them fail instead of pass.
+inline std::vector<std::string> Seen(const std::string& text) {
+  const auto& engine = TestEngine();
+  dialog::DetectionTrace trace;
+  auto detection = engine.detector().Detect(engine.normaliser().Normalise(text), &trace);
+  std::vector<std::string> out;
+  for (const auto& m : detection.mentions) {
+    out.push_back(engine.kb().red_flags.flags[m.flag].id + ":" + dialog::AttributionName(m.attribution));
+  }
+  for (const auto& c : trace.candidates) {
+    if (c.dropped != "except" && c.dropped != "requires") continue;
+    const bool mentioned = std::any_of(out.begin(), out.end(), [&](const std::string& s) { return s.rfind(c.flag + ":", 0) == 0; });
+    const std::string x = c.flag + ":" + c.dropped;
+    if (!mentioned && std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
   }
   return out;
 }
