@@ -179,7 +179,7 @@ void Engine::AskPossible(Composer& out, FlagMask possible, ConversationState& s)
   for (const auto& g : kb_->red_flags.guidance) {
     if (g.level == level) out.Add(g.conditional);
   }
-  out.Suggest(kb_->flow.QuickReplies("yes_no"));
+  out.quick_replies = kb_->flow.QuickReplies("yes_no");  // the question wants a yes or a no
 }
 
 void Engine::Tailor(Composer& out, const Slots& slots) const {

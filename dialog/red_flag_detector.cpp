@@ -251,16 +251,21 @@ RedFlagDetector::Why RedFlagDetector::Attribute(std::string_view text, const std
 
   // Past: over, not now ("I had numbness last year", "gone now"), unless something outside the
   // past cues says it goes on ("still", "since yesterday", "again").
-  if (std::size_t at = FindPhrase(kPast, text, tokens, sentence_start, sentence_end); at < sentence_end) {
+  // The past cue must be in the mention's clause ("i used to play football, and now there is
+  // pressure in my chest" is current); a continuing cue anywhere in the sentence overrides it.
+  // (A past phrase may run on past the clause: "all good since".)
+  if (std::size_t at = FindPhrase(kPast, text, tokens, clause_start, sentence_end); at < clause_end) {
+    // Words inside any past phrase ("fine now", "totally fine") do not count as continuing.
+    std::vector<bool> in_past(sentence_end - sentence_start, false);
+    for (std::size_t i = sentence_start; i < sentence_end; ++i) {
+      const std::size_t n = PhraseAt(kPast, text, tokens, i);
+      for (std::size_t k = i; k < std::min(i + n, sentence_end); ++k) in_past[k - sentence_start] = true;
+    }
     bool continuing = false;
-    for (std::size_t i = sentence_start; i < sentence_end && !continuing;) {
-      if (std::size_t n = PhraseAt(kPast, text, tokens, i); n > 0) {
-        i += n;
-        continue;
-      }
-      std::size_t n = PhraseAt(kContinuing, text, tokens, i);
+    for (std::size_t i = sentence_start; i < sentence_end && !continuing; ++i) {
+      if (in_past[i - sentence_start]) continue;
+      const std::size_t n = PhraseAt(kContinuing, text, tokens, i);
       continuing = n > 0 && i + n <= sentence_end;
-      i += n > 0 ? n : 1;
     }
     if (!continuing) return why(Attribution::kPast, kPast, at);
   }
@@ -280,8 +285,10 @@ RedFlagDetector::Why RedFlagDetector::Attribute(std::string_view text, const std
     if (PhraseAt(kFirstPerson, text, tokens, i) > 0) return Why{};
   }
 
-  // Informational: a question about the symptom that says nothing of the person themselves.
-  if (!AnyPhraseIn(kFirstPerson, text, tokens, sentence_start, sentence_end)) {
+  // Informational: a question about the symptom that says nothing of the person themselves,
+  // nor of an episode going on ("its been ten days and the pain is still bad, is that normal?").
+  if (!AnyPhraseIn(kFirstPerson, text, tokens, sentence_start, sentence_end) &&
+      !AnyPhraseIn(kContinuing, text, tokens, sentence_start, sentence_end)) {
     if (PhraseAt(kQuestionStart, text, tokens, sentence_start) > 0) {
       return why(Attribution::kInformational, kQuestionStart, sentence_start);
     }
@@ -416,6 +423,8 @@ void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& o
           if (all) c.parts.emplace_back(it->first, it->last);
         }
         if (!all) continue;
+        // What a rule excludes is looked for in the rule's own scope: a whole sentence would also
+        // take "and i did not even train" as the exertion that explains the numbness.
         const bool excluded = std::any_of(m.concepts.begin(), m.concepts.end(), [&](const ConceptMention& x) {
           return unit[x.first] == u && std::find(rule.unless.begin(), rule.unless.end(), x.id) != rule.unless.end();
         });
@@ -489,6 +498,16 @@ void RedFlagDetector::Decide(const Message& m, Candidate& c) const {
     Why w = Attribute(m.text, m.tokens, first, last, &c.parts);
     if (Rank(w.attribution) > Rank(c.why.attribution)) c.why = w;
   }
+  // A pattern can span its own negation ("deep breath fine, no pain"): a negation cue just
+  // before the pattern's last word, inside it, governs it.
+  if (c.pattern >= 0 && c.why.attribution == Attribution::kSelf && c.last > c.first) {
+    for (std::size_t i = c.last > c.first + 2 ? c.last - 2 : c.first + 1; i < c.last; ++i) {
+      if (PhraseAt(kNegation, m.text, m.tokens, i) > 0 && PhraseAt(kPseudoNegation, m.text, m.tokens, i) == 0) {
+        c.why = Why{Attribution::kNegated, i, PhraseAt(kNegation, m.text, m.tokens, i), kNegation};
+        break;
+      }
+    }
+  }
   if (c.why.attribution != Attribution::kSelf || !(effort_flags_ & (FlagMask{1} << c.flag))) return;
   std::size_t b = c.first, e = c.last + 1;
   while (b > 0 && m.sentence[b - 1] == m.sentence[c.first]) --b;
@@ -553,9 +572,11 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
     if (IsHardPunct(w)) ++sentence, ++clause;
   }
 
+  // Rules first: a pattern's span can hide the negation a rule sees ("it stays in my back,
+  // nothing shooting down my arm"), which then decides the pattern's mention too.
   std::vector<Candidate> candidates;
-  if (patterns_hit) PatternCandidates(m, hits, candidates);
   RuleCandidates(m, candidates, /*ask=*/false);
+  if (patterns_hit) PatternCandidates(m, hits, candidates);
   // A rule often finds the span a pattern found: one of them is enough (the pattern's, first).
   if (!trace) {
     std::erase_if(candidates, [&, seen = std::vector<std::array<std::size_t, 3>>{}](const Candidate& c) mutable {
@@ -572,6 +593,20 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
     // A self mention decides its flag: further mentions of it cannot change that.
     if (!trace && ((decided_self >> c.flag) & 1)) continue;
     Decide(m, c);
+    if (c.pattern >= 0 && c.why.attribution == Attribution::kSelf) {
+      for (const auto& r : candidates) {
+        if (&r == &c || r.rule < 0 || r.flag != c.flag || r.dropped || r.why.attribution != Attribution::kNegated) continue;
+        if (r.first > c.last || c.first > r.last) continue;
+        // The rule saw a negation; one inside the pattern's span governs the pattern too.
+        for (std::size_t i = c.first; i < c.last; ++i) {
+          if (PhraseAt(kNegation, m.text, m.tokens, i) > 0 && PhraseAt(kPseudoNegation, m.text, m.tokens, i) == 0) {
+            c.why = Why{Attribution::kNegated, i, PhraseAt(kNegation, m.text, m.tokens, i), kNegation};
+            break;
+          }
+        }
+        if (c.why.attribution != Attribution::kSelf) break;
+      }
+    }
     if (c.why.attribution == Attribution::kSelf) decided_self |= FlagMask{1} << c.flag;
     auto existing = std::find_if(detection.mentions.begin(), detection.mentions.end(),
                                  [&](const FlagMention& x) { return x.flag == c.flag; });

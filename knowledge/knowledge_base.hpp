@@ -127,6 +127,9 @@ struct RedFlagLexicon {
   std::vector<RedFlag> flags;  // at most 64
   std::vector<Concept> concepts;    // concepts.jsonc
   std::vector<std::string> idioms;  // concepts.jsonc: a concept inside one is not a mention
+  // concepts.jsonc: concepts that give context (places, objects, "i"), whose words the speller
+  // never corrects a typo into.
+  std::vector<std::string> context_concepts;
   CueLexicon cues;
   std::vector<Guidance> guidance;  // one per level above none
 };

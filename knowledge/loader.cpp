@@ -237,6 +237,12 @@ void LoadConcepts(const json& doc, RedFlagLexicon& lex) {
     lex.concepts.push_back(std::move(c));
   }
   if (lex.concepts.size() > 128) file.Fail("at most 128 concepts are supported");
+  lex.context_concepts = Strings(doc, "context_concepts", file);
+  for (const auto& id : lex.context_concepts) {
+    if (std::none_of(lex.concepts.begin(), lex.concepts.end(), [&](const Concept& c) { return c.id == id; })) {
+      file.Fail("context_concepts: unknown concept '" + id + "'");
+    }
+  }
   lex.idioms = Strings(doc, "idioms", file);
   for (const auto& t : lex.idioms) CheckTerm(t, file.With("idioms"));
 }

@@ -68,6 +68,10 @@ void ConceptMatcher::AddTerm(const std::string& text, std::uint32_t owner, std::
 }
 
 ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const Speller* speller) : speller_(speller) {
+  for (const auto& c : lexicon.concepts) {
+    const auto& ctx = lexicon.context_concepts;
+    context_.push_back(std::find(ctx.begin(), ctx.end(), c.id) != ctx.end());
+  }
   for (std::size_t c = 0; c < lexicon.concepts.size(); ++c) {
     const auto& terms = lexicon.concepts[c].terms;
     for (std::size_t t = 0; t < terms.size(); ++t) {
@@ -141,6 +145,7 @@ void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& t
   if (!idioms.empty()) {
     concepts.erase(std::remove_if(concepts.begin() + static_cast<std::ptrdiff_t>(first_new), concepts.end(),
                                   [&](const ConceptMention& m) {
+                                    if (context_[m.id]) return false;
                                     return std::any_of(idioms.begin(), idioms.end(), [&](const IdiomMention& d) {
                                       return m.first <= d.last && d.first <= m.last;
                                     });

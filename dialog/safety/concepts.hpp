@@ -8,7 +8,8 @@
 // "*" in a term is any one word; "=word" is that form only. A term never spans punctuation.
 //
 // Idioms (concepts.jsonc `idioms`) are terms too: a concept mention that overlaps an idiom
-// ("blood pressure", "took my breath away") is not a mention.
+// ("blood pressure", "took my breath away") is not a mention, unless it is a context concept
+// (concepts.jsonc `context_concepts`: "arm day" cancels ARM, not the EXERTION it is).
 //
 // Immutable after construction; Find() is safe to call from many threads.
 #pragma once
@@ -87,6 +88,7 @@ class ConceptMatcher {
   WordIds IdsOf(std::string_view word) const;
 
   const Speller* speller_;
+  std::vector<bool> context_;  // per concept: a context concept, which idioms do not cancel
   WordMap<std::uint32_t> stems_;  // stem -> id ("=word" for a term word that matches only itself)
   WordMap<WordIds> surface_;      // surface form -> its ids (while building)
   WordTable<WordIds> forms_;      // the same, for look-ups (one hash per word of a message)

@@ -215,12 +215,17 @@ SpellerWords DomainWords(const knowledge::KnowledgeBase& kb) {
   for (const auto* list : {&c.negation, &c.pseudo_negation, &c.post_negation, &c.clause_breaks, &c.soft_breaks,
                            &c.subject_starts, &c.hypothetical, &c.concern, &c.definite, &c.question_starts,
                            &c.informational, &c.reported_speech, &c.first_person, &c.third_party, &c.past,
-                           &c.continuing, &c.effort_activity, &c.effort_passed}) {
+                           &c.continuing}) {
     for (const auto& phrase : *list) AddLetterRuns(phrase, w.vocabulary);
   }
   // Concept terms match on stems: a term word is a target, and so is each of its regular forms
   // that is an English word ("tingly"; not the stem "tingl").
   for (const auto& c2 : lex.concepts) {
+    // A context concept's words are never targets, and never corrected ("knurling" stays).
+    if (std::find(lex.context_concepts.begin(), lex.context_concepts.end(), c2.id) != lex.context_concepts.end()) {
+      for (const auto& term : c2.terms) AddLetterRuns(term, w.context);
+      continue;
+    }
     for (const auto& term : c2.terms) {
       for (const auto& word : SplitWords(term)) {
         if (word[0] == '=') continue;  // an exact form is there for precision, not reach
@@ -229,7 +234,7 @@ SpellerWords DomainWords(const knowledge::KnowledgeBase& kb) {
       }
     }
   }
-  for (const auto& idiom : lex.idioms) AddLetterRuns(idiom, w.vocabulary);
+  // (Idioms are not targets: "vhest" is "chest", never the "vest" of "weight vest".)
   // The other data's words: what intents and slots recognise is never rewritten into a symptom.
   SpellerWords data;
   for (const auto& intent : kb.intents) {
@@ -251,6 +256,7 @@ SpellerWords DomainWords(const knowledge::KnowledgeBase& kb) {
   w.known = std::move(data.vocabulary);
   w.known.insert(w.known.end(), std::make_move_iterator(data.stems.begin()),
                  std::make_move_iterator(data.stems.end()));
+  w.known.insert(w.known.end(), w.context.begin(), w.context.end());
   return w;
 }
 
@@ -509,9 +515,17 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
       const int distance = EditDistance(token, target, max);
       if (distance > max) continue;
       const bool first = target[0] == token[0];
-      // Smaller distance, then keeping the first letter, then byte order (targets_ is sorted).
+      // Smaller distance, then keeping the first letter, then a letter missing or extra before a
+      // letter mistyped ("feer" is "fever" before "feel", "numbb" is "numb" before "numbs"),
+      // then the longer target (people drop letters more than they add them: "beath" is
+      // "breath" before "bath"), then byte order (targets_ is sorted).
+      auto gap = [&](std::size_t n) { return n > token.size() ? n - token.size() : token.size() - n; };
+      const std::size_t best_size = best_distance > max ? 0 : targets_[best].size();
+      const std::size_t g = gap(target.size()), best_g = best_distance > max ? 0 : gap(best_size);
+      const bool same = distance == best_distance && first == best_first;
       if (distance < best_distance || (distance == best_distance && first && !best_first) ||
-          (distance == best_distance && first == best_first && id < best)) {
+          (same && g > best_g) || (same && g == best_g && target.size() > best_size) ||
+          (same && g == best_g && target.size() == best_size && id < best)) {
         best = id;
         best_distance = distance;
         best_first = first;

@@ -53,6 +53,7 @@ struct SpellerWords {
   std::vector<std::string> stems;       // the pattern went on after these (see above)
   std::vector<std::string> forms;       // targets only when English words (inflections of concept terms)
   std::vector<std::string> known;       // never corrected, never a target
+  std::vector<std::string> context;     // words of context concepts (DomainWords adds them to known)
 };
 
 // Adds the ASCII letter runs of one RE2 pattern's source, lower-cased, of at least 4 letters, to

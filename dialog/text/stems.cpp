@@ -55,6 +55,10 @@ std::vector<std::string> Forms(std::string_view word) {
       add_base(b + b.back());
     }
   }
+  // "-le" verbs make "-ly" adjectives whose stem differs (tingle/tingly, prickle/prickly).
+  if (word.size() > 3 && word.substr(word.size() - 2) == "le") {
+    out.push_back(std::string(word.substr(0, word.size() - 1)) + "y");
+  }
   for (const auto& b : bases) {
     for (std::string_view suffix : kSuffixes) {
       std::string form = b + std::string(suffix);

@@ -21,6 +21,7 @@ std::string Stem(std::string_view word);
 
 // `word` and the regular inflections of it and of its stem (-s, -es, -ed, -ing, -er, -y, -ly,
 // -ness, with a final e dropped, y -> i and a doubled final consonant) whose stem is Stem(word).
+// Also the "-ly" adjective of a "-le" word (tingle -> tingly), whose Porter2 stem differs.
 // Irregular forms ("bled", "fell") are not found: a lexicon lists them.
 std::vector<std::string> Forms(std::string_view word);
 

@@ -106,6 +106,8 @@ TEST_CASE("Forms lists no form with another stem, and no duplicates", "[stems]")
     CHECK(Has(forms, w));
     for (const auto& f : forms) {
       INFO(f);
+      // The one exception: the "-ly" adjective of a "-le" word (tingle -> tingly, stem "ting").
+      if (std::string_view(w).ends_with("le") && f == std::string(w).substr(0, std::string_view(w).size() - 1) + "y") continue;
       CHECK(Stem(f) == Stem(w));
       CHECK(std::count(forms.begin(), forms.end(), f) == 1);
     }
@@ -113,6 +115,8 @@ TEST_CASE("Forms lists no form with another stem, and no duplicates", "[stems]")
   // Irregular forms are not guessed: a lexicon lists them ("bled", "fell").
   CHECK(!Has(Forms("bleed"), "bled"));
   CHECK(!Has(Forms("fall"), "fell"));
+  CHECK(Has(Forms("tingle"), "tingly"));
+  CHECK(Has(Forms("prickle"), "prickly"));
 }
 
 TEST_CASE("Forms of a word that is not lower-case ASCII is the word alone", "[stems]") {
