@@ -255,15 +255,12 @@ RedFlagDetector::Why RedFlagDetector::Attribute(std::string_view text, const std
   // pressure in my chest" is current); a continuing cue anywhere in the sentence overrides it.
   // (A past phrase may run on past the clause: "all good since".)
   if (std::size_t at = FindPhrase(kPast, text, tokens, clause_start, sentence_end); at < clause_end) {
-    // Words inside any past phrase ("fine now", "totally fine") do not count as continuing.
-    std::vector<bool> in_past(sentence_end - sentence_start, false);
-    for (std::size_t i = sentence_start; i < sentence_end; ++i) {
-      const std::size_t n = PhraseAt(kPast, text, tokens, i);
-      for (std::size_t k = i; k < std::min(i + n, sentence_end); ++k) in_past[k - sentence_start] = true;
-    }
+    // Words inside any past phrase ("fine now", "totally fine": overlapping ones too) do not
+    // count as continuing.
     bool continuing = false;
-    for (std::size_t i = sentence_start; i < sentence_end && !continuing; ++i) {
-      if (in_past[i - sentence_start]) continue;
+    for (std::size_t i = sentence_start, past_until = sentence_start; i < sentence_end && !continuing; ++i) {
+      past_until = std::max(past_until, i + PhraseAt(kPast, text, tokens, i));
+      if (i < past_until) continue;
       const std::size_t n = PhraseAt(kContinuing, text, tokens, i);
       continuing = n > 0 && i + n <= sentence_end;
     }

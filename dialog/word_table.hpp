@@ -13,7 +13,8 @@
 
 namespace backcheck::dialog {
 
-// A fast 64-bit hash of a short string (8 bytes a step), never 0.
+// A fast 64-bit hash of a short string (8 bytes a step), never 0 (0 marks an empty slot in the
+// tables that use it: here and the speller's word sets and deletion index).
 inline std::uint64_t HashWord(std::string_view s) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
   std::uint64_t h = 0x2545F4914F6CDD1Dull ^ (s.size() * kMul);
@@ -28,6 +29,7 @@ inline std::uint64_t HashWord(std::string_view s) {
   if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
   h = (h ^ tail) * kMul;
   h ^= h >> 32;
+  h = h * 0xBF58476D1CE4E5B9ull ^ (h >> 31);
   return h == 0 ? 1 : h;
 }
 

@@ -43,7 +43,8 @@ std::uint32_t ConceptMatcher::InternStem(const std::string& stem) {
   return it->second;
 }
 
-void ConceptMatcher::AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom) {
+void ConceptMatcher::AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom,
+                             WordMap<WordIds>& surface) {
   Term term{{}, owner, index, idiom};
   for (const auto& word : SplitWords(text)) {
     if (word == "*") {
@@ -52,13 +53,13 @@ void ConceptMatcher::AddTerm(const std::string& text, std::uint32_t owner, std::
     }
     if (word.size() > 1 && word[0] == '=') {
       const std::uint32_t id = InternStem(word);
-      surface_[word.substr(1)].exact = id;
+      surface[word.substr(1)].exact = id;
       term.stems.push_back(id);
       continue;
     }
     const std::uint32_t id = InternStem(Stem(word));
     for (auto& form : Forms(word)) {
-      WordIds& ids = surface_[std::move(form)];
+      WordIds& ids = surface[std::move(form)];
       if (ids.stem == kNoStem) ids.stem = id;
     }
     term.stems.push_back(id);
@@ -72,16 +73,17 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
     const auto& ctx = lexicon.context_concepts;
     context_.push_back(std::find(ctx.begin(), ctx.end(), c.id) != ctx.end());
   }
+  WordMap<WordIds> surface;  // surface form -> its ids, while building
   for (std::size_t c = 0; c < lexicon.concepts.size(); ++c) {
     const auto& terms = lexicon.concepts[c].terms;
     for (std::size_t t = 0; t < terms.size(); ++t) {
-      AddTerm(terms[t], static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(t), false);
+      AddTerm(terms[t], static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(t), false, surface);
     }
   }
   for (std::size_t i = 0; i < lexicon.idioms.size(); ++i) {
-    AddTerm(lexicon.idioms[i], static_cast<std::uint32_t>(i), 0, true);
+    AddTerm(lexicon.idioms[i], static_cast<std::uint32_t>(i), 0, true, surface);
   }
-  forms_.Build(surface_);
+  forms_.Build(surface);
   for (std::uint32_t t = 0; t < terms_.size(); ++t) starting_[terms_[t].stems.front()].push_back(t);
   for (auto& list : starting_) {
     std::stable_sort(list.begin(), list.end(),
@@ -92,7 +94,7 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
 ConceptMatcher::WordIds ConceptMatcher::IdsOf(std::string_view word) const {
   if (const WordIds* ids = forms_.Find(word)) return *ids;
   // An English word with no entry has a stem no term has (every regular form of every term word
-  // is in surface_); a number neither. Anything else (slang, an unusual form) is stemmed now.
+  // is in forms_); a number neither. Anything else (slang, an unusual form) is stemmed now.
   if (word.size() < 4 || (word[0] >= '0' && word[0] <= '9') || (speller_ != nullptr && speller_->IsKnown(word))) {
     return {};
   }
@@ -153,14 +155,6 @@ void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& t
                    concepts.end());
   }
   if (idioms_out) idioms_out->insert(idioms_out->end(), idioms.begin(), idioms.end());
-}
-
-std::vector<std::string> ConceptMatcher::SurfaceForms() const {
-  std::vector<std::string> out;
-  out.reserve(surface_.size());
-  for (const auto& [form, id] : surface_) out.push_back(form);  // (exact forms included)
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 }  // namespace backcheck::dialog

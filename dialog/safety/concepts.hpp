@@ -60,9 +60,6 @@ class ConceptMatcher {
   void Find(std::string_view text, const std::vector<TextToken>& tokens, std::vector<ConceptMention>& concepts,
             std::vector<IdiomMention>* idioms = nullptr) const;
 
-  // Every surface form of every term word: the words the speller may correct typos into.
-  std::vector<std::string> SurfaceForms() const;
-
  private:
   static constexpr std::uint32_t kNoStem = 0xFFFFFFFF;
   static constexpr std::uint32_t kAnyWord = 0xFFFFFFFE;
@@ -84,13 +81,14 @@ class ConceptMatcher {
   };
 
   std::uint32_t InternStem(const std::string& stem);
-  void AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom);
+  // Adds a term; its words' surface forms go to `surface` (built into forms_ at the end).
+  void AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom,
+               WordMap<WordIds>& surface);
   WordIds IdsOf(std::string_view word) const;
 
   const Speller* speller_;
   std::vector<bool> context_;  // per concept: a context concept, which idioms do not cancel
   WordMap<std::uint32_t> stems_;  // stem -> id ("=word" for a term word that matches only itself)
-  WordMap<WordIds> surface_;      // surface form -> its ids (while building)
   WordTable<WordIds> forms_;      // the same, for look-ups (one hash per word of a message)
   std::vector<Term> terms_;
   std::vector<std::vector<std::uint32_t>> starting_;  // stem id -> terms starting with it, longest first

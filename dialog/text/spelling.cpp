@@ -1,6 +1,7 @@
 #include "dialog/text/spelling.hpp"
 
 #include "dialog/text/stems.hpp"
+#include "dialog/word_table.hpp"
 #include "dialog/words.hpp"
 
 #include <algorithm>
@@ -13,24 +14,6 @@
 
 namespace backcheck::dialog {
 namespace {
-
-// A word's hash, eight bytes at a time (words are short: usually one multiply-and-mix).
-std::uint64_t Hash(std::string_view s) {
-  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
-  std::uint64_t h = 0x2545F4914F6CDD1Dull ^ (s.size() * kMul);
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t v;
-    std::memcpy(&v, s.data() + i, 8);
-    h = (h ^ v) * kMul;
-    h ^= h >> 29;
-  }
-  std::uint64_t v = 0;
-  for (std::size_t k = i; k < s.size(); ++k) v |= std::uint64_t{static_cast<unsigned char>(s[k])} << (8 * (k - i));
-  h = (h ^ v) * kMul;
-  h ^= h >> 32;
-  return h * 0xBF58476D1CE4E5B9ull ^ (h >> 31);
-}
 
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
 bool IsAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -309,8 +292,7 @@ void Speller::Reserve(std::size_t words) {
 // it. With ~80,000 words a token that is no word has a chance of about 4e-15 of passing for one
 // (and then it is only not corrected); in return a look-up reads one 8-byte slot.
 std::uint64_t Speller::Key(std::string_view word) {
-  const std::uint64_t h = Hash(word);
-  return h == 0 ? 1 : h;  // 0 marks an empty slot
+  return HashWord(word);  // never 0: 0 marks an empty slot
 }
 
 void Speller::Insert(std::string_view word) {
@@ -447,7 +429,7 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   std::vector<std::pair<std::uint64_t, std::uint32_t>> deletes;
   for (std::uint32_t id = 0; id < targets_.size(); ++id) {
     ForEachDeletion(targets_[id], 0, kMaxDistance, kMinLetters - 1,
-                    [&](std::string_view d) { deletes.emplace_back(Hash(d), id); });
+                    [&](std::string_view d) { deletes.emplace_back(HashWord(d), id); });
   }
   std::sort(deletes.begin(), deletes.end());
   deletes.erase(std::unique(deletes.begin(), deletes.end()), deletes.end());
@@ -503,7 +485,7 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   bool best_first = false;
   const std::size_t mask = buckets_.size() - 1;
   auto visit = [&](std::string_view d) {
-    const std::uint64_t dh = Hash(d);
+    const std::uint64_t dh = HashWord(d);
     std::size_t b = dh & mask;
     while (buckets_[b].count != 0 && buckets_[b].hash != dh) b = (b + 1) & mask;
     const Bucket& bucket = buckets_[b];
