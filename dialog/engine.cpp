@@ -230,9 +230,10 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
     asked = mask_of(flow.screening[s.screening_step].flags);
   }
   // A clarifying question is asked once; the safety net's question stays open across a question
-  // the person asks in between ("what would that mean?"), and is asked again after the answer.
+  // the person asks in between, or a message not understood ("what would that mean?"), and is
+  // asked again after the answer.
   std::vector<std::string> still_pending;
-  if (possible_pending && intent != affirm_ && intent != deny_ && kind_of(intent) == IntentKind::kQuestion &&
+  if (possible_pending && (kind_of(intent) == IntentKind::kQuestion || intent == fallback_) &&
       detection.mentions.empty()) {
     still_pending = s.pending_flags;
   }

@@ -172,22 +172,26 @@ TEST_CASE("a resolved episode is past, and 'gone now' stays past", "[safety][con
   CHECK(Mentions("had numbness in my hand, gone now") == V{"numbness:past"});
   CHECK(Mentions("my hand was numb yesterday, gone now") == V{"numbness:past"});
   CHECK(Mentions("had chest pain last year") == V{"chest_pain:past"});
+  CHECK(Mentions("i had a fever last week but it is gone now") == V{"fever:past"});
   const Reply r = FirstReply("had pins and needles back in 2020, long gone");
   CHECK(r.red_flags.empty());
   CHECK(r.urgency == Urgency::kNone);
 }
 
 TEST_CASE("a resolved episode is past after 'but' too", "[safety][context][!mayfail]") {
-  // Known misses: the past cue after "but" is in another clause than the mention, and "now" of
+  // Known misses: "gone now" after "but" is in another clause than the mention (while "last week
+  // but it is gone now" is past: the past cue is then in the mention's clause), and "now" of
   // "cleared up now" reads as current.
   CHECK(Mentions("had numbness in my hand but it is gone now") == V{"numbness:past"});
-  CHECK(Mentions("i had a fever last week but it is gone now") == V{"fever:past"});
   CHECK(Mentions("had tingling last month, cleared up now") == V{"tingling:past"});
 }
 
 TEST_CASE("time words of the current episode make a past-tense mention current", "[safety][context]") {
   CHECK(Mentions("had chest pain this morning and it is still there") == V{"chest_pain:self"});
   CHECK(Mentions("had chest pain last year and again this morning") == V{"chest_pain:self"});
+  // Only the time word says it is current here (without it, "last year" or "used to" is past).
+  CHECK(Mentions("had chest pain last year and this morning") == V{"chest_pain:self"});
+  CHECK(Mentions("i used to get chest pain as a kid, felt it this morning") == V{"chest_pain:self"});
   const Reply r = FirstReply("had chest pain this morning and it is still there");
   CHECK(Has(r.red_flags, "chest_pain"));
   CHECK(r.urgency == Urgency::kEmergency);
@@ -195,7 +199,8 @@ TEST_CASE("time words of the current episode make a past-tense mention current",
 
 TEST_CASE("expected effort that passed is no flag and no question", "[safety][context]") {
   for (const char* text : {"out of breath after the sprint, back to normal now",
-                           "totally breathless after burpees, caught my breath after a minute"}) {
+                           "totally breathless after burpees, caught my breath after a minute",
+                           "totally breathless after burpees, caught my breath quickly"}) {
     INFO(text);
     const Reply r = FirstReply(text);
     CHECK(r.red_flags.empty());
@@ -216,8 +221,20 @@ TEST_CASE("effort that passed is not asked about as a past symptom", "[safety][c
   CHECK(r.quick_replies != Kb().flow.QuickReplies("yes_no"));
 }
 
+TEST_CASE("words that only look like a symptom's form are not that symptom", "[safety][context]") {
+  // Porter2 stems "tingly" to "ting", shared with "tinged": the TINGLE term is the exact form
+  // "=tingly", so blood-tinged phlegm is coughing_blood, not tingling.
+  CHECK(Mentions("a ting in my ear").empty());
+  const Reply r = FirstReply("phlegm tinged with red");
+  CHECK(!Has(r.red_flags, "tingling"));
+  CHECK(Has(r.red_flags, "coughing_blood"));
+}
+
 TEST_CASE("idioms are not symptoms", "[safety][context]") {
+  // ("dying to" has no concept to cancel today; the longer "took my breath away" sentence needs
+  // its idiom: without it "hard" and "breath" are a difficulty breathing.)
   for (const char* text : {"dying to get back to the gym", "the view took my breath away",
+                           "the view at the top of the climb took my breath away, had a hard time leaving",
                            "my blood pressure was fine at the check up", "crushed it on chest day"}) {
     INFO(text);
     const auto d = TestEngine().detector().Detect(TestEngine().normaliser().Normalise(text));
