@@ -118,21 +118,23 @@ Normaliser::Normaliser(const knowledge::Language& language, std::shared_ptr<cons
     : speller_(speller && speller->active() ? std::move(speller) : nullptr),
       emoji_(language.emoji),
       quantities_(language.quantities) {
+  WordMap<Entry> rewrites;  // while building
   for (const auto& [from, to] : language.rewrites) {
     Rewrite r{SplitWords(from), SplitWords(to)};
     if (r.from.size() == 1) {
-      Entry& e = rewrites_[r.from.front()];
+      Entry& e = rewrites[r.from.front()];
       e.has_single = true;
       e.single = std::move(r.to);
     } else if (r.from.size() > 1) {
-      rewrites_[r.from.front()].phrases.push_back(std::move(r));
+      rewrites[r.from.front()].phrases.push_back(std::move(r));
     }
   }
-  for (auto& [key, entry] : rewrites_) {
+  for (auto& [key, entry] : rewrites) {
     auto& list = entry.phrases;
     std::sort(list.begin(), list.end(),
               [](const Rewrite& a, const Rewrite& b) { return a.from.size() > b.from.size(); });
   }
+  rewrites_.Build(rewrites);
 }
 
 std::string Normaliser::Normalise(std::string_view text) const {
@@ -178,9 +180,9 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     std::size_t e = word.find_last_not_of('\'');
     if (b != std::string::npos) {
       std::string_view w(word.data() + b, e - b + 1);
-      auto it = rewrites_.find(w);
-      if (it != rewrites_.end() && it->second.has_single) {
-        for (const auto& r : it->second.single) push(r);
+      const Entry* found = rewrites_.Find(w);
+      if (found != nullptr && found->has_single) {
+        for (const auto& r : found->single) push(r);
       } else {
         const bool plain = w.find('\'') == std::string_view::npos;  // then the lookup above stands
         if (w.size() > 2 && w.substr(w.size() - 2) == "'s") w.remove_suffix(2);  // possessive
@@ -188,20 +190,20 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
         for (char c : w) {
           if (c != '\'') buf.push_back(c);
         }
-        const Entry* entry = plain && it != rewrites_.end() ? &it->second : nullptr;
+        const Entry* entry = plain ? found : nullptr;
         bool looked_up = plain;
         // Spelling: a word the table knows is the table's; any other may be a typo of ours.
-        if (speller_ && buf.size() > at && it == rewrites_.end() && !in_link(word_start)) {
+        if (speller_ && buf.size() > at && found == nullptr && !in_link(word_start)) {
           if (auto fixed = speller_->Correct(std::string_view(buf.data() + at, buf.size() - at))) {
             buf.resize(at);
-            auto fit = rewrites_.find(*fixed);
-            if (fit != rewrites_.end() && fit->second.has_single) {
-              for (const auto& r : fit->second.single) push(r);
+            const Entry* fixed_entry = rewrites_.Find(*fixed);
+            if (fixed_entry != nullptr && fixed_entry->has_single) {
+              for (const auto& r : fixed_entry->single) push(r);
               word.clear();
               return;
             }
             buf.append(*fixed);
-            entry = fit == rewrites_.end() ? nullptr : &fit->second;
+            entry = fixed_entry;
             looked_up = true;
           }
         }
@@ -276,8 +278,7 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     const Rewrite* hit = nullptr;
     const Entry* entry = tokens[t].entry;
     if (!tokens[t].looked_up) {
-      auto it = rewrites_.find(tok(t));
-      entry = it == rewrites_.end() ? nullptr : &it->second;
+      entry = rewrites_.Find(tok(t));
     }
     if (entry) {
       for (const auto& r : entry->phrases) {

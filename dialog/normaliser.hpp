@@ -38,6 +38,7 @@
 #include "dialog/text/emoji.hpp"
 #include "dialog/text/quantities.hpp"
 #include "dialog/text/spelling.hpp"
+#include "dialog/word_table.hpp"
 #include "knowledge/knowledge_base.hpp"
 
 namespace backcheck::dialog {
@@ -72,7 +73,7 @@ class Normaliser {
     std::vector<std::string> single;  // the word's own rewrite
     std::vector<Rewrite> phrases;     // phrases starting with the word, longest first
   };
-  WordMap<Entry> rewrites_;  // one lookup per word serves both passes
+  WordTable<Entry> rewrites_;  // one lookup per word serves both passes
   std::shared_ptr<const Speller> speller_;  // null when spelling correction is off
   EmojiRewriter emoji_;                     // stage 1
   QuantityRewriter quantities_;             // stage 3

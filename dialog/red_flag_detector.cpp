@@ -92,16 +92,19 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
     }
     for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
     flag_patterns_.push_back(std::move(fp));
-    auto masks = [](const std::vector<knowledge::ConceptRule>& rules) {
+    auto masks = [this](const std::vector<knowledge::ConceptRule>& rules) {
       std::vector<RuleMasks> out;
       for (const auto& rule : rules) {
         RuleMasks m;
+        m.begin = static_cast<std::uint32_t>(rule_parts_.size());
         for (const auto& part : rule.parts) {
           ConceptSet set{};
           for (std::size_t c : part) set[c / 64] |= std::uint64_t{1} << (c % 64);
-          m.parts.push_back(set);
+          rule_parts_.push_back(set);
         }
-        out.push_back(std::move(m));
+        m.end = static_cast<std::uint32_t>(rule_parts_.size());
+        out.push_back(m);
+        every_rule_.push_back(m);
       }
       return out;
     };
@@ -373,20 +376,16 @@ void RedFlagDetector::PatternCandidates(const Message& m, const std::vector<int>
   }
 }
 
-bool RedFlagDetector::Satisfies(const ConceptSet& present, const RuleMasks& rule) {
-  return std::all_of(rule.parts.begin(), rule.parts.end(),
-                     [&](const ConceptSet& part) { return (part[0] & present[0]) | (part[1] & present[1]); });
+bool RedFlagDetector::Satisfies(const ConceptSet& present, const RuleMasks& rule) const {
+  for (std::uint32_t p = rule.begin; p < rule.end; ++p) {
+    if (((rule_parts_[p][0] & present[0]) | (rule_parts_[p][1] & present[1])) == 0) return false;
+  }
+  return true;
 }
 
 bool RedFlagDetector::AnyRuleSatisfied(const ConceptSet& present) const {
-  for (const auto* all : {&rule_masks_, &ask_masks_}) {
-    for (const auto& rules : *all) {
-      for (const auto& rule : rules) {
-        if (Satisfies(present, rule)) return true;
-      }
-    }
-  }
-  return false;
+  return std::any_of(every_rule_.begin(), every_rule_.end(),
+                     [&](const RuleMasks& rule) { return Satisfies(present, rule); });
 }
 
 void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const {
@@ -407,17 +406,15 @@ void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& o
       for (const auto& anchor : m.concepts) {
         if (!in_part(anchor, 0) || unit[anchor.first] == last_unit) continue;
         const std::uint32_t u = unit[anchor.first];
-        Candidate c;
-        c.flag = f;
-        c.rule = static_cast<int>(r);
-        c.ask = ask;
-        c.parts.emplace_back(anchor.first, anchor.last);
+        // The parts are gathered in scratch space first: most anchors find no full rule.
+        thread_local std::vector<std::pair<std::size_t, std::size_t>> parts;
+        parts.assign(1, {anchor.first, anchor.last});
         bool all = true;
         for (std::size_t p = 1; p < rule.parts.size() && all; ++p) {
           auto it = std::find_if(m.concepts.begin(), m.concepts.end(),
                                  [&](const ConceptMention& x) { return in_part(x, p) && unit[x.first] == u; });
           all = it != m.concepts.end();
-          if (all) c.parts.emplace_back(it->first, it->last);
+          if (all) parts.emplace_back(it->first, it->last);
         }
         if (!all) continue;
         // What a rule excludes is looked for in the rule's own scope: a whole sentence would also
@@ -427,6 +424,11 @@ void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& o
         });
         if (excluded) continue;
         last_unit = u;
+        Candidate c;
+        c.flag = f;
+        c.rule = static_cast<int>(r);
+        c.ask = ask;
+        c.parts = parts;
         c.first = c.parts.front().first;
         c.last = c.parts.front().second;
         for (const auto& [a, b] : c.parts) c.first = std::min(c.first, a), c.last = std::max(c.last, b);

@@ -208,10 +208,12 @@ class RedFlagDetector {
   // done before any cue look-up.
   using ConceptSet = std::array<std::uint64_t, 2>;
   struct RuleMasks {
-    std::vector<ConceptSet> parts;
+    std::uint32_t begin = 0, end = 0;  // its parts' sets in rule_parts_
   };
-  static bool Satisfies(const ConceptSet& present, const RuleMasks& rule);
+  bool Satisfies(const ConceptSet& present, const RuleMasks& rule) const;
+  std::vector<ConceptSet> rule_parts_;  // every rule's parts, one after another (one cache-friendly array)
   std::vector<std::vector<RuleMasks>> rule_masks_, ask_masks_;  // per flag, per rule
+  std::vector<RuleMasks> every_rule_;  // rules and ask rules of all flags, for AnyRuleSatisfied
   std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;  // while building
   WordTable<CueEntry> cue_table_;  // the same, for the look-up of every word of a message
 };

@@ -84,6 +84,16 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
     AddTerm(lexicon.idioms[i], static_cast<std::uint32_t>(i), 0, true, surface);
   }
   forms_.Build(surface);
+  stem_keys_.assign(kStemKeys, false);
+  for (const auto& [stem, id] : stems_) {
+    if (stem.empty() || stem[0] == '=') continue;  // exact words are found through forms_ only
+    // A stem of one or two bytes is the start of every key that begins with it, and so is the
+    // two-byte start of a three-byte stem ending in 'e' ("aging" -> "age": see StemKey).
+    const bool short_e = stem.size() == 3 && stem[2] == 'e';
+    const std::size_t base = StemKey(short_e ? stem.substr(0, 2) : stem);
+    const std::size_t span = stem.size() >= 3 && !short_e ? 1 : stem.size() == 1 ? 27 * 27 : 27;
+    for (std::size_t k = 0; k < span; ++k) stem_keys_[base + k] = true;
+  }
   for (std::uint32_t t = 0; t < terms_.size(); ++t) starting_[terms_[t].stems.front()].push_back(t);
   for (auto& list : starting_) {
     std::stable_sort(list.begin(), list.end(),
@@ -94,10 +104,11 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
 ConceptMatcher::WordIds ConceptMatcher::IdsOf(std::string_view word) const {
   if (const WordIds* ids = forms_.Find(word)) return *ids;
   // An English word with no entry has a stem no term has (every regular form of every term word
-  // is in forms_); a number neither. Anything else (slang, an unusual form) is stemmed now.
-  if (word.size() < 4 || (word[0] >= '0' && word[0] <= '9') || (speller_ != nullptr && speller_->IsKnown(word))) {
-    return {};
-  }
+  // is in forms_); a number neither, nor a word that starts unlike every term's stem. Anything
+  // else (slang, an unusual form) is stemmed now.
+  if (word.size() < 4 || (word[0] >= '0' && word[0] <= '9')) return {};
+  if (!stem_keys_[StemKey(word)] && !StemsOutsideItsKey(word)) return {};
+  if (speller_ != nullptr && speller_->IsKnown(word)) return {};
   if (auto it = stems_.find(Stem(word)); it != stems_.end()) return {it->second, kNoStem};
   return {};
 }

@@ -90,6 +90,9 @@ class ConceptMatcher {
   std::vector<bool> context_;  // per concept: a context concept, which idioms do not cancel
   WordMap<std::uint32_t> stems_;  // stem -> id ("=word" for a term word that matches only itself)
   WordTable<WordIds> forms_;      // the same, for look-ups (one hash per word of a message)
+  // Per StemKey (dialog/text/stems.hpp): some term's stem starts so. A word whose key is not here cannot stem to a term's
+  // stem, and skips the dictionary look-up and the stemmer (most words of most messages).
+  std::vector<bool> stem_keys_;
   std::vector<Term> terms_;
   std::vector<std::vector<std::uint32_t>> starting_;  // stem id -> terms starting with it, longest first
 };

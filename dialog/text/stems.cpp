@@ -69,4 +69,16 @@ std::vector<std::string> Forms(std::string_view word) {
   return out;
 }
 
+std::size_t StemKey(std::string_view word) {
+  std::size_t key = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    char c = i < word.size() ? word[i] : '\0';
+    if (c == 'y') c = 'i';
+    key = key * 27 + (c >= 'a' && c <= 'z' ? static_cast<std::size_t>(c - 'a' + 1) : 0);
+  }
+  return key;
+}
+
+bool StemsOutsideItsKey(std::string_view word) { return word == "dying" || word == "lying" || word == "tying"; }
+
 }  // namespace backcheck::dialog
