@@ -4,6 +4,7 @@
 #include "dialog/text/spelling.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 namespace backcheck::dialog {
@@ -103,6 +104,13 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
           rule_parts_.push_back(set);
         }
         m.end = static_cast<std::uint32_t>(rule_parts_.size());
+        m.index = static_cast<std::uint32_t>(every_rule_.size());
+        if (!rule.parts.empty()) {
+          for (std::size_t c : rule.parts.front()) {
+            if (rules_by_anchor_.size() <= c) rules_by_anchor_.resize(c + 1);
+            rules_by_anchor_[c].push_back(m.index);
+          }
+        }
         out.push_back(m);
         every_rule_.push_back(m);
       }
@@ -336,6 +344,7 @@ struct RedFlagDetector::Message {
   std::vector<IdiomMention> idioms;
   std::vector<std::uint32_t> sentence, clause;  // per token: which sentence and clause it is in
   ConceptSet present{};                         // the concepts found anywhere in it
+  std::vector<std::uint64_t> satisfied;         // per rule (every_rule_ index): all its concepts are in it
 };
 
 // A possible mention of a flag: by a pattern (one part) or a rule (one part per concept).
@@ -383,9 +392,22 @@ bool RedFlagDetector::Satisfies(const ConceptSet& present, const RuleMasks& rule
   return true;
 }
 
-bool RedFlagDetector::AnyRuleSatisfied(const ConceptSet& present) const {
-  return std::any_of(every_rule_.begin(), every_rule_.end(),
-                     [&](const RuleMasks& rule) { return Satisfies(present, rule); });
+bool RedFlagDetector::SatisfiedRules(Message& m) const {
+  m.satisfied.assign((every_rule_.size() + 63) / 64, 0);
+  bool any = false;
+  for (std::size_t w = 0; w < m.present.size(); ++w) {
+    for (std::uint64_t bits = m.present[w]; bits != 0; bits &= bits - 1) {
+      const std::size_t c = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+      if (c >= rules_by_anchor_.size()) break;
+      for (std::uint32_t r : rules_by_anchor_[c]) {
+        if (Satisfies(m.present, every_rule_[r])) {
+          m.satisfied[r / 64] |= std::uint64_t{1} << (r % 64);
+          any = true;
+        }
+      }
+    }
+  }
+  return any;
 }
 
 void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const {
@@ -394,7 +416,7 @@ void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& o
     const auto& rules = ask ? flags[f].ask_when : flags[f].rules;
     const auto& masks = ask ? ask_masks_[f] : rule_masks_[f];
     for (std::size_t r = 0; r < rules.size(); ++r) {
-      if (!Satisfies(m.present, masks[r])) continue;
+      if (((m.satisfied[masks[r].index / 64] >> (masks[r].index % 64)) & 1) == 0) continue;
       const knowledge::ConceptRule& rule = rules[r];
       const auto& unit = rule.clause ? m.clause : m.sentence;
       auto in_part = [&](const ConceptMention& c, std::size_t p) {
@@ -549,7 +571,7 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
     }
   }
   for (const auto& c : m.concepts) m.present[c.id / 64] |= std::uint64_t{1} << (c.id % 64);
-  if (!patterns_hit && !AnyRuleSatisfied(m.present)) return detection;
+  if (!SatisfiedRules(m) && !patterns_hit) return detection;
 
   m.tokens.reserve(raw.size());
   for (const auto& t : raw) {

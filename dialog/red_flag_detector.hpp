@@ -189,7 +189,6 @@ class RedFlagDetector {
   // The candidates of the fixed patterns and of the concept rules.
   void PatternCandidates(const Message& m, const std::vector<int>& hits, std::vector<Candidate>& out) const;
   void RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const;
-  bool AnyRuleSatisfied(const std::array<std::uint64_t, 2>& present) const;
   void Filter(const Message& m, std::vector<Candidate>& candidates) const;
   void Decide(const Message& m, Candidate& c) const;
 
@@ -209,11 +208,17 @@ class RedFlagDetector {
   using ConceptSet = std::array<std::uint64_t, 2>;
   struct RuleMasks {
     std::uint32_t begin = 0, end = 0;  // its parts' sets in rule_parts_
+    std::uint32_t index = 0;           // in every_rule_
   };
   bool Satisfies(const ConceptSet& present, const RuleMasks& rule) const;
+  // Marks in m.satisfied the rules whose concepts are all in the message; false if none is.
+  bool SatisfiedRules(Message& m) const;
   std::vector<ConceptSet> rule_parts_;  // every rule's parts, one after another (one cache-friendly array)
   std::vector<std::vector<RuleMasks>> rule_masks_, ask_masks_;  // per flag, per rule
-  std::vector<RuleMasks> every_rule_;  // rules and ask rules of all flags, for AnyRuleSatisfied
+  std::vector<RuleMasks> every_rule_;  // rules and ask rules of all flags
+  // Per concept: the rules (every_rule_ indices) whose first part accepts it. A satisfied rule has
+  // a concept of the message in its first part, so only these are checked (a few per message).
+  std::vector<std::vector<std::uint32_t>> rules_by_anchor_;
   std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;  // while building
   WordTable<CueEntry> cue_table_;  // the same, for the look-up of every word of a message
 };

@@ -1,7 +1,8 @@
 // A read-only map from words to values, for the per-word look-ups of every message (concepts,
-// cue phrases): an open-addressing table of 64-bit hashes, so a word that is not there (most
-// words of most messages) costs one hash and, nearly always, one probe of an empty or
-// mismatched slot. Built once; Find() is safe to call from many threads.
+// cue phrases): an open-addressing table of 8-byte slots (32 bits of the word's hash, and where
+// its entry is), so a word that is not there (most words of most messages) costs one hash and,
+// nearly always, one probe of an empty or mismatched slot, in a table small enough to stay in
+// cache. Built once; Find() is safe to call from many threads.
 #pragma once
 
 #include <cstdint>
@@ -46,8 +47,8 @@ class WordTable {
     for (std::uint32_t e = 0; e < entries_.size(); ++e) {
       const std::uint64_t h = HashWord(entries_[e].first);
       std::size_t k = h & (cap - 1);
-      while (slots_[k].hash != 0) k = (k + 1) & (cap - 1);
-      slots_[k] = Slot{h, e};
+      while (slots_[k].entry != kEmpty) k = (k + 1) & (cap - 1);
+      slots_[k] = Slot{Tag(h), e};
     }
   }
 
@@ -55,17 +56,21 @@ class WordTable {
   const V* Find(std::string_view word) const {
     if (slots_.empty()) return nullptr;
     const std::uint64_t h = HashWord(word);
+    const std::uint32_t tag = Tag(h);
     const std::size_t mask = slots_.size() - 1;
-    for (std::size_t k = h & mask; slots_[k].hash != 0; k = (k + 1) & mask) {
-      if (slots_[k].hash == h && entries_[slots_[k].entry].first == word) return &entries_[slots_[k].entry].second;
+    for (std::size_t k = h & mask; slots_[k].entry != kEmpty; k = (k + 1) & mask) {
+      if (slots_[k].tag == tag && entries_[slots_[k].entry].first == word) return &entries_[slots_[k].entry].second;
     }
     return nullptr;
   }
 
  private:
+  static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
+  // The hash's high half: the low bits choose the slot, so the tag tells apart what collides there.
+  static std::uint32_t Tag(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32); }
   struct Slot {
-    std::uint64_t hash = 0;  // 0: empty
-    std::uint32_t entry = 0;
+    std::uint32_t tag = 0;
+    std::uint32_t entry = kEmpty;  // kEmpty: an empty slot
   };
   std::vector<Slot> slots_;
   std::vector<std::pair<std::string, V>> entries_;

@@ -39,7 +39,6 @@ void Tokenise(std::string_view text, std::vector<TextToken>& tokens) {
 
 std::uint32_t ConceptMatcher::InternStem(const std::string& stem) {
   auto [it, added] = stems_.try_emplace(stem, static_cast<std::uint32_t>(stems_.size()));
-  if (added) starting_.emplace_back();
   return it->second;
 }
 
@@ -94,10 +93,19 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
     const std::size_t span = stem.size() >= 3 && !short_e ? 1 : stem.size() == 1 ? 27 * 27 : 27;
     for (std::size_t k = 0; k < span; ++k) stem_keys_[base + k] = true;
   }
-  for (std::uint32_t t = 0; t < terms_.size(); ++t) starting_[terms_[t].stems.front()].push_back(t);
-  for (auto& list : starting_) {
-    std::stable_sort(list.begin(), list.end(),
-                     [&](std::uint32_t a, std::uint32_t b) { return terms_[a].stems.size() > terms_[b].stems.size(); });
+  // Terms by their first word's stem, longest first, in one array (stem id -> its range).
+  std::vector<std::vector<Start>> by_stem(stems_.size());
+  for (std::uint32_t t = 0; t < terms_.size(); ++t) {
+    const auto& stems = terms_[t].stems;
+    by_stem[stems.front()].push_back(Start{t, stems.size() > 1 ? stems[1] : kNoStem});
+  }
+  start_offsets_.push_back(0);
+  for (auto& list : by_stem) {
+    std::stable_sort(list.begin(), list.end(), [&](const Start& a, const Start& b) {
+      return terms_[a.term].stems.size() > terms_[b.term].stems.size();
+    });
+    starts_.insert(starts_.end(), list.begin(), list.end());
+    start_offsets_.push_back(static_cast<std::uint32_t>(starts_.size()));
   }
 }
 
@@ -133,8 +141,13 @@ void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& t
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     for (std::uint32_t start : {ids[i].stem, ids[i].exact}) {
     if (start == kNoStem) continue;
-    for (std::uint32_t t : starting_[start]) {
-      const Term& term = terms_[t];
+    for (std::uint32_t n = start_offsets_[start]; n < start_offsets_[start + 1]; ++n) {
+      const Start& st = starts_[n];
+      if (st.second != kNoStem && st.second != kAnyWord &&
+          (i + 1 >= tokens.size() || tokens[i + 1].punct || !is(st.second, i + 1))) {
+        continue;
+      }
+      const Term& term = terms_[st.term];
       if (i + term.stems.size() > tokens.size()) continue;
       bool match = true;
       for (std::size_t k = 1; k < term.stems.size() && match; ++k) {

@@ -94,7 +94,14 @@ class ConceptMatcher {
   // stem, and skips the dictionary look-up and the stemmer (most words of most messages).
   std::vector<bool> stem_keys_;
   std::vector<Term> terms_;
-  std::vector<std::vector<std::uint32_t>> starting_;  // stem id -> terms starting with it, longest first
+  struct Start {
+    std::uint32_t term;
+    std::uint32_t second;  // the term's second word's stem id (kNoStem: one word; kAnyWord: "*")
+  };
+  // stem id -> the terms starting with it, longest first; the second word is kept here so that
+  // most terms are ruled out without touching them ("cannot" starts 33).
+  std::vector<Start> starts_;
+  std::vector<std::uint32_t> start_offsets_;  // stem id s: starts_[start_offsets_[s], start_offsets_[s + 1])
 };
 
 }  // namespace backcheck::dialog
