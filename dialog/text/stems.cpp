@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 namespace backcheck::dialog {
 namespace {
@@ -36,7 +38,33 @@ std::string Stem(std::string_view word) {
   return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(sb_stemmer_length(s)));
 }
 
+namespace {
+
+std::vector<std::string> ComputeForms(std::string_view word);
+
+}  // namespace
+
 std::vector<std::string> Forms(std::string_view word) {
+  // Each lexicon word is expanded by the speller's domain words and by the concept matcher, and
+  // many words recur across terms; a stemmer call per candidate form made this half the start-up.
+  // The memo is bounded (it holds lexicon words only, a few thousand; cleared if ever larger).
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::vector<std::string>> memo;
+  constexpr std::size_t kMaxMemo = 50000;
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = memo.find(std::string(word)); it != memo.end()) return it->second;
+  }
+  std::vector<std::string> forms = ComputeForms(word);
+  std::lock_guard lock(mutex);
+  if (memo.size() >= kMaxMemo) memo.clear();
+  memo.emplace(std::string(word), forms);
+  return forms;
+}
+
+namespace {
+
+std::vector<std::string> ComputeForms(std::string_view word) {
   std::vector<std::string> out{std::string(word)};
   if (!IsLowerAscii(word)) return out;
   static constexpr std::string_view kSuffixes[] = {"s", "es", "ed", "d", "ing", "er", "ers", "y", "ly", "ness", "ier",
@@ -68,6 +96,8 @@ std::vector<std::string> Forms(std::string_view word) {
   }
   return out;
 }
+
+}  // namespace
 
 std::size_t StemKey(std::string_view word) {
   std::size_t key = 0;
