@@ -88,14 +88,20 @@ std::string_view TruncateCodePoints(std::string_view text, std::size_t max) {
   }
   return text;
 }
+
+// A reply that reports a red flag or asks about one carries safety guidance; others none.
+std::optional<Guidance> GuidanceOf(const dialog::Reply& reply) {
+  if (reply.red_flags.empty() && reply.possible_flags.empty()) return std::nullopt;
+  return Guidance{reply.text, reply.urgency, reply.red_flags, reply.possible_flags};
+}
+
 }  // namespace
 
 std::optional<Guidance> ConversationService::Guide(std::string_view text) const {
   // The detector runs on a fresh conversation: no state is needed to know "I can't breathe" needs
   // the emergency guidance. Past the length limit, the allowed part is read.
   const dialog::Turn turn = engine_.Respond(engine_.Start(), TruncateCodePoints(text, limits_.max_text_chars));
-  if (turn.reply.red_flags.empty()) return std::nullopt;
-  return Guidance{turn.reply.text, turn.reply.urgency, turn.reply.red_flags};
+  return GuidanceOf(turn.reply);
 }
 
 Error ConversationService::WithGuidance(Error error, std::string_view text) const {
@@ -184,8 +190,7 @@ std::variant<ConversationService::Replied, Error> ConversationService::Message(c
   }
   // What a failure needs: the guidance to send instead of the reply, and (for a store that can
   // fail) the state to remember as durable when it succeeds.
-  std::optional<Guidance> guidance;
-  if (!out.reply.red_flags.empty()) guidance = Guidance{out.reply.text, out.reply.urgency, out.reply.red_flags};
+  std::optional<Guidance> guidance = GuidanceOf(out.reply);
   std::optional<dialog::ConversationState> state_after;
   if (keeps) state_after = conversation->state;
   // Under the conversation's lock, so its turns reach the store in seq order.

@@ -348,6 +348,7 @@ std::string GuidanceJson(const Guidance& guidance) {
       .String("text", guidance.text)
       .String("urgency", knowledge::UrgencyName(guidance.urgency))
       .Strings("red_flags", guidance.red_flags)
+      .Strings("possible_flags", guidance.possible_flags)
       .Done();
 }
 

@@ -32,10 +32,14 @@ const char* ErrorCodeName(ErrorCode code);
 // The safety guidance for a message that raised a red flag but got no reply (a store failure, a
 // full conversation table, a limit): an error frame carries it, so the person is always told
 // what to do.
+// What a person must be told even when their message cannot be answered: the reply's text for a
+// message that reports a red flag, or that the safety net asks about (`possible_flags`: the text
+// asks the question and, for an emergency-level flag, already says what to do if it is so).
 struct Guidance {
   std::string text;
   knowledge::Urgency urgency = knowledge::Urgency::kNone;
   std::vector<std::string> red_flags;
+  std::vector<std::string> possible_flags;
 };
 
 struct Error {

@@ -207,6 +207,28 @@ TEST_CASE("a failed write rolls the conversation back and answers with the guida
   CHECK_FALSE(next.failure);
 }
 
+TEST_CASE("a failed write of a safety-net question still asks it and says what to do if so", "[service][failure]") {
+  FailingFixture f;
+  Outcome created, asked;
+  const auto id = std::get<ConversationService::Started>(f.service.Start(std::nullopt, created.Callback())).conversation;
+  f.store.CompleteNext(true);
+  // Partial evidence of an emergency-level flag: the reply asks about it, nothing is escalated.
+  const std::string text = "my upper back hurts and I noticed some blood this morning";
+  auto replied = std::get<ConversationService::Replied>(f.service.Message(id, text, Clock::now(), asked.Callback()));
+  REQUIRE_FALSE(replied.reply.possible_flags.empty());
+  REQUIRE(replied.reply.red_flags.empty());
+  f.store.CompleteNext(false);
+  REQUIRE(asked.failure);
+  CHECK(asked.failure->code == ErrorCode::kStoreUnavailable);
+  REQUIRE(asked.failure->guidance);  // the question and its conditional guidance still reach the person
+  CHECK(asked.failure->guidance->possible_flags == replied.reply.possible_flags);
+  CHECK(asked.failure->guidance->text == replied.reply.text);
+  // The same for an error before the engine runs (here: an unknown conversation).
+  auto error = std::get<Error>(f.service.Message("gone", text, Clock::now(), Durable()));
+  REQUIRE(error.guidance);
+  CHECK(error.guidance->possible_flags == replied.reply.possible_flags);
+}
+
 TEST_CASE("a failed creation forgets the conversation", "[service][failure]") {
   FailingFixture f;
   Outcome created;

@@ -78,5 +78,9 @@ TEST_CASE("error frames carry the safety guidance when there is one", "[writer][
   CHECK(parsed["guidance"]["urgency"] == "emergency");
   CHECK(parsed["guidance"]["red_flags"] == json::array({"shortness_of_breath"}));
   CHECK(parsed["guidance"]["text"] == "Call your local emergency number now.");
+  CHECK(parsed["guidance"]["possible_flags"] == json::array());
+  Error asked{ErrorCode::kStoreUnavailable, "cannot store",
+              Guidance{"Are you coughing up blood?", backcheck::knowledge::Urgency::kNone, {}, {"coughing_blood"}}};
+  CHECK(json::parse(ErrorJson(asked, std::nullopt))["guidance"]["possible_flags"] == json::array({"coughing_blood"}));
   CHECK_FALSE(json::parse(ErrorJson(Error{ErrorCode::kBadJson, "x"}, std::nullopt)).contains("guidance"));
 }
