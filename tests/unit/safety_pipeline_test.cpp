@@ -42,7 +42,7 @@ const RedFlag& Flag(const std::string& id) {
   return *f;
 }
 
-// The conditional guidance said with a question about a flag of `level` ("If you do, ...").
+// The conditional guidance said with a question about a flag of `level` ("If so, ...").
 const std::string& Conditional(Urgency level) {
   for (const auto& g : Kb().red_flags.guidance) {
     if (g.level == level) return g.conditional;
