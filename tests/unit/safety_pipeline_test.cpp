@@ -222,12 +222,15 @@ TEST_CASE("effort that passed is not asked about as a past symptom", "[safety][c
 }
 
 TEST_CASE("words that only look like a symptom's form are not that symptom", "[safety][context]") {
-  // Porter2 stems "tingly" to "ting", shared with "tinged": the TINGLE term is the exact form
-  // "=tingly", so blood-tinged phlegm is coughing_blood, not tingling.
+  // Porter2 stems "tingly" to "ting", shared with "tinged": TINGLE lists "tingle" only (Forms adds
+  // "tingly") and BLOOD writes "=tinged", so blood-tinged phlegm is coughing_blood, not tingling,
+  // and no form of "tinged" becomes a spelling target ("tingoing" is "tingling").
   CHECK(Mentions("a ting in my ear").empty());
   const Reply r = FirstReply("phlegm tinged with red");
   CHECK(!Has(r.red_flags, "tingling"));
   CHECK(Has(r.red_flags, "coughing_blood"));
+  CHECK(Has(FirstReply("my fingers are tingoing since last night").red_flags, "tingling"));
+  CHECK(Has(FirstReply("my hands are all tingly").red_flags, "tingling"));
 }
 
 TEST_CASE("idioms are not symptoms", "[safety][context]") {

@@ -44,7 +44,7 @@ TEST_CASE("the forms the lexicon relies on share one stem", "[stems]") {
 
 // Porter2 strips "-ly" after a 'g': "tingly" stems to "ting", not "tingl", which is why Forms()
 // adds the "-ly" adjective of a "-le" word itself (checked below), and why a lexicon term written
-// "tingly" would also find "ting" and "tinged" (concepts.jsonc writes it "=tingly").
+// "tingly" would also find "ting" and "tinged" (concepts.jsonc lists "tingle" only).
 TEST_CASE("tingly does not share the Porter2 stem of tingle, but tinged shares that of tingly", "[stems]") {
   CHECK(Stem("tingly") != Stem("tingle"));
   CHECK(Stem("tinged") == Stem("tingly"));
