@@ -23,8 +23,8 @@
 
 #include "dialog/conversation.hpp"
 #include "dialog/intent_matcher.hpp"
-#include "dialog/normaliser.hpp"
-#include "dialog/red_flag_detector.hpp"
+#include "dialog/text/normaliser.hpp"
+#include "dialog/safety/red_flag_detector.hpp"
 #include "dialog/slots.hpp"
 #include "knowledge/knowledge_base.hpp"
 #include "knowledge/retrieval.hpp"

@@ -92,7 +92,7 @@ struct RedFlag {
 };
 
 // Phrase lists (whole words, normalised) that decide whom a mention belongs to and whether it is
-// affirmed. See dialog/red_flag_detector.hpp for how each list is used.
+// affirmed. See dialog/safety/red_flag_detector.hpp for how each list is used.
 struct CueLexicon {
   std::vector<std::string> negation;           // "no", "not", "never", "without"...
   std::vector<std::string> pseudo_negation;    // "not sure", "no idea": look like negation, are not

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "dialog/normaliser.hpp"
+#include "dialog/text/normaliser.hpp"
 #include "dialog/text/emoji.hpp"
 #include "knowledge/load_text_stages.hpp"
 #include "knowledge/loader.hpp"

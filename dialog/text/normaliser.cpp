@@ -1,4 +1,4 @@
-#include "dialog/normaliser.hpp"
+#include "dialog/text/normaliser.hpp"
 
 #include "dialog/words.hpp"
 

@@ -1,4 +1,4 @@
-#include "dialog/red_flag_detector.hpp"
+#include "dialog/safety/red_flag_detector.hpp"
 
 #include "dialog/words.hpp"
 #include "dialog/text/spelling.hpp"
