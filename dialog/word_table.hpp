@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,16 @@ inline std::uint64_t HashWord(std::string_view s) {
   h = h * 0xBF58476D1CE4E5B9ull ^ (h >> 31);
   return h == 0 ? 1 : h;
 }
+
+// A std::unordered_map keyed by words that can be searched with a string_view, without building
+// a std::string per look-up: for the tables built at start-up (per-message look-ups use
+// WordTable below).
+struct WordHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using WordMap = std::unordered_map<std::string, V, WordHash, std::equal_to<>>;
 
 template <typename V>
 class WordTable {

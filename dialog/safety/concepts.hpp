@@ -69,12 +69,6 @@ class ConceptMatcher {
     std::uint32_t index;               // term index within the concept
     bool idiom;
   };
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  template <typename V>
-  using WordMap = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
   struct WordIds {
     std::uint32_t stem = kNoStem;   // the id of the word's stem, when some term has it
     std::uint32_t exact = kNoStem;  // the id of "=word", when some term names the word exactly

@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "dialog/safety/concepts.hpp"
+#include "dialog/word_table.hpp"
 #include "knowledge/knowledge_base.hpp"
 
 namespace backcheck::dialog {
@@ -150,10 +151,6 @@ class RedFlagDetector {
   struct CueEntry {
     std::array<std::vector<Phrase>, kCueCount> phrases;  // per list, longest first
   };
-  struct Hash {  // lets the table be searched with a string_view
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Token {
     std::size_t begin, end;
     bool punct;
@@ -219,7 +216,7 @@ class RedFlagDetector {
   // Per concept: the rules (every_rule_ indices) whose first part accepts it. A satisfied rule has
   // a concept of the message in its first part, so only these are checked (a few per message).
   std::vector<std::vector<std::uint32_t>> rules_by_anchor_;
-  std::unordered_map<std::string, CueEntry, Hash, std::equal_to<>> cues_;  // while building
+  WordMap<CueEntry> cues_;          // while building
   WordTable<CueEntry> cue_table_;  // the same, for the look-up of every word of a message
 };
 

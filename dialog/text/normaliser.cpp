@@ -1,6 +1,7 @@
 #include "dialog/text/normaliser.hpp"
 
 #include "dialog/words.hpp"
+#include "knowledge/text_stages.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,38 +9,6 @@
 
 namespace backcheck::dialog {
 namespace {
-
-// Decodes one UTF-8 code point at s[i] and advances i past it. An invalid sequence (a stray
-// continuation byte, a truncated, overlong or surrogate encoding, or one beyond U+10FFFF)
-// decodes as U+FFFD and advances one byte.
-char32_t DecodeUtf8(std::string_view s, std::size_t& i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  const int extra = (c >= 0xF0 && c <= 0xF4) ? 3 : (c >= 0xE0) ? 2 : (c >= 0xC2 && c < 0xE0) ? 1 : -1;
-  if (extra < 0 || (c >= 0xF0 && extra != 3)) {
-    ++i;
-    return 0xFFFD;
-  }
-  char32_t cp = c & (0x3F >> extra);
-  for (int k = 1; k <= extra; ++k) {
-    if (i + k >= s.size() || (byte(i + k) & 0xC0) != 0x80) {
-      ++i;
-      return 0xFFFD;
-    }
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  static constexpr char32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[extra] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-    ++i;
-    return 0xFFFD;
-  }
-  i += static_cast<std::size_t>(extra) + 1;
-  return cp;
-}
 
 // What a code point becomes: an ASCII replacement, or 0 to keep its UTF-8 bytes.
 char FoldCodePoint(char32_t cp) {
@@ -227,7 +196,8 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t start = i;
-    char32_t cp = DecodeUtf8(text, i);
+    char32_t cp = knowledge::DecodeUtf8At(text, i);
+    if (cp == knowledge::kBadUtf8) cp = 0xFFFD;  // an invalid byte reads as U+FFFD
     char c = FoldCodePoint(cp);
     if (c == 0) {
       if (cp >= 0x80) {  // keep other non-ASCII characters; invalid bytes become U+FFFD

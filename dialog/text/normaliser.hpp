@@ -60,14 +60,6 @@ class Normaliser {
     std::vector<std::string> from;  // words, the first one is the map key
     std::vector<std::string> to;
   };
-  // Lets the maps be searched with a string_view, without building a std::string per word.
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  template <typename V>
-  using WordMap = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
-
   struct Entry {
     bool has_single = false;
     std::vector<std::string> single;  // the word's own rewrite
