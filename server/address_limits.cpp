@@ -8,7 +8,9 @@ namespace backcheck::server {
 
 AddressLimits::Entry::Entry(const Limits& limits, Clock::time_point now)
     : messages(limits.ip_messages_per_second, limits.ip_burst, now),
-      conversations(limits.new_conversations_per_minute / 60.0, kNewConversationBurst, now),
+      // The burst is at least one second's worth: a raised rate is not undone by a fixed burst.
+      conversations(limits.new_conversations_per_minute / 60.0,
+                    std::max(kNewConversationBurst, limits.new_conversations_per_minute / 60.0), now),
       last_used(now) {}
 
 AddressLimits::AddressLimits(const Limits& limits)
