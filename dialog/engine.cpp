@@ -1,6 +1,7 @@
 #include "dialog/engine.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <deque>
 #include <stdexcept>
@@ -35,11 +36,11 @@ std::string JoinNames(const std::vector<std::string>& names) {
   return out;
 }
 
+// Calls f(i) for each flag i in `mask`, in order (only the set bits are visited: this runs several
+// times for every message, and most masks are empty).
 template <typename F>
 void ForEachFlag(FlagMask mask, F&& f) {
-  for (std::size_t i = 0; i < 64; ++i) {
-    if (mask & (FlagMask{1} << i)) f(i);
-  }
+  for (; mask != 0; mask &= mask - 1) f(static_cast<std::size_t>(std::countr_zero(mask)));
 }
 
 }  // namespace

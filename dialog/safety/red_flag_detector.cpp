@@ -62,7 +62,9 @@ void RedFlagDetector::AddCues(Cue list, const std::vector<std::string>& phrases)
   for (const auto& phrase : phrases) {
     auto words = SplitWords(phrase);
     if (words.empty()) continue;
-    auto& entries = cues_[words.front()].phrases[list];
+    CueEntry& entry = cues_[words.front()];
+    entry.lists |= std::uint32_t{1} << list;
+    auto& entries = entry.phrases[list];
     entries.push_back(std::move(words));
     std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return x.size() > y.size(); });
   }
@@ -93,10 +95,13 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
     }
     for (const auto& p : flag.requires_) fp.requires_.push_back(std::make_unique<RE2>(p, options));
     flag_patterns_.push_back(std::move(fp));
-    auto masks = [this](const std::vector<knowledge::ConceptRule>& rules) {
-      std::vector<RuleMasks> out;
-      for (const auto& rule : rules) {
+    auto add_rules = [this, f](const std::vector<knowledge::ConceptRule>& rules, bool ask) {
+      for (std::size_t r = 0; r < rules.size(); ++r) {
+        const knowledge::ConceptRule& rule = rules[r];
         RuleMasks m;
+        m.flag = static_cast<std::uint32_t>(f);
+        m.rule = static_cast<std::uint32_t>(r);
+        m.ask = ask;
         m.begin = static_cast<std::uint32_t>(rule_parts_.size());
         for (const auto& part : rule.parts) {
           ConceptSet set{};
@@ -111,13 +116,11 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
             rules_by_anchor_[c].push_back(m.index);
           }
         }
-        out.push_back(m);
         every_rule_.push_back(m);
       }
-      return out;
     };
-    rule_masks_.push_back(masks(flag.rules));
-    ask_masks_.push_back(masks(flag.ask_when));
+    add_rules(flag.rules, false);
+    add_rules(flag.ask_when, true);
     const auto& effort = lexicon.cues.effort_flags;
     if (std::find(effort.begin(), effort.end(), flag.id) != effort.end()) effort_flags_ |= FlagMask{1} << f;
   }
@@ -150,7 +153,7 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
 
 std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
                                       std::size_t t) const {
-  if (t >= tokens.size() || tokens[t].cue == nullptr) return 0;
+  if (t >= tokens.size() || ((tokens[t].lists >> list) & 1) == 0) return 0;
   auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
   for (const auto& phrase : tokens[t].cue->phrases[list]) {
     if (t + phrase.size() > tokens.size()) continue;
@@ -423,12 +426,14 @@ bool RedFlagDetector::SatisfiedRules(Message& m) const {
 
 void RedFlagDetector::RuleCandidates(const Message& m, std::vector<Candidate>& out, bool ask) const {
   const auto& flags = lexicon_->flags;
-  for (std::size_t f = 0; f < flags.size(); ++f) {
-    const auto& rules = ask ? flags[f].ask_when : flags[f].rules;
-    const auto& masks = ask ? ask_masks_[f] : rule_masks_[f];
-    for (std::size_t r = 0; r < rules.size(); ++r) {
-      if (((m.satisfied[masks[r].index / 64] >> (masks[r].index % 64)) & 1) == 0) continue;
-      const knowledge::ConceptRule& rule = rules[r];
+  // The satisfied rules in every_rule_ order, which is by flag, then rule: the order of the
+  // candidates, which decides which of equal mentions is kept.
+  for (std::size_t w = 0; w < m.satisfied.size(); ++w) {
+    for (std::uint64_t bits = m.satisfied[w]; bits != 0; bits &= bits - 1) {
+      const RuleMasks& satisfied = every_rule_[w * 64 + static_cast<std::size_t>(std::countr_zero(bits))];
+      if (satisfied.ask != ask) continue;
+      const std::size_t f = satisfied.flag, r = satisfied.rule;
+      const knowledge::ConceptRule& rule = (ask ? flags[f].ask_when : flags[f].rules)[r];
       const auto& unit = rule.clause ? m.clause : m.sentence;
       auto in_part = [&](const ConceptMention& c, std::size_t p) {
         const auto& alts = rule.parts[p];
@@ -589,7 +594,8 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
 
   m.tokens.reserve(raw.size());
   for (const auto& t : raw) {
-    m.tokens.push_back(Token{t.begin, t.end, t.punct, cue_table_.Find(text.substr(t.begin, t.end - t.begin))});
+    const CueEntry* cue = cue_table_.Find(text.substr(t.begin, t.end - t.begin));
+    m.tokens.push_back(Token{t.begin, t.end, t.punct, cue ? cue->lists : 0, cue});
   }
   // Sentences end at hard punctuation; clauses also at clause breaks and at a soft break before a
   // subject (the same boundaries Attribute() scopes cues with).

@@ -150,10 +150,13 @@ class RedFlagDetector {
   using Phrase = std::vector<std::string>;
   struct CueEntry {
     std::array<std::vector<Phrase>, kCueCount> phrases;  // per list, longest first
+    std::uint32_t lists = 0;                             // bit per list that has phrases here
   };
+  static_assert(kCueCount <= 32, "CueEntry::lists has a bit per cue list");
   struct Token {
     std::size_t begin, end;
     bool punct;
+    std::uint32_t lists;  // the cue lists with a phrase starting at this token (its cue's `lists`)
     const CueEntry* cue;  // phrases starting at this token, or nullptr
   };
   struct FlagPatterns {
@@ -206,13 +209,14 @@ class RedFlagDetector {
   struct RuleMasks {
     std::uint32_t begin = 0, end = 0;  // its parts' sets in rule_parts_
     std::uint32_t index = 0;           // in every_rule_
+    std::uint32_t flag = 0, rule = 0;  // which rule of which flag (of its `rules` or `ask_when`)
+    bool ask = false;
   };
   bool Satisfies(const ConceptSet& present, const RuleMasks& rule) const;
   // Marks in m.satisfied the rules whose concepts are all in the message; false if none is.
   bool SatisfiedRules(Message& m) const;
   std::vector<ConceptSet> rule_parts_;  // every rule's parts, one after another (one cache-friendly array)
-  std::vector<std::vector<RuleMasks>> rule_masks_, ask_masks_;  // per flag, per rule
-  std::vector<RuleMasks> every_rule_;  // rules and ask rules of all flags
+  std::vector<RuleMasks> every_rule_;  // rules and ask rules of all flags, by flag, rules before asks
   // Per concept: the rules (every_rule_ indices) whose first part accepts it. A satisfied rule has
   // a concept of the message in its first part, so only these are checked (a few per message).
   std::vector<std::vector<std::uint32_t>> rules_by_anchor_;
