@@ -64,9 +64,10 @@ class WordTable {
   }
 
   // The value of `word`, or null.
-  const V* Find(std::string_view word) const {
+  const V* Find(std::string_view word) const { return Find(word, HashWord(word)); }
+  // The same, for a word whose HashWord `h` is known (a token looked up in several tables).
+  const V* Find(std::string_view word, std::uint64_t h) const {
     if (slots_.empty()) return nullptr;
-    const std::uint64_t h = HashWord(word);
     const std::uint32_t tag = Tag(h);
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t k = h & mask; slots_[k].entry != kEmpty; k = (k + 1) & mask) {

@@ -26,12 +26,12 @@ void Tokenise(std::string_view text, std::vector<TextToken>& tokens) {
     if (text[i] == ' ') {
       ++i;
     } else if (IsPunct(text[i])) {
-      tokens.push_back(TextToken{i, i + 1, true});
+      tokens.push_back(TextToken{i, i + 1, true, HashWord(text.substr(i, 1))});
       ++i;
     } else {
       std::size_t j = i;
       while (j < text.size() && text[j] != ' ' && !IsPunct(text[j])) ++j;
-      tokens.push_back(TextToken{i, j, false});
+      tokens.push_back(TextToken{i, j, false, HashWord(text.substr(i, j - i))});
       i = j;
     }
   }
@@ -109,8 +109,8 @@ ConceptMatcher::ConceptMatcher(const knowledge::RedFlagLexicon& lexicon, const S
   }
 }
 
-ConceptMatcher::WordIds ConceptMatcher::IdsOf(std::string_view word) const {
-  if (const WordIds* ids = forms_.Find(word)) return *ids;
+ConceptMatcher::WordIds ConceptMatcher::IdsOf(std::string_view word, std::uint64_t hash) const {
+  if (const WordIds* ids = forms_.Find(word, hash)) return *ids;
   // An English word with no entry has a stem no term has (every regular form of every term word
   // is in forms_); a number neither, nor a word that starts unlike every term's stem. Anything
   // else (slang, an unusual form) is stemmed now.
@@ -125,12 +125,13 @@ void ConceptMatcher::Find(std::string_view text, const std::vector<TextToken>& t
                           std::vector<ConceptMention>& concepts, std::vector<IdiomMention>* idioms_out) const {
   // Per word: its stem's id and, for a word some term names exactly, that id too. Scratch space
   // is kept per thread: this runs for every message.
-  thread_local std::vector<WordIds> ids;
+  thread_local std::vector<WordIds> scratch;
+  std::vector<WordIds>& ids = scratch;
   ids.assign(tokens.size(), WordIds{});
   bool any = false;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i].punct) continue;
-    ids[i] = IdsOf(text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin));
+    ids[i] = IdsOf(text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin), tokens[i].hash);
     any |= ids[i].stem != kNoStem || ids[i].exact != kNoStem;
   }
   if (!any) return;

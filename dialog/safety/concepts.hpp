@@ -31,6 +31,7 @@ class Speller;
 struct TextToken {
   std::size_t begin, end;  // bytes
   bool punct;              // one of . , ; : ! ? -
+  std::uint64_t hash;      // HashWord of the word (dialog/word_table.hpp): each table it is looked up in reuses it
 };
 
 // The tokens of normalised text: words split at spaces and at the punctuation above.
@@ -78,7 +79,7 @@ class ConceptMatcher {
   // Adds a term; its words' surface forms go to `surface` (built into forms_ at the end).
   void AddTerm(const std::string& text, std::uint32_t owner, std::uint32_t index, bool idiom,
                WordMap<WordIds>& surface);
-  WordIds IdsOf(std::string_view word) const;
+  WordIds IdsOf(std::string_view word, std::uint64_t hash) const;  // hash: HashWord(word)
 
   const Speller* speller_;
   std::vector<bool> context_;  // per concept: a context concept, which idioms do not cancel

@@ -151,9 +151,8 @@ RedFlagDetector::RedFlagDetector(const knowledge::RedFlagLexicon& lexicon, std::
   cue_table_.Build(cues_);
 }
 
-std::size_t RedFlagDetector::PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
-                                      std::size_t t) const {
-  if (t >= tokens.size() || ((tokens[t].lists >> list) & 1) == 0) return 0;
+std::size_t RedFlagDetector::LongestPhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens,
+                                             std::size_t t) const {
   auto word = [&](std::size_t i) { return text.substr(tokens[i].begin, tokens[i].end - tokens[i].begin); };
   for (const auto& phrase : tokens[t].cue->phrases[list]) {
     if (t + phrase.size() > tokens.size()) continue;
@@ -572,12 +571,17 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
   Detection detection;
   // Scratch space kept per thread (cleared, capacity kept): this runs for every message, and
   // allocating its vectors anew was a tenth of its cost.
-  thread_local Message m;
+  struct Scratch {
+    Message m;
+    std::vector<TextToken> raw;
+    std::vector<int> hits;
+    std::vector<Candidate> candidates, asks;
+  };
+  thread_local Scratch scratch;
+  auto& [m, raw, hits, candidates, asks] = scratch;
   m.Reset(text);
-  thread_local std::vector<TextToken> raw;
   Tokenise(text, raw);
   concepts_.Find(text, raw, m.concepts, &m.idioms);
-  thread_local std::vector<int> hits;
   hits.clear();
   const bool patterns_hit = MatchPatterns(text, hits);
   if (trace) {
@@ -594,7 +598,7 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
 
   m.tokens.reserve(raw.size());
   for (const auto& t : raw) {
-    const CueEntry* cue = cue_table_.Find(text.substr(t.begin, t.end - t.begin));
+    const CueEntry* cue = cue_table_.Find(text.substr(t.begin, t.end - t.begin), t.hash);
     m.tokens.push_back(Token{t.begin, t.end, t.punct, cue ? cue->lists : 0, cue});
   }
   // Sentences end at hard punctuation; clauses also at clause breaks and at a soft break before a
@@ -615,7 +619,6 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
 
   // Rules first: a pattern's span can hide the negation a rule sees ("it stays in my back,
   // nothing shooting down my arm"), which then decides the pattern's mention too.
-  thread_local std::vector<Candidate> candidates;
   candidates.clear();
   RuleCandidates(m, candidates, /*ask=*/false);
   if (patterns_hit) PatternCandidates(m, hits, candidates);
@@ -664,7 +667,6 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
   // The safety net: partial evidence, for the person, now, for a flag nothing here mentions.
   FlagMask mentioned = 0;
   for (const auto& x : detection.mentions) mentioned |= FlagMask{1} << x.flag;
-  thread_local std::vector<Candidate> asks;
   asks.clear();
   RuleCandidates(m, asks, /*ask=*/true);
   std::erase_if(asks, [&](const Candidate& c) { return (mentioned >> c.flag) & 1; });

@@ -173,8 +173,13 @@ class RedFlagDetector {
   struct Candidate;
 
   void AddCues(Cue list, const std::vector<std::string>& phrases);
-  // Length in tokens of the phrase of `list` starting at token t, or 0.
-  std::size_t PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t t) const;
+  // Length in tokens of the phrase of `list` starting at token t, or 0. Inline: it is called for
+  // most tokens of a sentence for several lists, and nearly always answers 0 from the bits alone.
+  std::size_t PhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t t) const {
+    if (t >= tokens.size() || ((tokens[t].lists >> list) & 1) == 0) return 0;
+    return LongestPhraseAt(list, text, tokens, t);
+  }
+  std::size_t LongestPhraseAt(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t t) const;
   // The first token of a phrase of `list` wholly inside [from, to), or `to` when there is none.
   std::size_t FindPhrase(Cue list, std::string_view text, const std::vector<Token>& tokens, std::size_t from,
                          std::size_t to) const;
