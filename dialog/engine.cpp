@@ -160,6 +160,12 @@ ConversationState Engine::Escalate(const ConversationState& state, knowledge::Ur
 
 const std::string& Engine::Greeting() const { return kb_->flow.Text("greeting"); }
 
+Engine::Welcome Engine::WelcomeReply() const {
+  const auto& flow = kb_->flow;
+  auto replies = flow.QuickReplies("welcome");
+  return Welcome{flow.Text("greeting"), replies.empty() ? flow.QuickReplies("default") : replies};
+}
+
 void Engine::Answer(Composer& out, std::size_t intent) const {
   const knowledge::Topic* topic = topic_of_intent_[intent];
   out.Add(topic->answer);

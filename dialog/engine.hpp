@@ -50,9 +50,15 @@ class Engine {
   // pattern set cannot be compiled.
   explicit Engine(std::shared_ptr<const knowledge::KnowledgeBase> kb, EngineOptions options = {});
 
-  // A new conversation, in the flow's initial state, and the greeting it opens with.
+  // A new conversation, in the flow's initial state, and the welcome it opens with: the flow's
+  // "greeting" text and its "welcome" quick replies (every client shows these same words).
   ConversationState Start() const;
   const std::string& Greeting() const;
+  struct Welcome {
+    std::string text;
+    std::vector<std::string> quick_replies;
+  };
+  Welcome WelcomeReply() const;
 
   // Handles one message. `text` is any UTF-8 the person wrote; length limits are the caller's.
   Turn Respond(const ConversationState& state, std::string_view text) const;
