@@ -62,7 +62,7 @@ int Chat(const Engine& engine, bool as_json, const std::string& record) {
     if (interactive) std::cout << "\nyou> " << std::flush;
     if (!std::getline(std::cin, line)) break;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto turn = engine.Respond(state, line);
+    auto turn = engine.Respond(state, line, backcheck::dialog::LocalNow());
     state = turn.state;
     const auto& r = turn.reply;
     if (!record.empty()) transcript.emplace_back(line, r);

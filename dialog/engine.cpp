@@ -204,7 +204,8 @@ void Engine::Tailor(Composer& out, const Slots& slots) const {
   }
 }
 
-Turn Engine::Respond(const ConversationState& previous, std::string_view text) const {
+Turn Engine::Respond(const ConversationState& previous, std::string_view text,
+                     const std::optional<MessageTime>& now) const {
   const auto& flow = kb_->flow;
   const auto& flags = kb_->red_flags.flags;
   Turn turn{Reply{}, previous};
@@ -216,7 +217,7 @@ Turn Engine::Respond(const ConversationState& previous, std::string_view text) c
   const std::string normalised = normaliser_.Normalise(text);
   const Detection detection = detector_.Detect(normalised);
   const auto matches = matcher_.MatchAll(normalised, s.state);
-  const bool slots_found = slots_.Extract(normalised, s.slots);
+  const bool slots_found = slots_.Extract(normalised, s.slots, now);
   std::size_t intent = matches.empty() ? fallback_ : matches.front().intent;
 
   const bool screening = s.state == "screening" && s.screening_step < flow.screening.size();

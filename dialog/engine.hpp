@@ -61,7 +61,10 @@ class Engine {
   Welcome WelcomeReply() const;
 
   // Handles one message. `text` is any UTF-8 the person wrote; length limits are the caller's.
-  Turn Respond(const ConversationState& state, std::string_view text) const;
+  // `now`, when known, is when it was written: relative dates ("on monday") are resolved against
+  // it (the server passes its clock; tests and scripts fix it).
+  Turn Respond(const ConversationState& state, std::string_view text,
+               const std::optional<MessageTime>& now = std::nullopt) const;
 
   // The state after the person (or their client) ends the conversation without a message: the
   // flow's "goodbye" transition, so an escalated conversation stays escalated.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <stdexcept>
 
 namespace backcheck::dialog {
@@ -26,7 +27,16 @@ SlotExtractor::SlotExtractor(const knowledge::Language& language)
   if (!set_->Compile()) throw std::runtime_error("slot patterns: RE2::Set failed to compile");
 }
 
-bool SlotExtractor::Extract(std::string_view normalised, Slots& slots) const {
+MessageTime LocalNow() {
+  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm local{};
+  localtime_r(&t, &local);
+  return MessageTime{now, std::chrono::minutes(local.tm_gmtoff / 60)};
+}
+
+bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now) const {
+  (void)now;  // dates relative to the message's time: issue 13, item 5
   if (!set_->Match(normalised, nullptr)) return false;  // most messages carry no slot: no allocation
   std::vector<int> hits;
   set_->Match(normalised, &hits);

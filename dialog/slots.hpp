@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,16 @@ struct Slots {
   bool operator==(const Slots&) const = default;
 };
 
+// When a message was written: the UTC instant and the offset of the person's (in practice the
+// server's) local time, so that "on monday" or "last night" can be resolved to hours since.
+struct MessageTime {
+  std::chrono::sys_seconds utc;
+  std::chrono::minutes utc_offset{0};
+};
+
+// This machine's clock and local time zone now.
+MessageTime LocalNow();
+
 // Extracts slots with the vocabularies of language.jsonc. Immutable after construction; safe to
 // use from many threads.
 class SlotExtractor {
@@ -31,7 +42,8 @@ class SlotExtractor {
 
   // Sets the slots `normalised` mentions, leaving the others as they are. Returns true when it
   // set at least one. The first matching entry of each vocabulary wins.
-  bool Extract(std::string_view normalised, Slots& slots) const;
+  // `now` (when known) resolves dates relative to the message's time.
+  bool Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now = std::nullopt) const;
 
  private:
   enum class Kind { kExercise, kQuality, kTime };

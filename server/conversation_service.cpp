@@ -168,7 +168,7 @@ std::variant<ConversationService::Replied, Error> ConversationService::Message(c
   Replied out;
   out.conversation = id;
   std::lock_guard lock(conversation->mutex);
-  dialog::Turn turn = engine_.Respond(conversation->state, text);
+  dialog::Turn turn = engine_.Respond(conversation->state, text, dialog::LocalNow());
   conversation->state = std::move(turn.state);
   const std::uint64_t expected_seq = conversation->seq;
   out.seq = ++conversation->seq;
