@@ -187,9 +187,22 @@ struct Language {
     std::string pattern;  // RE2; with a capture group, the group is a number (digits or a word)
     int hours = 0;        // the hours it means, or the hours per unit of the captured number
   };
+  // Words for dates resolved against the message's time (dialog/dates.hpp): "on monday",
+  // "last night", "the day before yesterday", "sunday morning", "over the weekend".
+  struct DateWords {
+    std::vector<std::vector<std::string>> weekdays;  // 7, Monday first: the name, then short forms
+    std::vector<std::string> this_words;    // before a weekday, let it mean today: "this monday"
+    std::map<std::string, int> days;        // phrase -> days before today: "yesterday" -> 1
+    std::map<std::string, int> day_parts;   // part of a day -> its local hour: "morning" -> 9
+    std::map<std::string, int> part_days;   // word before a part -> days before today: "last" (night) -> 1
+    std::vector<std::string> weekend_words;  // "weekend"
+    std::vector<int> weekend_days;           // indices into weekdays: Saturday, Sunday
+    int today_hours = 0;  // "today" without a part of the day: how long ago is then unknown
+  };
   std::vector<Exercise> exercises;
   std::vector<Quality> qualities;
   std::vector<TimeExpression> times;
+  DateWords dates;
   std::map<std::string, int> numbers;  // number words a time expression may capture: "two" -> 2
   std::vector<std::string> stopwords;  // ignored by passage retrieval
   double retrieval_min_score = 0;      // below it, the fallback reply is given instead of a passage

@@ -483,6 +483,84 @@ Flow LoadFlow(const json& doc, const Article& article, const std::vector<Intent>
   return flow;
 }
 
+// language.jsonc "dates": words only (lower case letters and single spaces), since the dates
+// component builds its patterns from them and matches them against normalised text.
+Language::DateWords LoadDateWords(const json& doc, const Language& lang, const Where& file) {
+  const Where w = file.With("dates");
+  const json& d = Field(doc, "dates", file);
+  if (!d.is_object()) w.Fail("must be an object");
+  static const std::set<std::string> kKeys = {"weekdays", "this_words", "days", "day_parts",
+                                              "part_days", "weekend_words", "weekend_days", "today_hours"};
+  for (auto it = d.begin(); it != d.end(); ++it) {
+    if (!kKeys.count(it.key())) w.Fail("unknown field '" + it.key() + "'");
+  }
+  static const RE2 kWords("[a-z]+( [a-z]+)*");
+  std::set<std::string> seen;
+  auto check_words = [&](const std::string& words, const Where& where) {
+    if (!RE2::FullMatch(words, kWords)) where.Fail("'" + words + "' must be lower-case words separated by single spaces");
+    std::istringstream in(words);
+    for (std::string word; in >> word;) {
+      if (lang.rewrites.count(word)) where.Fail("'" + words + "' can never match: the normaliser rewrites '" + word + "'");
+    }
+  };
+  auto unique = [&](const std::string& words, const Where& where) {
+    if (!seen.insert(words).second) where.Fail("'" + words + "' is listed twice");
+  };
+  auto int_map = [&](const char* key, int lo, int hi) {
+    std::map<std::string, int> out;
+    const json& m = Field(d, key, w);
+    const Where mw = w.With(key);
+    if (!m.is_object() || m.empty()) mw.Fail("must be a non-empty object of words -> integer");
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      check_words(it.key(), mw);
+      if (!it->is_number_integer() || it->get<long long>() < lo || it->get<long long>() > hi) {
+        mw.Fail("'" + it.key() + "' must map to an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+      }
+      out[it.key()] = it->get<int>();
+    }
+    return out;
+  };
+  Language::DateWords dates;
+  const json& weekdays = Field(d, "weekdays", w);
+  if (!weekdays.is_array() || weekdays.size() != 7) w.Fail("'weekdays' must be an array of 7 arrays of words, Monday first");
+  for (std::size_t i = 0; i < weekdays.size(); ++i) {
+    const Where dw = w.With("weekday " + std::to_string(i + 1));
+    if (!weekdays[i].is_array() || weekdays[i].empty()) dw.Fail("must be a non-empty array of words");
+    std::vector<std::string> forms;
+    for (const auto& f : weekdays[i]) {
+      if (!f.is_string()) dw.Fail("must hold only strings");
+      check_words(f.get<std::string>(), dw);
+      unique(f.get<std::string>(), dw);
+      forms.push_back(f.get<std::string>());
+    }
+    dates.weekdays.push_back(std::move(forms));
+  }
+  dates.this_words = Strings(d, "this_words", w, true);
+  for (const auto& s : dates.this_words) check_words(s, w.With("this_words"));
+  dates.days = int_map("days", 0, 14);
+  dates.day_parts = int_map("day_parts", 0, 23);
+  dates.part_days = int_map("part_days", 0, 1);
+  for (const auto& m : {dates.days, dates.day_parts}) {
+    for (const auto& [k, v] : m) unique(k, w);
+  }
+  dates.weekend_words = Strings(d, "weekend_words", w, true);
+  for (const auto& s : dates.weekend_words) check_words(s, w.With("weekend_words"));
+  for (const auto& name : Strings(d, "weekend_days", w, true)) {
+    int index = -1;
+    for (std::size_t i = 0; i < dates.weekdays.size(); ++i) {
+      if (dates.weekdays[i].front() == name) index = static_cast<int>(i);
+    }
+    if (index < 0) w.With("weekend_days").Fail("'" + name + "' is not the first form of a weekday");
+    dates.weekend_days.push_back(index);
+  }
+  const json& today = Field(d, "today_hours", w);
+  if (!today.is_number_integer() || today.get<long long>() < 0 || today.get<long long>() > 23) {
+    w.Fail("'today_hours' must be an integer from 0 to 23");
+  }
+  dates.today_hours = today.get<int>();
+  return dates;
+}
+
 Language LoadLanguage(const json& doc) {
   const Where file{"language.jsonc", {}};
   Language lang;
@@ -524,6 +602,7 @@ Language LoadLanguage(const json& doc) {
       lang.numbers[it.key()] = it->get<int>();
     }
   }
+  lang.dates = LoadDateWords(doc, lang, file);
   lang.stopwords = Strings(doc, "stopwords", file);
   const json& r = Field(doc, "retrieval", file);
   if (!r.contains("min_score") || !r["min_score"].is_number()) file.Fail("retrieval: 'min_score' must be a number");
