@@ -26,6 +26,13 @@ const FlowState* Flow::FindState(std::string_view id) const {
   return nullptr;
 }
 
+const FlowState& Flow::StateWithRole(StateRole role) const {
+  for (const auto& s : states) {
+    if (s.role == role) return s;
+  }
+  return states.front();  // unreachable for a loaded flow
+}
+
 const std::string& Flow::Text(const std::string& name) const {
   static const std::string kEmpty;
   auto it = texts.find(name);

@@ -48,6 +48,10 @@ enum class IntentKind : std::uint8_t {
 
 struct Intent {
   std::string id;
+  // The SPEC section 4 intent a reply names when this one matched ("as"; empty: `id` itself).
+  // Finer intents than the protocol's ("can_it_wait" as "warning_signs") get answers of their
+  // own, per state, without changing what clients see.
+  std::string reported_as;
   IntentKind kind = IntentKind::kQuestion;
   int priority = 0;                        // the higher wins when several intents match
   std::map<std::string, int> state_priority;  // overrides `priority` in the named dialogue states
@@ -121,6 +125,7 @@ struct Guidance {
   std::string text;         // what to do now; replies at this level start with it
   std::string third_party;  // the same for a symptom someone else has
   std::string conditional;  // said with a question about a flag at this level: "If you are, ..."
+  std::string banner;       // one line a client keeps on screen once the conversation is at this level
 };
 
 struct RedFlagLexicon {
@@ -151,10 +156,23 @@ struct TailoringRule {
   std::vector<Source> sources;
 };
 
+// What a state is for in the dialogue (SPEC section 3): the engine picks its policy by role,
+// never by a state's id. Each role is taken by exactly one state.
+enum class StateRole : std::uint8_t { kWelcome, kScreening, kAdvising, kEscalated, kEnded };
+
+// An answer a state gives to an intent instead of the intent's topic ("thanks" once escalated).
+struct StateAnswer {
+  std::string text;
+  std::vector<std::string> quick_replies;  // empty: the state's own
+  std::vector<Source> sources;
+};
+
 struct FlowState {
   std::string id;
+  StateRole role = StateRole::kAdvising;
   bool terminal = false;
   std::map<std::string, std::string> on;  // event -> next state
+  std::map<std::string, StateAnswer> answers;  // intent id -> the answer in this state
 };
 
 // The dialogue as data: states, transitions, the screening questions and the fixed texts.
@@ -165,8 +183,11 @@ struct Flow {
   std::vector<TailoringRule> tailoring;
   std::map<std::string, std::string> texts;  // named texts: "greeting", "screening_intro"...
   std::map<std::string, std::vector<std::string>> quick_replies;  // per state, and named sets
+  // What the assistant says when it did not understand, in turn (never the same twice in a row).
+  std::vector<std::string> fallbacks;
 
   const FlowState* FindState(std::string_view id) const;
+  const FlowState& StateWithRole(StateRole role) const;  // the loader checks there is one
   const std::string& Text(const std::string& name) const;  // empty string when absent
   const std::vector<std::string>& QuickReplies(const std::string& name) const;  // empty when absent
 };

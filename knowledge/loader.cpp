@@ -143,6 +143,7 @@ std::vector<Intent> LoadIntents(const json& doc) {
     intent.id = String(j, "id", file);
     Where w = file.With("intent '" + intent.id + "'");
     intent.kind = ParseKind(String(j, "kind", w), w);
+    intent.reported_as = OptString(j, "as", w);
     if (j.contains("priority")) {
       if (!j["priority"].is_number_integer()) w.Fail("field 'priority' must be an integer");
       intent.priority = j["priority"].get<int>();
@@ -167,6 +168,18 @@ std::vector<Intent> LoadIntents(const json& doc) {
   for (const auto& id : RequiredIntents()) {
     if (std::none_of(intents.begin(), intents.end(), [&](const Intent& i) { return i.id == id; })) {
       file.Fail("missing intent '" + id + "' (SPEC section 4)");
+    }
+  }
+  const auto& spec = RequiredIntents();
+  for (const auto& intent : intents) {
+    const bool in_spec = std::find(spec.begin(), spec.end(), intent.id) != spec.end();
+    Where w = file.With("intent '" + intent.id + "'");
+    if (in_spec && !intent.reported_as.empty()) w.Fail("an intent of SPEC section 4 is reported as itself: drop 'as'");
+    if (!in_spec && intent.reported_as.empty()) {
+      w.Fail("not an intent of SPEC section 4: say which one a reply names with \"as\"");
+    }
+    if (!in_spec && std::find(spec.begin(), spec.end(), intent.reported_as) == spec.end()) {
+      w.Fail("'as' names '" + intent.reported_as + "', not an intent of SPEC section 4");
     }
   }
   return intents;
@@ -335,7 +348,8 @@ RedFlagLexicon LoadRedFlags(const json& doc, const json& concepts, const Article
   const json& g = Array(doc, "guidance", file);
   for (const auto& j : g) {
     Where w = file.With("guidance");
-    Guidance guidance{Level(j, w), String(j, "text", w), String(j, "third_party", w), OptString(j, "conditional", w)};
+    Guidance guidance{Level(j, w), String(j, "text", w), String(j, "third_party", w), OptString(j, "conditional", w),
+                      String(j, "banner", w)};
     if (guidance.level == Urgency::kEmergency && guidance.conditional.empty()) {
       w.Fail("the emergency guidance needs a 'conditional' text (said with a question about an emergency flag)");
     }
@@ -383,6 +397,20 @@ RedFlagLexicon LoadRedFlags(const json& doc, const json& concepts, const Article
   return lex;
 }
 
+const std::vector<std::pair<const char*, StateRole>>& StateRoles() {
+  static const std::vector<std::pair<const char*, StateRole>> kRoles = {
+      {"welcome", StateRole::kWelcome}, {"screening", StateRole::kScreening}, {"advising", StateRole::kAdvising},
+      {"escalated", StateRole::kEscalated}, {"ended", StateRole::kEnded}};
+  return kRoles;
+}
+
+StateRole ParseRole(const std::string& name, const Where& where) {
+  for (const auto& [n, role] : StateRoles()) {
+    if (name == n) return role;
+  }
+  where.Fail("unknown role '" + name + "' (welcome, screening, advising, escalated, ended): say which with \"role\"");
+}
+
 Flow LoadFlow(const json& doc, const Article& article, const std::vector<Intent>& intents,
               const RedFlagLexicon& flags) {
   const Where file{"flow.jsonc", {}};
@@ -392,6 +420,23 @@ Flow LoadFlow(const json& doc, const Article& article, const std::vector<Intent>
     FlowState state;
     state.id = String(j, "id", file);
     Where w = file.With("state '" + state.id + "'");
+    state.role = ParseRole(j.contains("role") ? String(j, "role", w) : state.id, w);
+    if (j.contains("answers")) {
+      const json& answers = j["answers"];
+      if (!answers.is_object()) w.Fail("field 'answers' must be an object of intent id -> answer");
+      for (auto it = answers.begin(); it != answers.end(); ++it) {
+        Where aw = w.With("answer to '" + it.key() + "'");
+        if (std::none_of(intents.begin(), intents.end(), [&](const Intent& i) { return i.id == it.key(); })) {
+          aw.Fail("no intent with this id in intents.jsonc");
+        }
+        if (!it->is_object()) aw.Fail("must be an object with 'text'");
+        StateAnswer answer;
+        answer.text = String(*it, "text", aw);
+        if (it->contains("quick_replies")) answer.quick_replies = Strings(*it, "quick_replies", aw);
+        answer.sources = Sources(*it, article, aw);
+        state.answers[it.key()] = std::move(answer);
+      }
+    }
     if (j.contains("terminal")) {
       if (!j["terminal"].is_boolean()) w.Fail("field 'terminal' must be true or false");
       state.terminal = j["terminal"].get<bool>();
@@ -411,6 +456,10 @@ Flow LoadFlow(const json& doc, const Article& article, const std::vector<Intent>
     if (!flow.FindState(id)) file.Fail("missing state '" + id + "' (SPEC section 3)");
   }
   if (!flow.FindState(flow.initial)) file.Fail("initial state '" + flow.initial + "' is not defined");
+  for (const auto& [name, role] : StateRoles()) {
+    const auto n = std::count_if(flow.states.begin(), flow.states.end(), [&](const FlowState& x) { return x.role == role; });
+    if (n != 1) file.Fail("role '" + std::string(name) + "' must be taken by exactly one state, not " + std::to_string(n));
+  }
   const auto& events = FlowEvents();
   for (const auto& state : flow.states) {
     Where w = file.With("state '" + state.id + "'");
@@ -473,6 +522,8 @@ Flow LoadFlow(const json& doc, const Article& article, const std::vector<Intent>
   for (const auto& name : RequiredTexts()) {
     if (!flow.texts.count(name)) file.Fail("missing text '" + name + "'");
   }
+  flow.fallbacks = Strings(doc, "fallbacks", file);
+  if (flow.fallbacks.size() < 2) file.Fail("field 'fallbacks' needs at least two wordings: one never comes twice in a row");
   if (doc.contains("quick_replies")) {
     const json& qr = doc["quick_replies"];
     if (!qr.is_object()) file.Fail("field 'quick_replies' must be an object");

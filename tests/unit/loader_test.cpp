@@ -98,7 +98,7 @@ TEST_CASE("a quote from the right article but the wrong section is refused", "[l
 
 TEST_CASE("an intent without a topic is refused", "[loader]") {
   KbCopy kb;
-  kb.Replace("intents.jsonc", "\"intents\": [", "\"intents\": [ { \"id\": \"weather_chat\", \"kind\": \"other\", \"patterns\": [\"weather\"] },");
+  kb.Replace("intents.jsonc", "\"intents\": [", "\"intents\": [ { \"id\": \"weather_chat\", \"as\": \"out_of_scope\", \"kind\": \"other\", \"patterns\": [\"weather\"] },");
   CHECK_THAT(kb.Error(), Catch::Contains("topics.jsonc: intent 'weather_chat' has no topic"));
 }
 
