@@ -8,7 +8,7 @@
 namespace backcheck::dialog {
 
 SlotExtractor::SlotExtractor(const knowledge::Language& language)
-    : language_(&language) {
+    : language_(&language), dates_(language.dates) {
   RE2::Options options;
   options.set_log_errors(false);
   set_ = std::make_unique<RE2::Set>(options, RE2::UNANCHORED);
@@ -24,6 +24,7 @@ SlotExtractor::SlotExtractor(const knowledge::Language& language)
     for (const auto& p : language.qualities[i].patterns) add(Kind::kQuality, i, p);
   }
   for (std::size_t i = 0; i < language.times.size(); ++i) add(Kind::kTime, i, language.times[i].pattern);
+  add(Kind::kDate, 0, dates_.MentionPattern());
   if (!set_->Compile()) throw std::runtime_error("slot patterns: RE2::Set failed to compile");
 }
 
@@ -36,12 +37,12 @@ MessageTime LocalNow() {
 }
 
 bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now) const {
-  (void)now;  // dates relative to the message's time: issue 13, item 5
   if (!set_->Match(normalised, nullptr)) return false;  // most messages carry no slot: no allocation
   std::vector<int> hits;
   set_->Match(normalised, &hits);
   std::sort(hits.begin(), hits.end());  // declaration order: the first entry of a kind wins
   bool exercise = false, quality = false, time = false;
+  std::optional<int> fixed, dated;
   for (int h : hits) {
     const Entry& e = entries_[static_cast<std::size_t>(h)];
     switch (e.kind) {
@@ -60,7 +61,7 @@ bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std
         if (time) break;
         const auto& t = language_->times[e.index];
         if (e.re->NumberOfCapturingGroups() == 0) {
-          slots.hours = t.hours;
+          fixed = t.hours;
           time = true;
           break;
         }
@@ -73,13 +74,20 @@ bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std
           if (it == language_->numbers.end()) break;
           n = it->second;
         }
-        slots.hours = n * t.hours;
+        fixed = n * t.hours;
         time = true;
+        break;
+      }
+      case Kind::kDate: {
+        std::optional<std::chrono::local_seconds> local;
+        if (now) local = std::chrono::local_seconds{now->utc.time_since_epoch() + now->utc_offset};
+        dated = dates_.HoursSince(normalised, local);
         break;
       }
     }
   }
-  return exercise || quality || time;
+  if (fixed || dated) slots.hours = std::max(fixed.value_or(0), dated.value_or(0));
+  return exercise || quality || fixed || dated;
 }
 
 }  // namespace backcheck::dialog

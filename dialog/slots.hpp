@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dialog/dates.hpp"
 #include "knowledge/knowledge_base.hpp"
 
 namespace backcheck::dialog {
@@ -41,18 +42,22 @@ class SlotExtractor {
   explicit SlotExtractor(const knowledge::Language& language);
 
   // Sets the slots `normalised` mentions, leaving the others as they are. Returns true when it
-  // set at least one. The first matching entry of each vocabulary wins.
-  // `now` (when known) resolves dates relative to the message's time.
+  // set at least one. The first matching entry of each vocabulary wins, except for the hours:
+  // a fixed `times` figure ("2 days ago") and a date (dialog/dates.hpp: "on monday", "last
+  // night") may both be named, and the longer ago wins (training comes before the pain).
+  // `now` (when known) resolves dates against the message's local time; without it a weekday or
+  // the weekend sets no hours.
   bool Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now = std::nullopt) const;
 
  private:
-  enum class Kind { kExercise, kQuality, kTime };
+  enum class Kind { kExercise, kQuality, kTime, kDate };
   struct Entry {
     Kind kind;
     std::size_t index;  // into the vocabulary of its kind
     std::unique_ptr<RE2> re;
   };
   const knowledge::Language* language_;
+  DateResolver dates_;
   std::unique_ptr<RE2::Set> set_;
   std::vector<Entry> entries_;  // set index -> entry
 };
