@@ -39,218 +39,15 @@
 
 #include "dialog/engine.hpp"
 #include "knowledge/loader.hpp"
+#include "tests/checklist_common.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
-// ---- data ------------------------------------------------------------------------------------
+using namespace backcheck::checklist;
 
-json ReadJsonc(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + p.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return json::parse(ss.str(), nullptr, true, /*ignore_comments=*/true);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(p.filename().string() + ": " + e.what());
-  }
-}
-
-std::vector<std::string> Strings(const json& j, const std::string& where) {
-  std::vector<std::string> out;
-  if (j.is_null()) return out;
-  if (!j.is_array()) throw std::runtime_error(where + ": expected an array of strings");
-  for (const auto& v : j) {
-    if (!v.is_string()) throw std::runtime_error(where + ": expected an array of strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-using Lexicon = std::map<std::string, std::vector<std::string>>;
-
-// ---- the generator ---------------------------------------------------------------------------
-
-class Generator {
- public:
-  Generator(Lexicon lex, std::uint32_t seed) : lex_(std::move(lex)), rng_(seed) {}
-
-  std::size_t Pick(std::size_t n) { return n == 0 ? 0 : rng_() % n; }
-  template <class T>
-  const T& Choose(const std::vector<T>& v) {
-    return v[Pick(v.size())];
-  }
-  std::mt19937& rng() { return rng_; }
-
-  // The distinct slot names of `t` in order of first appearance ("{arm}", "{arm#2}" are two).
-  static std::vector<std::string> Slots(const std::string& t) {
-    std::vector<std::string> out;
-    for (std::size_t i = 0; (i = t.find('{', i)) != std::string::npos;) {
-      auto j = t.find('}', i);
-      if (j == std::string::npos) throw std::runtime_error("unclosed { in template: " + t);
-      auto name = t.substr(i + 1, j - i - 1);
-      if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
-      i = j + 1;
-    }
-    return out;
-  }
-
-  static std::string Base(const std::string& slot) { return slot.substr(0, slot.find('#')); }
-
-  const std::vector<std::string>& Values(const std::string& slot, const Lexicon& local,
-                                         const std::string& tmpl) const {
-    auto b = Base(slot);
-    if (auto it = local.find(b); it != local.end()) return it->second;
-    if (auto it = lex_.find(b); it != lex_.end()) return it->second;
-    throw std::runtime_error("template '" + tmpl + "': no lexicon '" + b + "'");
-  }
-
-  static std::string Replace(std::string s, const std::string& from, const std::string& to) {
-    for (std::size_t i = 0; (i = s.find(from, i)) != std::string::npos; i += to.size()) s.replace(i, from.size(), to);
-    return s;
-  }
-
-  // Fills the slots left in `s` (values naming slots themselves) with random draws.
-  std::string Resolve(std::string s, const Lexicon& local, const std::string& tmpl, int depth = 0) {
-    if (depth > 4) throw std::runtime_error("template '" + tmpl + "': slots nested too deep");
-    auto slots = Slots(s);
-    if (slots.empty()) return s;
-    std::string pronoun;
-    for (const auto& slot : slots) {
-      if (slot == "his_her") continue;
-      const auto& v = Values(slot, local, tmpl);
-      if (v.empty()) throw std::runtime_error("template '" + tmpl + "': lexicon '" + slot + "' is empty");
-      auto value = Choose(v);
-      if (Base(slot) == "pronoun_subj") pronoun = value;
-      s = Replace(s, "{" + slot + "}", value);
-    }
-    s = HisHer(s, pronoun);
-    return Resolve(s, local, tmpl, depth + 1);
-  }
-
-  // {his_her} agrees with {pronoun_subj} when the sentence has one, else is drawn.
-  std::string HisHer(const std::string& s, std::string pronoun) {
-    if (s.find("{his_her}") == std::string::npos) return s;
-    if (pronoun.empty()) pronoun = Pick(2) ? "he" : "she";
-    return Replace(s, "{his_her}", pronoun == "he" ? "his" : "her");
-  }
-
-  // Up to `cap` fillings of `tmpl`: every combination of its top-level slots when there are at
-  // most `cap`, else `cap` distinct combinations drawn at random.
-  std::vector<std::string> Fill(const std::string& tmpl, std::size_t cap, const Lexicon& local = {}) {
-    auto slots = Slots(tmpl);
-    slots.erase(std::remove(slots.begin(), slots.end(), "his_her"), slots.end());
-    std::vector<const std::vector<std::string>*> vals;
-    std::size_t total = 1;
-    for (const auto& s : slots) {
-      vals.push_back(&Values(s, local, tmpl));
-      if (vals.back()->empty()) throw std::runtime_error("template '" + tmpl + "': lexicon '" + s + "' is empty");
-      total = std::min<std::size_t>(total * vals.back()->size(), 1u << 20);
-    }
-    std::vector<std::vector<std::size_t>> picks;
-    if (total <= cap) {
-      for (std::size_t k = 0; k < total; ++k) {
-        std::vector<std::size_t> idx;
-        std::size_t r = k;
-        for (auto* v : vals) {
-          idx.push_back(r % v->size());
-          r /= v->size();
-        }
-        picks.push_back(idx);
-      }
-    } else {
-      std::set<std::vector<std::size_t>> seen;
-      for (std::size_t tries = 0; picks.size() < cap && tries < cap * 50; ++tries) {
-        std::vector<std::size_t> idx;
-        for (auto* v : vals) idx.push_back(Pick(v->size()));
-        if (seen.insert(idx).second) picks.push_back(idx);
-      }
-    }
-    std::vector<std::string> out;
-    for (const auto& idx : picks) {
-      std::string s = tmpl, pronoun;
-      for (std::size_t i = 0; i < slots.size(); ++i) {
-        const auto& value = (*vals[i])[idx[i]];
-        if (Base(slots[i]) == "pronoun_subj") pronoun = value;
-        s = Replace(s, "{" + slots[i] + "}", value);
-      }
-      s = HisHer(s, pronoun);
-      out.push_back(Resolve(s, local, tmpl));
-    }
-    return out;
-  }
-
- private:
-  Lexicon lex_;
-  std::mt19937 rng_;
-};
-
-// ---- text helpers ----------------------------------------------------------------------------
-
-std::string StripStars(std::string s) {
-  s.erase(std::remove(s.begin(), s.end(), '*'), s.end());
-  // Collapse double spaces a slot may have left.
-  std::string out;
-  for (char c : s) {
-    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
-    out += c;
-  }
-  while (!out.empty() && out.front() == ' ') out.erase(out.begin());
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-std::string Upper(std::string s) {
-  for (auto& c : s)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return s;
-}
-
-std::string Title(std::string s) {
-  bool start = true;
-  for (auto& c : s) {
-    if (c == ' ') {
-      start = true;
-    } else if (start) {
-      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-      if (c != '*') start = false;
-    }
-  }
-  return s;
-}
-
-// Voice dictation: no punctuation at all, the first letter capitalised.
-std::string Dictation(const std::string& s) {
-  std::string out;
-  for (char c : s)
-    if (!std::strchr(".,?!;:'\"", c)) out += c;
-  for (auto& c : out)
-    if (c >= 'a' && c <= 'z') {
-      c = static_cast<char>(c - 'a' + 'A');
-      break;
-    }
-  return out;
-}
-
-struct Span {
-  std::size_t begin, size;  // of a starred word, without its stars
-};
-
-std::vector<Span> SymptomWords(const std::string& s, std::size_t min_letters) {
-  std::vector<Span> out;
-  for (std::size_t i = 0; (i = s.find('*', i)) != std::string::npos;) {
-    auto j = s.find('*', i + 1);
-    if (j == std::string::npos) break;
-    std::string w = s.substr(i + 1, j - i - 1);
-    bool alpha = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    if (alpha && w.size() >= min_letters) out.push_back({i + 1, w.size()});
-    i = j + 1;
-  }
-  return out;
-}
 
 // ---- cases -----------------------------------------------------------------------------------
 
@@ -289,15 +86,8 @@ class Suite {
     }
     for (auto& [k, v] : tmpl_.at("flags").items())
       if (!Has(flags_, k)) throw std::runtime_error("templates.jsonc: '" + k + "' is not a flag of SPEC section 5");
-    for (const auto& path : Strings(pert_["dictionaries"], "perturbations.jsonc: dictionaries")) {
-      std::ifstream in(path);
-      std::string w;
-      while (std::getline(in, w)) {
-        for (auto& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        words_.insert(w);
-      }
-    }
-    min_letters_ = pert_.value("typo_min_letters", 5);
+    typist_ = std::make_unique<Typist>(pert_.at("keyboard"), Strings(pert_["dictionaries"], "perturbations.jsonc: dictionaries"),
+                                       pert_.value("typo_min_letters", 5));
     examples_ = pert_.value("examples_per_category", 8);
   }
 
@@ -381,38 +171,9 @@ class Suite {
     if (seen_.insert(c.type + '\n' + c.text).second) out.push_back(std::move(c));
   }
 
-  bool RealWord(const std::string& w) const { return words_.count(w) > 0; }
+  std::string Typo(const std::string& s, const std::string& kind) { return typist_->Typo(*gen_, s, kind); }
 
-  // One typo in one symptom word of 5+ letters; "" when none can be made that is not a real word.
-  std::string Typo(const std::string& s, const std::string& kind) {
-    auto spans = SymptomWords(s, min_letters_);
-    if (spans.empty()) return "";
-    const auto& kb = pert_.at("keyboard");
-    for (int tries = 0; tries < 40; ++tries) {
-      auto sp = gen_->Choose(spans);
-      std::string w = s.substr(sp.begin, sp.size), t = w;
-      auto i = gen_->Pick(w.size());
-      if (kind == "keyboard") {
-        std::string key(1, w[i]);
-        if (!kb.contains(key)) continue;
-        auto near = kb[key].get<std::string>();
-        t[i] = near[gen_->Pick(near.size())];
-      } else if (kind == "drop") {
-        if (i == 0) i = 1;  // a dropped first letter is rare in typing
-        t.erase(i, 1);
-      } else {
-        t.insert(i, 1, w[i]);
-      }
-      if (t == w || RealWord(t)) continue;
-      return s.substr(0, sp.begin) + t + s.substr(sp.begin + sp.size);
-    }
-    return "";
-  }
-
-  std::string Wrap(const char* list, const std::string& s) {
-    auto w = gen_->Choose(Strings(pert_.at(list), list));
-    return Generator::Replace(w, "{s}", s);
-  }
+  std::string Wrap(const char* list, const std::string& s) { return backcheck::checklist::Wrap(*gen_, pert_, list, s); }
 
   void Perturb(std::vector<Case>& out, const std::string& f, const std::string& b,
                const std::map<std::string, std::vector<std::string>>& bases) {
@@ -436,10 +197,7 @@ class Suite {
       static const char* kinds[] = {"keyboard", "drop", "double"};
       auto t = Typo(b, kinds[gen_->Pick(3)]);
       if (t.empty()) t = b;
-      std::string bare;
-      for (char c : t)
-        if (!std::strchr(".,?!;:'\"", c)) bare += c;
-      add("combined", Wrap("emoji", Wrap("filler", bare)));
+      add("combined", Wrap("emoji", Wrap("filler", Bare(t))));
     }
     add("ramble", Generator::Replace(gen_->Choose(Strings(tmpl_.at("rambles"), "rambles")), "{s}", b));
     // Two flags in one message.
@@ -455,8 +213,8 @@ class Suite {
   std::uint32_t seed_ = 0;
   std::unique_ptr<Generator> gen_;
   std::vector<std::string> flags_;
-  std::unordered_set<std::string> words_;
-  std::size_t min_letters_ = 5, examples_ = 8;
+  std::unique_ptr<Typist> typist_;
+  std::size_t examples_ = 8;
   std::set<std::string> seen_;
 };
 
@@ -470,20 +228,6 @@ struct NegCell {
   std::size_t cases = 0, false_alarms = 0, asked = 0;
 };
 
-std::string Pct(std::size_t a, std::size_t b) {
-  if (b == 0) return "-";
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(1) << 100.0 * static_cast<double>(a) / static_cast<double>(b) << "%";
-  return o.str();
-}
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
-  return s.empty() ? "-" : s;
-}
-
-std::string MdEscape(std::string s) { return Generator::Replace(s, "|", "\\|"); }
 
 }  // namespace
 
