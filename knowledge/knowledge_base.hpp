@@ -149,6 +149,7 @@ struct ScreeningQuestion {
 struct TailoringRule {
   std::string id;
   std::optional<int> hours_min, hours_max;  // hours since training, inclusive
+  bool hours_unknown = false;  // applies only when the hours since training are not known (never with hours_min/max)
   std::string exercise_category;            // "pull", "overhead"... empty: any
   std::string quality;                      // "ache", "sharp", "burning"; empty: any
   std::string quality_not;                  // a quality this rule does not fit ("sharp" is not DOMS)
@@ -233,6 +234,9 @@ struct Language {
 
 struct KnowledgeBase {
   std::string dir;
+  // Problems the loader found that do not refuse the data (each also printed to stderr, one line
+  // each): "language.jsonc: rewrite 'b/c': can never apply: ...".
+  std::vector<std::string> warnings;
   Article article;
   std::vector<Topic> topics;
   std::vector<Intent> intents;
