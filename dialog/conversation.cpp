@@ -18,6 +18,9 @@ void to_json(json& j, const ConversationState& s) {
            {"pending_flags", s.pending_flags},
            {"turns", s.turns}};
   if (s.pending_possible) j["pending_possible"] = true;
+  // Absent when zero: states stored before these fields existed read back the same.
+  if (s.fallbacks_said) j["fallbacks_said"] = s.fallbacks_said;
+  if (s.misses_in_row) j["misses_in_row"] = s.misses_in_row;
   json slots = json::object();
   if (s.slots.hours) slots["hours"] = *s.slots.hours;
   if (!s.slots.exercise.empty()) slots["exercise"] = s.slots.exercise;
@@ -59,6 +62,8 @@ void from_json(const json& j, ConversationState& s) {
   j.at("pending_flags").get_to(out.pending_flags);
   if (j.contains("pending_possible")) j.at("pending_possible").get_to(out.pending_possible);
   out.turns = Integer<std::uint32_t>(j.at("turns"), "turns");
+  if (j.contains("fallbacks_said")) out.fallbacks_said = Integer<std::uint32_t>(j.at("fallbacks_said"), "fallbacks_said");
+  if (j.contains("misses_in_row")) out.misses_in_row = Integer<std::uint32_t>(j.at("misses_in_row"), "misses_in_row");
   const json& slots = j.at("slots");
   if (slots.contains("hours")) out.slots.hours = Integer<int>(slots.at("hours"), "hours");
   if (slots.contains("exercise")) slots.at("exercise").get_to(out.slots.exercise);

@@ -25,6 +25,8 @@ struct ConversationState {
   bool pending_possible = false;           // ...or the safety net's question about them
   Slots slots;
   std::uint32_t turns = 0;  // messages handled
+  std::uint32_t fallbacks_said = 0;  // picks the next fallback wording, so none comes twice in a row
+  std::uint32_t misses_in_row = 0;   // messages not understood in a row (the second offers the topics)
 
   bool operator==(const ConversationState&) const = default;
 };

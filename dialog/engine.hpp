@@ -2,8 +2,14 @@
 // reply and the next state. No sockets, no threads, no globals: the server, the CLI, the tests
 // and the benchmark all drive the same code.
 //
-// Each message goes through: normalise (with spelling correction) -> red-flag detection -> intent
-// matching (one RE2::Set pass) -> slot extraction -> the data-defined flow (flow.jsonc) -> reply.
+// Each message goes through three steps, each a class of its own:
+//   Interpret (dialog/interpret.hpp): normalise (with spelling correction) -> red-flag detection
+//     -> intent matching (one RE2::Set pass) -> slots and dates -> the context of the pending
+//     question; gives a Reading, a value;
+//   Transition (dialog/policy.hpp): safety first, then the policy of the state's role (flow.jsonc
+//     "role") picks the next state and the parts of the reply;
+//   Compose (dialog/compose.hpp): the parts become text, sources and quick replies, every word
+//     from the knowledge base.
 //
 // The flow names transitions by event. Events, besides intent ids:
 //   red_flag          the message raised the conversation's urgency
@@ -21,10 +27,13 @@
 #include <string_view>
 #include <vector>
 
+#include "dialog/compose.hpp"
 #include "dialog/conversation.hpp"
+#include "dialog/interpret.hpp"
 #include "dialog/intent_matcher.hpp"
 #include "dialog/text/normaliser.hpp"
 #include "dialog/safety/red_flag_detector.hpp"
+#include "dialog/policy.hpp"
 #include "dialog/slots.hpp"
 #include "knowledge/knowledge_base.hpp"
 #include "knowledge/retrieval.hpp"
@@ -42,6 +51,8 @@ struct EngineOptions {
 struct Turn {
   Reply reply;
   ConversationState state;
+  // What the reply is made of, by content id (see Composer::Compose), when Respond was asked for it.
+  std::vector<std::string> said;
 };
 
 class Engine {
@@ -63,8 +74,9 @@ class Engine {
   // Handles one message. `text` is any UTF-8 the person wrote; length limits are the caller's.
   // `now`, when known, is when it was written: relative dates ("on monday") are resolved against
   // it (the server passes its clock; tests and scripts fix it).
+  // `trace`: also fill Turn::said (for tests and `backcheck explain`; costs a few strings).
   Turn Respond(const ConversationState& state, std::string_view text,
-               const std::optional<MessageTime>& now = std::nullopt) const;
+               const std::optional<MessageTime>& now = std::nullopt, bool trace = false) const;
 
   // The state after the person (or their client) ends the conversation without a message: the
   // flow's "goodbye" transition, so an escalated conversation stays escalated.
@@ -82,23 +94,16 @@ class Engine {
   const RedFlagDetector& detector() const { return detector_; }
 
  private:
-  struct Composer;  // builds one reply; see engine.cpp
-
-  std::size_t IntentIndex(std::string_view id) const;
-  void Answer(Composer& out, std::size_t intent) const;
-  void Tailor(Composer& out, const Slots& slots) const;
-  // Asks the safety net's question about each flag of `possible` and leaves them pending.
-  void AskPossible(Composer& out, FlagMask possible, ConversationState& s) const;
-
   std::shared_ptr<const knowledge::KnowledgeBase> kb_;
   Normaliser normaliser_;
   IntentMatcher matcher_;
   RedFlagDetector detector_;
   SlotExtractor slots_;
   knowledge::PassageIndex passages_;
-  std::vector<std::string> sentence_topic_;  // sentence index -> a topic citing it
-  std::vector<const knowledge::Topic*> topic_of_intent_;
-  std::size_t fallback_ = 0, affirm_ = 0, deny_ = 0, describe_pain_ = 0, warning_signs_ = 0;
+  CoreIntents core_;
+  Interpreter interpreter_;  // the three steps; they refer to the members above
+  Policy policy_;
+  Composer composer_;
 };
 
 }  // namespace backcheck::dialog

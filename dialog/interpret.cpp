@@ -1,0 +1,130 @@
+#include "dialog/interpret.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "knowledge/loader.hpp"
+
+namespace backcheck::dialog {
+
+using knowledge::IntentKind;
+
+namespace {
+
+std::size_t IntentIndex(const knowledge::KnowledgeBase& kb, std::string_view id) {
+  for (std::size_t i = 0; i < kb.intents.size(); ++i) {
+    if (kb.intents[i].id == id) return i;
+  }
+  throw std::runtime_error("knowledge base has no intent '" + std::string(id) + "'");
+}
+
+}  // namespace
+
+CoreIntents::CoreIntents(const knowledge::KnowledgeBase& kb)
+    : fallback(IntentIndex(kb, "fallback")),
+      affirm(IntentIndex(kb, "affirm")),
+      deny(IntentIndex(kb, "deny")),
+      describe_pain(IntentIndex(kb, "describe_pain")),
+      warning_signs(IntentIndex(kb, "warning_signs")) {}
+
+Interpreter::Interpreter(const knowledge::KnowledgeBase& kb, const Normaliser& normaliser,
+                         const IntentMatcher& matcher, const RedFlagDetector& detector, const SlotExtractor& slots,
+                         const knowledge::PassageIndex& passages, const CoreIntents& core)
+    : kb_(kb), normaliser_(normaliser), matcher_(matcher), detector_(detector), slots_(slots), passages_(passages),
+      core_(core) {
+  // A retrieved sentence is answered as the intent of the first topic citing it (topic ids with
+  // a ':' are tailoring rules and flags, not intents).
+  for (const auto& citers : knowledge::CitationsBySentence(kb_)) {
+    auto topic = std::find_if(citers.begin(), citers.end(),
+                              [](const std::string& id) { return id.find(':') == std::string::npos; });
+    intent_of_sentence_.push_back(topic == citers.end() ? std::nullopt
+                                                        : std::optional<std::size_t>(IntentIndex(kb_, *topic)));
+  }
+}
+
+std::optional<std::size_t> Interpreter::IntentOfSentence(std::size_t sentence) const {
+  return sentence < intent_of_sentence_.size() ? intent_of_sentence_[sentence] : std::nullopt;
+}
+
+FlagMask Interpreter::MaskOf(const std::vector<std::string>& ids) const {
+  const auto& flags = kb_.red_flags.flags;
+  FlagMask m = 0;
+  for (std::size_t f = 0; f < flags.size(); ++f) {
+    if (std::find(ids.begin(), ids.end(), flags[f].id) != ids.end()) m |= FlagMask{1} << f;
+  }
+  return m;
+}
+
+void Interpreter::ReadAnswer(FlagMask asked, const Detection& detection, Reading& r) const {
+  const FlagMask negated = detection.Mask(Attribution::kNegated);
+  const bool question = kb_.intents[r.intent].kind == IntentKind::kQuestion;
+  if (r.intent == core_.affirm) {
+    // "Yes" affirms what the question asked about; "yes, the tingling" only the flags it names.
+    r.self |= (r.self & asked) ? 0 : asked;
+  } else if (r.self == 0 && (negated & asked) && !question) {
+    r.intent = core_.deny;  // "no numbness, no tingling" answers a question about them as "no" does
+  } else if (r.intent == core_.deny && negated && !(negated & asked)) {
+    r.intent = core_.fallback;  // "no fever" to the arm question rules out nothing it asked: ask again
+  }
+}
+
+Reading Interpreter::Read(const ConversationState& s, std::string_view text,
+                          const std::optional<MessageTime>& now) const {
+  Reading r;
+  r.normalised = normaliser_.Normalise(text);
+  const Detection detection = detector_.Detect(r.normalised);
+  const auto matches = matcher_.MatchAll(r.normalised, s.state);
+  r.slots = s.slots;
+  r.slots_found = slots_.Extract(r.normalised, r.slots, now);
+  r.intent = matches.empty() ? core_.fallback : matches.front().intent;
+  const auto kind = [&](std::size_t i) { return kb_.intents[i].kind; };
+
+  const knowledge::FlowState* state = kb_.flow.FindState(s.state);
+  r.in_screening = state && state->role == knowledge::StateRole::kScreening &&
+                   s.screening_step < kb_.flow.screening.size();
+  r.past_pending = !s.pending_flags.empty();
+  r.possible_pending = r.past_pending && s.pending_possible;
+  // The flags the pending question (a past symptom, the safety net's or screening) asks about.
+  FlagMask asked = 0;
+  if (r.past_pending) {
+    asked = MaskOf(s.pending_flags);
+  } else if (r.in_screening) {
+    asked = MaskOf(kb_.flow.screening[s.screening_step].flags);
+  }
+  // The safety net's question stays open across a question asked in between, or a message not
+  // understood ("what would that mean?"), and is asked again after the answer.
+  if (r.possible_pending && (kind(r.intent) == IntentKind::kQuestion || r.intent == core_.fallback) &&
+      detection.mentions.empty()) {
+    r.possible = asked;
+  }
+
+  r.self = detection.Mask(Attribution::kSelf);
+  if (asked) ReadAnswer(asked, detection, r);
+  r.other = r.self ? 0 : detection.Mask(Attribution::kOtherPerson);
+  r.past = (r.self || r.other) ? 0 : detection.Mask(Attribution::kPast);
+  if (!r.self && !r.other && !r.past &&
+      (detection.Mask(Attribution::kHypothetical) | detection.Mask(Attribution::kInformational))) {
+    r.intent = core_.warning_signs;  // asking about a warning sign, not reporting one
+  }
+  // A report of a symptom (theirs, someone else's or a past one) is answered as a warning sign
+  // when nothing more specific was asked.
+  if (r.other || r.past || (r.self && r.intent == core_.fallback)) r.intent = core_.warning_signs;
+  r.possible = (r.possible | detection.possible) & ~r.self;
+
+  // Retrieval answers what no pattern recognises, when a sentence of the article fits well.
+  if (r.intent == core_.fallback && !r.in_screening && !r.past_pending) {
+    auto hit = passages_.Best(r.normalised);
+    if (hit && hit->score >= kb_.language.retrieval_min_score) {
+      if (auto intent = IntentOfSentence(hit->sentence)) {
+        r.intent = *intent;
+        r.passage = hit->sentence;
+      }
+    }
+  }
+  if (s.asked_training && r.slots_found && kind(r.intent) == IntentKind::kQuestion) {
+    r.asks = detector_.IsQuestion(r.normalised);
+  }
+  return r;
+}
+
+}  // namespace backcheck::dialog
