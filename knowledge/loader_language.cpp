@@ -148,8 +148,8 @@ Language LoadLanguage(const json& doc, std::vector<std::string>& warnings) {
   const json& rewrites = Field(doc, "rewrites", file);
   if (!rewrites.is_object()) file.Fail("field 'rewrites' must be an object of from -> to");
   for (auto it = rewrites.begin(); it != rewrites.end(); ++it) {
-    if (!it->is_string() || it.key().empty()) file.Fail("rewrite '" + it.key() + "' must map to a string");
-    lang.rewrites[it.key()] = it->get<std::string>();
+    if (it.key().empty()) file.Fail("a rewrite of the empty string");
+    lang.rewrites[it.key()] = StringValue(*it, file, "rewrite '" + it.key() + "'", /*allow_empty=*/true);
   }
   for (const auto& [from, to] : lang.rewrites) {
     if (auto why = WhyNeverApplies(from, lang.rewrites); !why.empty()) {

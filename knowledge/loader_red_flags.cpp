@@ -136,9 +136,9 @@ void LoadRedFlags(const json& doc, const Article& article, RedFlagLexicon& lex) 
   const json& g = Array(doc, "guidance", file);
   for (std::size_t n = 0; n < g.size(); ++n) {
     const json& j = g[n];
-    Where w = file.With("guidance");
-    CheckKeys(j, w.With(std::to_string(n + 1)), {"level", "text", "third_party", "conditional", "banner"});
-    w = file.With("guidance '" + String(j, "level", w.With(std::to_string(n + 1))) + "'");
+    const Where nw = file.With("guidance " + std::to_string(n + 1));
+    CheckKeys(j, nw, {"level", "text", "third_party", "conditional", "banner"});
+    const Where w = file.With("guidance '" + String(j, "level", nw) + "'");
     Guidance guidance{Level(j, w), String(j, "text", w), String(j, "third_party", w), OptString(j, "conditional", w),
                       String(j, "banner", w)};
     if (guidance.level == Urgency::kEmergency && guidance.conditional.empty()) {
