@@ -183,7 +183,8 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
   auto& started = std::get<ConversationService::Started>(result);
   *conversation_id = started.conversation;
   if (!start.resume) conversations_.push_back(started.conversation);
-  Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history));
+  Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history,
+                           context_.service.started_texts()));
   return std::nullopt;
 }
 

@@ -39,6 +39,12 @@ std::string NewConversationId() {
 ConversationService::ConversationService(const dialog::Engine& engine, ConversationStore& store,
                                          const Limits& limits, Metrics& metrics, EscalationListener on_escalation)
     : engine_(engine), store_(store), limits_(limits), metrics_(metrics), on_escalation_(std::move(on_escalation)) {
+  dialog::Engine::Welcome welcome = engine_.WelcomeReply();
+  started_texts_.welcome_text = std::move(welcome.text);
+  started_texts_.welcome_quick_replies = std::move(welcome.quick_replies);
+  for (const auto& g : engine_.kb().red_flags.guidance) {
+    if (g.level != knowledge::Urgency::kNone && !g.banner.empty()) started_texts_.banners.push_back({g.level, g.banner});
+  }
   // An escalation whose turn failed to commit reaches the operators when the store's retry makes
   // it durable.
   store_.SetRetriedEscalationListener([this](const EscalationEvent& event) {

@@ -81,6 +81,8 @@ class ConversationService {
   Error StoreFailure(std::optional<Guidance> guidance) const;
 
   const dialog::Engine& engine() const { return engine_; }
+  // The welcome and the banners every `started` frame carries, from the knowledge data.
+  const StartedTexts& started_texts() const { return started_texts_; }
 
   bool Exists(const std::string& conversation) const { return store_.Find(conversation) != nullptr; }
   std::size_t Count() const { return store_.Size(); }
@@ -100,6 +102,7 @@ class ConversationService {
   const Limits& limits_;
   Metrics& metrics_;
   EscalationListener on_escalation_;
+  StartedTexts started_texts_;
 };
 
 }  // namespace backcheck::server

@@ -315,9 +315,17 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
 }
 
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
-                        const HistoryPage& history) {
-  std::size_t size = 160 + conversation.size();
+                        const HistoryPage& history, const StartedTexts& texts) {
+  const bool welcome = !resumed && !texts.welcome_text.empty();
+  std::size_t size = 192 + conversation.size();
   for (const auto& e : history.entries) size += e.text.size() + 48;
+  std::size_t banners_size = 2;
+  for (const auto& b : texts.banners) banners_size += b.text.size() + 24;
+  size += banners_size;
+  if (welcome) {
+    size += texts.welcome_text.size() + 48;
+    for (const auto& q : texts.welcome_quick_replies) size += q.size() + 4;
+  }
   std::string entries;
   entries.reserve(size);
   entries += '[';
@@ -328,15 +336,24 @@ std::string StartedJson(const std::string& conversation, bool resumed, const dia
         static_cast<std::int64_t>(e.seq)).Done();
   }
   entries += ']';
-  return JsonObject(size)
-      .String("type", "started")
+  JsonObject banners(banners_size);
+  for (const auto& b : texts.banners) banners.String(knowledge::UrgencyName(b.level), b.text);
+  JsonObject o(size);
+  o.String("type", "started")
       .String("conversation", conversation)
       .Bool("resumed", resumed)
       .String("state", state.state)
       .String("urgency", knowledge::UrgencyName(state.urgency))
       .Raw("history", entries)
-      .Bool("history_more", history.more)
-      .Done();
+      .Bool("history_more", history.more);
+  if (welcome) {
+    o.Raw("welcome", JsonObject(texts.welcome_text.size() + 48)
+                         .String("text", texts.welcome_text)
+                         .Strings("quick_replies", texts.welcome_quick_replies)
+                         .Done());
+  }
+  o.Raw("banners", banners.Done());
+  return std::move(o).Done();
 }
 
 std::string EndedJson(const std::string& conversation) {

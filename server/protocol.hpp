@@ -102,9 +102,25 @@ struct HistoryPage {
   bool more = false;
 };
 
+// What the knowledge data gives `started` frames (SPEC 6.1), so every client shows the same
+// words: the welcome reply a new conversation opens with (flow.jsonc text "greeting", quick
+// replies "welcome"), and the one line a client keeps on screen at each urgency level
+// (red_flags.jsonc guidance "banner"). Built once, when the server starts.
+struct StartedTexts {
+  struct Banner {
+    knowledge::Urgency level = knowledge::Urgency::kNone;
+    std::string text;
+  };
+  std::string welcome_text;  // empty: no `welcome` field
+  std::vector<std::string> welcome_quick_replies;
+  std::vector<Banner> banners;
+};
+
 // Every frame below is written by server/json_writer.hpp: none of them can throw on odd input.
+// `started`: `welcome` only on a new conversation (a resumed one has its history), `banners`
+// (level -> text) on every one.
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
-                        const HistoryPage& history);
+                        const HistoryPage& history, const StartedTexts& texts = {});
 // The reply object; `type` is "reply" for the WebSocket and omitted for POST /v1/messages.
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
                       const dialog::Reply& reply, bool with_type = true);

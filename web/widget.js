@@ -13,12 +13,11 @@
     .replace(/\/+$/, "");
   const WS_URL = SERVER.replace(/^http/i, "ws") + "/v1/chat"; // http -> ws, https -> wss
   const STORE_KEY = "backcheck.conversation";
+  const WELCOME_KEY = "backcheck.welcome"; // the server's welcome for the stored conversation
   const LEVELS = ["none", "see_doctor", "urgent", "emergency"];
-  const BANNER_TEXT = {
-    emergency: "This could be an emergency: call your local emergency number now.",
-    urgent: "Get medical care today.",
-    see_doctor: "Book an appointment with a healthcare provider.",
-  };
+  // What the assistant says (the welcome, the banner per level) comes from the server's
+  // `started` frame, so every client shows the knowledge base's words; the texts below are
+  // only the widget's own chrome (connection and delivery problems).
   const ERROR_TEXT = {
     rate_limited: "You're sending messages a little fast. Please wait a moment and try again.",
     text_too_long: "That message is too long for the chat. Please shorten it and send it again.",
@@ -31,8 +30,28 @@
   const store = {
     get() { try { return localStorage.getItem(STORE_KEY); } catch (_) { return null; } },
     set(v) { try { localStorage.setItem(STORE_KEY, v); } catch (_) { /* session-only */ } },
-    clear() { try { localStorage.removeItem(STORE_KEY); } catch (_) { /* ignore */ } },
+    clear() {
+      try { localStorage.removeItem(STORE_KEY); localStorage.removeItem(WELCOME_KEY); } catch (_) { /* ignore */ }
+    },
+    // A resumed conversation's `started` has its history but no welcome (the welcome is not a
+    // turn): the one the server sent when it began is kept here, so a reload shows it again.
+    getWelcome(id) {
+      try {
+        const w = JSON.parse(localStorage.getItem(WELCOME_KEY) || "null");
+        return w && w.conversation === id ? validWelcome(w) : null;
+      } catch (_) { return null; }
+    },
+    setWelcome(id, w) {
+      try { localStorage.setItem(WELCOME_KEY, JSON.stringify({ conversation: id, ...w })); } catch (_) { /* session-only */ }
+    },
   };
+
+  // `{text, quick_replies}` with a non-empty text, or null.
+  function validWelcome(w) {
+    if (!w || typeof w !== "object" || typeof w.text !== "string" || !w.text) return null;
+    const replies = Array.isArray(w.quick_replies) ? w.quick_replies.filter((q) => typeof q === "string" && q) : [];
+    return { text: w.text, quick_replies: replies };
+  }
 
   // Small DOM helper: el("div", {class: "x"}, child, "text"). Strings become text nodes.
   function el(tag, attrs, ...children) {
@@ -56,6 +75,8 @@
   let attempt = 0;          // reconnect attempts since the last successful start
   let retryTimer = null;
   let urgency = "none";
+  let banners = {};         // level -> banner line, from the latest `started`
+  let welcomeShown = null;  // the conversation whose welcome is in the log
   let refCounter = 0;
   // Messages typed but not yet answered, in order: {text, ref, li, sent, tried}. They are shown at once
   // and survive disconnects; each leaves the queue when its reply (or an error for it) arrives.
@@ -86,18 +107,11 @@
   const send = el("button", { type: "submit", class: "bc-send", text: "Send" });
   const form = el("form", { class: "bc-form" },
     el("label", { class: "bc-visually-hidden", for: uid + "-input", text: "Message" }), input, send);
-  const note = el("p", { class: "bc-note",
-    text: "Backcheck gives general information, not a diagnosis. In an emergency, call your local emergency number." });
   const panel = el("section", {
     class: "bc-panel", id: uid + "-panel", role: "dialog", "aria-label": "Backcheck chat", hidden: true,
-  }, header, log, quick, form, note);
+  }, header, log, quick, form);
   let banner = null;  // created once, when urgency first rises
   let typing = null;  // present only while a reply is awaited
-
-  const intro = el("li", { class: "bc-msg bc-msg--intro", role: "none" }, el("p", { class: "bc-text",
-    text: "Hi, I'm Backcheck. Tell me where your upper back hurts and what workout you did, and I'll " +
-      "help you work out what might be going on and what to do. I'm not a doctor and this is not a diagnosis." }));
-  log.append(intro);
 
   // ---- rendering ----
   function scrollToEnd() { log.scrollTop = log.scrollHeight; }
@@ -158,7 +172,7 @@
   }
 
   // Urgency never goes down; the banner is inserted once (so role=alert announces it) and only
-  // its text and level change if the level rises later.
+  // its text and level change if the level rises later. Its words are the server's `banners`.
   function raiseUrgency(level) {
     if (LEVELS.indexOf(level) <= LEVELS.indexOf(urgency)) return;
     urgency = level;
@@ -167,7 +181,30 @@
       header.after(banner);
     }
     banner.dataset.level = level;
-    banner.textContent = BANNER_TEXT[level];
+    renderBanner();
+  }
+
+  function renderBanner() {
+    if (!banner) return;
+    const text = typeof banners[urgency] === "string" ? banners[urgency] : "";
+    if (banner.textContent !== text) banner.textContent = text;
+    banner.hidden = !text; // a server that sends no line for this level: no empty alert box
+  }
+
+  function setBanners(b) {
+    if (!b || typeof b !== "object" || Array.isArray(b)) return; // keep what we had
+    banners = {};
+    for (const level of LEVELS) if (typeof b[level] === "string") banners[level] = b[level];
+    renderBanner();
+  }
+
+  // The welcome is the conversation's first assistant message, with its quick replies while
+  // nothing else has been said.
+  function showWelcome(w, withQuickReplies) {
+    const li = messageItem("assistant", w.text);
+    li.classList.add("bc-msg--welcome");
+    insertTurn(li);
+    if (withQuickReplies && !pending.length) setQuickReplies(w.quick_replies);
   }
 
   function updateTyping() {
@@ -246,7 +283,23 @@
     ready = true;
     attempt = 0;
     setStatus("connected");
+    setBanners(f.banners);
     raiseUrgency(f.urgency);
+    if (welcomeShown !== conversation) {
+      // New: the welcome the server sent. Resumed: the one kept when it began, if any.
+      let welcome = null;
+      if (!f.resumed) {
+        welcome = validWelcome(f.welcome);
+        if (welcome) store.setWelcome(conversation, welcome);
+      } else if (lastSeq === 0) {
+        welcome = store.getWelcome(conversation);
+      }
+      if (welcome) {
+        welcomeShown = conversation;
+        const history = Array.isArray(f.history) ? f.history : [];
+        showWelcome(welcome, history.length === 0);
+      }
+    }
     // Render only the turns we have not shown yet. A user turn the server already has may be one
     // of our in-flight messages (the socket dropped before its reply arrived): adopt its <li>
     // instead of duplicating it, and do not send it again.

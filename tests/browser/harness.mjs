@@ -56,6 +56,73 @@ export const SCREENSHOT_DIR = resolveFromRepo(
 export const WEB_DIR = process.env.BACKCHECK_WEB_DIR ? path.resolve(process.env.BACKCHECK_WEB_DIR) : path.join(REPO, 'web');
 export const KB_DIR = path.join(REPO, 'knowledge');
 
+// ------------------------------------------------------------------------------------------
+// The knowledge data (JSON with comments): what the widget must show is what these files say
+
+// `text` without its line and block comments (a "//" inside a string is kept).
+export function stripJsonComments(text) {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === '\\' && i + 1 < text.length) out += text[++i];
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (text.startsWith('//', i)) {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else if (text.startsWith('/*', i)) {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 1;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** KB_DIR/data/NAME (e.g. "flow.jsonc"), parsed; `kbDir` for another knowledge folder. */
+export function loadKbFile(name, kbDir = KB_DIR) {
+  return JSON.parse(stripJsonComments(fs.readFileSync(path.join(kbDir, 'data', name), 'utf8')));
+}
+
+/** The welcome the knowledge base defines: flow text "greeting", quick replies "welcome". */
+export function kbWelcome(kbDir = KB_DIR) {
+  const flow = loadKbFile('flow.jsonc', kbDir);
+  const replies = flow.quick_replies || {};
+  const list = (replies.welcome && replies.welcome.length ? replies.welcome : replies.default) || [];
+  return { text: flow.texts.greeting, quick_replies: [...list] };
+}
+
+/** Urgency level -> banner line, from red_flags.jsonc guidance. */
+export function kbBanners(kbDir = KB_DIR) {
+  const out = {};
+  for (const g of loadKbFile('red_flags.jsonc', kbDir).guidance) if (g.level !== 'none') out[g.level] = g.banner;
+  return out;
+}
+
+/**
+ * A copy of the knowledge folder (article.txt and data/) in `dir`, with `edit(flow, redFlags)`
+ * applied to the parsed flow.jsonc and red_flags.jsonc (written back as plain JSON).
+ */
+export function writeKbCopy(dir, edit) {
+  fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+  fs.copyFileSync(path.join(KB_DIR, 'article.txt'), path.join(dir, 'article.txt'));
+  for (const f of fs.readdirSync(path.join(KB_DIR, 'data'))) {
+    fs.copyFileSync(path.join(KB_DIR, 'data', f), path.join(dir, 'data', f));
+  }
+  const flow = loadKbFile('flow.jsonc');
+  const redFlags = loadKbFile('red_flags.jsonc');
+  edit(flow, redFlags);
+  fs.writeFileSync(path.join(dir, 'data', 'flow.jsonc'), JSON.stringify(flow, null, 1));
+  fs.writeFileSync(path.join(dir, 'data', 'red_flags.jsonc'), JSON.stringify(redFlags, null, 1));
+  return dir;
+}
+
 /** Missing prerequisites, each as a sentence that says how to get it (empty: all there). */
 export function missingPrerequisites() {
   const missing = [];
@@ -81,12 +148,13 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 export class Server {
   /** One chat-server on a loopback port with its own temporary data dir (kept across restarts). */
-  constructor({ threads = 2, extraArgs = [] } = {}) {
+  constructor({ threads = 2, extraArgs = [], kbDir = KB_DIR } = {}) {
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'backcheck-browser-'));
     this.dataDir = path.join(this.tmp, 'data');
     fs.mkdirSync(this.dataDir, { mode: 0o700 });
     this.threads = threads;
     this.extraArgs = extraArgs;
+    this.kbDir = kbDir;
     this.proc = null;
     this.port = null;
     this.starts = 0;
@@ -95,7 +163,7 @@ export class Server {
 
   command(port) {
     return [SERVER_BINARY, '--host', '127.0.0.1', '--port', String(port), '--data-dir', this.dataDir,
-      '--store', 'sqlite', '--web', WEB_DIR, '--kb', KB_DIR, '--threads', String(this.threads),
+      '--store', 'sqlite', '--web', WEB_DIR, '--kb', this.kbDir, '--threads', String(this.threads),
       ...this.extraArgs];
   }
 
@@ -227,6 +295,7 @@ export const S = {
   msg: 'ol.bc-log li.bc-msg',
   user: 'ol.bc-log li.bc-msg.bc-msg--user',
   assistant: 'ol.bc-log li.bc-msg.bc-msg--assistant',
+  welcome: 'ol.bc-log li.bc-msg.bc-msg--assistant.bc-msg--welcome',
   text: '.bc-text',
   sources: 'details.bc-sources',
   typing: '.bc-typing',
@@ -243,13 +312,30 @@ export async function gotoDemo(page, server) {
   await page.locator(S.launcher).waitFor({ state: 'visible' });
 }
 
-/** Open the panel with the launcher (unless it is open already) and wait until it shows. */
-export async function openPanel(page) {
+/**
+ * Open the panel with the launcher (unless it is open already) and wait until it shows and,
+ * unless `connected` is false, until the widget has its conversation (status "connected": the
+ * welcome or the restored history is in the log then).
+ */
+export async function openPanel(page, { connected = true } = {}) {
   const launcher = page.locator(S.launcher);
   if ((await launcher.getAttribute('aria-expanded')) !== 'true') await launcher.click();
   await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('aria-expanded') === 'true', S.launcher);
   await page.locator(S.panel).waitFor({ state: 'visible' });
   await page.locator(S.input).waitFor({ state: 'visible' });
+  if (connected) await waitForStatus(page, 'connected');
+}
+
+/**
+ * Record every frame the server sends the page's widget (parsed JSON), in arrival order. Call
+ * before the page connects.
+ */
+export function recordServerFrames(page) {
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+    try { frames.push(JSON.parse(String(payload))); } catch { /* not JSON: not ours to check here */ }
+  }));
+  return frames;
 }
 
 /** Every message in the log, in order: [{role: 'user'|'assistant', text}]. */
@@ -287,8 +373,30 @@ export async function sendMessage(page, text, { via = 'enter', timeout = TIMEOUT
   else await page.locator(S.send).click();
   await waitForUserMessage(page, text);
   await waitForMoreThan(page, S.assistant, before, timeout);
+  await waitForAnswerAfterLastUser(page, timeout);
   await page.locator(S.typing).waitFor({ state: 'hidden' });
   return page.locator(S.assistant).last();
+}
+
+/**
+ * Wait until an assistant message follows the last user message in the log (its answer; a
+ * welcome that arrives meanwhile goes before the user's message, so it does not count).
+ */
+export async function waitForAnswerAfterLastUser(page, timeout = TIMEOUT) {
+  try {
+    await page.waitForFunction((S) => {
+      const users = document.querySelectorAll(S.user);
+      const last = users[users.length - 1];
+      if (!last) return false;
+      for (let n = last.nextElementSibling; n; n = n.nextElementSibling) {
+        if (n.matches(S.assistant)) return true;
+      }
+      return false;
+    }, S, { timeout });
+  } catch (e) {
+    throw new Error(`no assistant message after the last user message within ${timeout} ms; log now:\n` +
+      JSON.stringify(await readMessages(page), null, 1));
+  }
 }
 
 /** Wait until the last user message's text is exactly `text`. */

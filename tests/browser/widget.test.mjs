@@ -17,14 +17,15 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
   REPO, RECONNECT_TIMEOUT, S, Server, TIMEOUT, assertClean, countOf, focusIndicator, gotoDemo,
-  launchBrowser, missingPrerequisites, newPage, openPanel, readMessages, screenshotPath,
-  sendMessage, waitForAnimations, waitUnclipped, waitForMessages, waitForMoreThan, waitForStatus,
-  waitForUserMessage,
+  kbBanners, kbWelcome, launchBrowser, missingPrerequisites, newPage, openPanel, readMessages,
+  recordServerFrames, screenshotPath, sendMessage, waitForAnimations, waitUnclipped, waitForMessages,
+  waitForMoreThan, waitForStatus, waitForUserMessage, writeKbCopy,
 } from './harness.mjs';
 
 const missing = missingPrerequisites();
@@ -65,6 +66,78 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
   after(async () => {
     if (browser) await browser.close();
     if (server) await server.cleanup();
+  });
+
+  test('0. the first message is the server\'s welcome, with its quick replies, again after a reload', { timeout: 60_000 }, async () => {
+    const kb = kbWelcome();
+    await withPage(async (page) => {
+      const frames = recordServerFrames(page);
+      await gotoDemo(page, server);
+      assert.equal(await countOf(page, S.msg), 0, 'the widget says nothing of its own before the server does');
+      await openPanel(page);
+      const started = frames.find((f) => f.type === 'started');
+      assert.ok(started && started.welcome, `a started frame with a welcome: ${JSON.stringify(frames)}`);
+      assert.equal(started.welcome.text, kb.text, 'the server sends flow.jsonc\'s greeting');
+      // What the person sees: exactly one message, the welcome, as the assistant's.
+      const shown = [{ role: 'assistant', text: kb.text }];
+      await waitForMessages(page, shown);
+      assert.equal(await countOf(page, S.welcome), 1, 'the welcome is marked bc-msg--welcome');
+      const quick = page.locator(S.quick);
+      await quick.first().waitFor({ state: 'visible' });
+      assert.deepEqual((await quick.allTextContents()).map((t) => t.trim()), kb.quick_replies,
+        'the welcome\'s quick replies are flow.jsonc\'s "welcome" list');
+
+      // A reload before anything was said shows the same welcome (the resumed started has none).
+      await page.reload({ waitUntil: 'load' });
+      await page.locator(S.launcher).waitFor({ state: 'visible' });
+      await openPanel(page);
+      await waitForMessages(page, shown);
+      await quick.first().waitFor({ state: 'visible' });
+      assert.deepEqual((await quick.allTextContents()).map((t) => t.trim()), kb.quick_replies);
+
+      // A welcome quick reply is sent like a typed message and answered after the welcome.
+      await quick.first().click();
+      await waitForUserMessage(page, kb.quick_replies[0]);
+      await waitForMoreThan(page, S.assistant, 1);
+      const log = await readMessages(page);
+      assert.deepEqual(log.slice(0, 2), [...shown, { role: 'user', text: kb.quick_replies[0] }]);
+      assert.equal(log.length, 3, `welcome, the quick reply, its answer:\n${JSON.stringify(log, null, 1)}`);
+    });
+  });
+
+  test('0b. the welcome and the banner are whatever the knowledge base says (nothing hard-coded)', { timeout: 60_000 }, async () => {
+    // A copy of the knowledge base with marked texts: the widget must show the marked ones.
+    const marker = 'kb-' + Math.random().toString(36).slice(2, 10);
+    const kbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'backcheck-kb-'));
+    try {
+      writeKbCopy(kbDir, (flow, redFlags) => {
+        flow.texts.greeting = `(${marker}) ${flow.texts.greeting}`;
+        flow.quick_replies.welcome = [`What is DOMS? ${marker}`, ...flow.quick_replies.welcome];
+        for (const g of redFlags.guidance) g.banner = `${g.banner} (${marker} ${g.level})`;
+      });
+      const welcome = kbWelcome(kbDir);
+      const banners = kbBanners(kbDir);
+      assert.ok(welcome.text.includes(marker) && banners.emergency.includes(marker), 'the copy is marked');
+      const own = new Server({ kbDir });
+      try {
+        await own.start();
+        await withPage(async (page) => {
+          await gotoDemo(page, own);
+          await openPanel(page);
+          await waitForMessages(page, [{ role: 'assistant', text: welcome.text }]);
+          assert.deepEqual((await page.locator(S.quick).allTextContents()).map((t) => t.trim()), welcome.quick_replies);
+          await sendMessage(page, "I'm short of breath");
+          const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
+          await banner.waitFor({ state: 'visible' });
+          assert.equal((await banner.textContent()).trim(), banners.emergency, 'the banner is red_flags.jsonc\'s line');
+        }, {}, { servers: [own] });
+        await own.stop();
+      } finally {
+        await own.cleanup();
+      }
+    } finally {
+      fs.rmSync(kbDir, { recursive: true, force: true });
+    }
   });
 
   test('1. ask a question: user message, reply with "24 to 72", typing indicator gone, sources', { timeout: 60_000 }, async () => {
@@ -161,14 +234,20 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
   });
 
   test('3. escalation banner appears and stays', { timeout: 60_000 }, async () => {
+    const expected = kbBanners().emergency;
+    assert.ok(expected, 'red_flags.jsonc has an emergency banner');
     await withPage(async (page) => {
+      const frames = recordServerFrames(page);
       await gotoDemo(page, server);
       await openPanel(page);
       assert.equal(await countOf(page, S.banner), 0, 'no banner before anything is said');
+      const started = frames.find((f) => f.type === 'started');
+      assert.equal(started && started.banners && started.banners.emergency, expected,
+        'the started frame carries red_flags.jsonc\'s banners');
       await sendMessage(page, "I'm short of breath");
       const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
       await banner.waitFor({ state: 'visible' });
-      assert.match(await banner.textContent(), /emergency number/);
+      assert.equal((await banner.textContent()).trim(), expected, 'the banner shows the server\'s line for the level');
       await sendMessage(page, 'What is DOMS?');
       await banner.waitFor({ state: 'visible' });
       assert.equal(await page.locator(S.banner).count(), 1, 'one banner');
@@ -216,7 +295,10 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
       await page.locator(S.launcher).waitFor({ state: 'visible' });
       await openPanel(page);
       await waitForMessages(page, before);
-      await page.locator(`${S.banner}[role="alert"][data-level="emergency"]`).waitFor({ state: 'visible' });
+      assert.deepEqual(before[0], { role: 'assistant', text: kbWelcome().text }, 'the welcome opens the restored log too');
+      const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
+      await banner.waitFor({ state: 'visible' });
+      assert.equal((await banner.textContent()).trim(), kbBanners().emergency, 'the restored banner is the server\'s line');
       assert.equal(await page.evaluate(() => localStorage.getItem('backcheck.conversation')), id, 'same conversation');
 
       // The resumed conversation goes on: a new message is answered in it.
@@ -337,6 +419,7 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
       await page.keyboard.press('Enter');
       await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('aria-expanded') === 'true', S.launcher);
       await page.locator(S.panel).waitFor({ state: 'visible' });
+      await waitForStatus(page, 'connected'); // the welcome is in the log: what follows is the answer
 
       await tabTo(S.input);
       await assertFocusVisible('textarea');
@@ -388,7 +471,7 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
       await sendMessage(page, "I'm short of breath");
       await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
       await page.locator(S.quick).first().waitFor({ state: 'visible' });
-      await page.locator(S.assistant).first().locator(S.sources).locator('summary').click();
+      await page.locator(`${S.assistant} ${S.sources} summary`).first().click();
       await runAxe(page, 'light');
     });
   });

@@ -98,6 +98,59 @@ def server_binary() -> Path:
 
 
 # --------------------------------------------------------------------------------------------
+# The knowledge data (JSON with comments), so tests expect what the data says, not a copy of it
+
+
+def strip_jsonc_comments(text: str) -> str:
+    """`text` without its // and /* */ comments (a "//" inside a string is kept)."""
+    out, i, n, in_str = [], 0, len(text), False
+    while i < n:
+        c = text[i]
+        if in_str:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if c == '"':
+                in_str = False
+            i += 1
+        elif c == '"':
+            in_str = True
+            out.append(c)
+            i += 1
+        elif text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                i += 1
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def load_kb_file(name: str) -> Any:
+    """knowledge/data/NAME (e.g. "flow.jsonc") as parsed JSON: the data the server loads."""
+    return json.loads(strip_jsonc_comments((REPO / "knowledge" / "data" / name).read_text(encoding="utf-8")))
+
+
+def kb_welcome() -> tuple[str, list[str]]:
+    """The welcome reply the knowledge base defines: flow text "greeting" and quick replies
+    "welcome" (the "default" ones when that list is empty), as dialog::Engine::WelcomeReply()."""
+    flow = load_kb_file("flow.jsonc")
+    replies = flow.get("quick_replies", {})
+    return flow["texts"]["greeting"], list(replies.get("welcome") or replies.get("default") or [])
+
+
+def kb_banners() -> dict[str, str]:
+    """urgency level -> banner line, from red_flags.jsonc guidance (levels other than "none")."""
+    return {g["level"]: g.get("banner", "") for g in load_kb_file("red_flags.jsonc")["guidance"]
+            if g["level"] != "none"}
+
+
+# --------------------------------------------------------------------------------------------
 # The server process
 
 
@@ -508,6 +561,16 @@ def check_started(f: dict) -> None:
     assert f.get("urgency") in LEVELS, f"started.urgency {f.get('urgency')!r}: {f}"
     history = f.get("history")
     assert isinstance(history, list), f"started.history must be a list: {f}"
+    # SPEC 6.1: the welcome reply (new conversations only) and the banner line per level.
+    banners = f.get("banners")
+    assert isinstance(banners, dict) and all(k in LEVELS and k != "none" and isinstance(v, str)
+                                             for k, v in banners.items()), \
+        f"started.banners must map urgency levels to strings: {f}"
+    if "welcome" in f:
+        w = f["welcome"]
+        assert isinstance(w, dict) and isinstance(w.get("text"), str) \
+            and isinstance(w.get("quick_replies"), list) \
+            and all(isinstance(q, str) for q in w["quick_replies"]), f"bad started.welcome: {f}"
     for turn in history:
         assert isinstance(turn, dict) and turn.get("role") in ("user", "assistant") \
             and isinstance(turn.get("text"), str) and isinstance(turn.get("seq"), int) \

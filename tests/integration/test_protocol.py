@@ -256,6 +256,53 @@ class ProtocolTest(ServerTestCase):
                              [("user", 1), ("assistant", 1)])
             self.assertEqual(started["history"][0]["text"], "hi")
 
+    # -- welcome and banners (SPEC 6.1: content in one place) --------------------------------
+
+    def assertWelcomeFromKb(self, started):
+        text, quick_replies = harness.kb_welcome()
+        self.assertIn("welcome", started, f"a new conversation's started carries the welcome: {started}")
+        self.assertEqual(started["welcome"]["text"], text, "welcome text is flow.jsonc's greeting")
+        self.assertTrue(started["welcome"]["quick_replies"], "the welcome offers quick replies")
+        self.assertEqual(started["welcome"]["quick_replies"], quick_replies,
+                         "welcome quick replies are flow.jsonc's 'welcome' list")
+
+    def assertBannersFromKb(self, started):
+        expected = harness.kb_banners()
+        self.assertTrue(expected, "red_flags.jsonc guidance has levels above none")
+        self.assertEqual(started["banners"], expected, "banners are red_flags.jsonc's guidance banners")
+        for level in expected:
+            self.assertTrue(started["banners"][level].strip(), f"empty banner for {level}")
+
+    async def test_new_conversation_started_carries_the_welcome_and_banners(self):
+        async with self.connect() as c:
+            started = await c.start()
+            self.assertIs(started["resumed"], False)
+            self.assertWelcomeFromKb(started)
+            self.assertBannersFromKb(started)
+
+    async def test_implicitly_started_conversation_carries_the_welcome(self):
+        async with self.connect() as c:
+            await c.send({"type": "message", "text": "hi"})
+            started = await c.recv_type("started")
+            harness.check_started(started)
+            self.assertWelcomeFromKb(started)
+            self.assertBannersFromKb(started)
+            await c.recv_type("reply")
+
+    async def test_resumed_started_has_banners_but_no_welcome(self):
+        async with self.connect() as c:
+            cid = (await c.start())["conversation"]
+            await c.message(PAIN, conversation=cid)
+            r = await c.message("yes", conversation=cid)
+            self.assertEqual(r["urgency"], "urgent")
+        async with self.connect() as c:
+            started = await c.start(resume=cid)
+            self.assertIs(started["resumed"], True)
+            self.assertNotIn("welcome", started, "a resumed conversation shows its history, not the welcome")
+            self.assertBannersFromKb(started)
+            # The banner a client keeps on screen for this conversation's level.
+            self.assertTrue(started["banners"][started["urgency"]].strip())
+
     # -- protocol edge cases ----------------------------------------------------------------
 
     async def test_many_conversations_many_sockets_concurrently(self):
