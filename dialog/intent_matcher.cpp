@@ -1,10 +1,19 @@
 #include "dialog/intent_matcher.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
+
+#include "dialog/text/spelling.hpp"
 
 namespace backcheck::dialog {
 namespace {
+
+constexpr std::size_t kMinCorrected = 5;  // shorter words are left alone
+
+bool AllLower(std::string_view w) {
+  return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
 
 RE2::Options PatternOptions() {
   RE2::Options options;
@@ -37,6 +46,103 @@ IntentMatcher::IntentMatcher(const std::vector<knowledge::Intent>& intents, Stra
     }
   }
   if (set_ && !set_->Compile()) throw std::runtime_error("intent patterns: RE2::Set failed to compile");
+
+  // Report-word correction (see the header): targets from the report intents' patterns.
+  SpellerWords all, report;
+  for (const auto& intent : intents) {
+    for (const auto& pattern : intent.patterns) {
+      AddPatternWords(pattern, all);
+      if (intent.kind == knowledge::IntentKind::kReport) AddPatternWords(pattern, report);
+    }
+  }
+  for (const auto* list : {&all.vocabulary, &all.stems}) known_.insert(list->begin(), list->end());
+  std::vector<std::string> targets;
+  for (const auto& w : report.vocabulary) {
+    if (w.size() >= kMinCorrected && AllLower(w)) targets.push_back(w);
+  }
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  targets_ = std::move(targets);
+  for (std::uint32_t t = 0; t < targets_.size(); ++t) {
+    const std::string& w = targets_[t];
+    deletions_[w].push_back(t);
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      std::string d = w.substr(0, i) + w.substr(i + 1);
+      auto& ids = deletions_[d];
+      if (ids.empty() || ids.back() != t) ids.push_back(t);
+    }
+  }
+}
+
+std::optional<std::string_view> IntentMatcher::CorrectWord(std::string_view word) const {
+  if (word.size() < kMinCorrected || !AllLower(word) || known_.count(word)) return std::nullopt;
+  const std::string* best = nullptr;
+  auto consider = [&](std::string_view key) {
+    auto it = deletions_.find(key);
+    if (it == deletions_.end()) return;
+    for (std::uint32_t t : it->second) {
+      const std::string& target = targets_[t];
+      if (EditDistance(word, target, 1) > 1) continue;
+      // One keeping the first letter first, then the first in byte order (targets_ is sorted).
+      const bool keeps = target[0] == word[0];
+      if (!best || (keeps && (*best)[0] != word[0]) || (keeps == ((*best)[0] == word[0]) && target < *best)) {
+        best = &target;
+      }
+    }
+  };
+  consider(word);  // a letter left out of the target, or an extra one ("crammping")
+  std::string d;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    d.assign(word.substr(0, i));
+    d.append(word.substr(i + 1));
+    consider(d);  // a letter too many, or one changed ("wreckrd")
+  }
+  if (!best) return std::nullopt;
+  return std::string_view(*best);
+}
+
+std::optional<std::string> IntentMatcher::CorrectReportWords(std::string_view normalised) const {
+  if (targets_.empty()) return std::nullopt;
+  std::string out;
+  bool changed = false;
+  std::size_t i = 0;
+  while (i < normalised.size()) {
+    std::size_t j = i;
+    while (j < normalised.size() && normalised[j] >= 'a' && normalised[j] <= 'z') ++j;
+    if (j > i) {
+      const std::string_view word = normalised.substr(i, j - i);
+      // Only a whole word: letters between the start or a space and a space, punctuation or the end.
+      const bool starts = i == 0 || normalised[i - 1] == ' ';
+      const bool ends = j == normalised.size() || !std::isalnum(static_cast<unsigned char>(normalised[j]));
+      std::optional<std::string_view> fix;
+      if (starts && ends) fix = CorrectWord(word);
+      if (fix) {
+        if (!changed) out.assign(normalised.substr(0, i));
+        changed = true;
+        out.append(*fix);
+      } else if (changed) {
+        out.append(word);
+      }
+      i = j;
+    } else {
+      if (changed) out.push_back(normalised[i]);
+      ++i;
+    }
+  }
+  if (!changed) return std::nullopt;
+  return out;
+}
+
+void IntentMatcher::MatchPatterns(std::string_view text, std::vector<int>& patterns) const {
+  if (set_) {
+    std::vector<int> found;
+    set_->Match(text, &found);
+    patterns.insert(patterns.end(), found.begin(), found.end());
+  } else {
+    for (std::size_t p = 0; p < sequential_.size(); ++p) {
+      if (RE2::PartialMatch(text, *sequential_[p])) patterns.push_back(static_cast<int>(p));
+    }
+  }
 }
 
 int IntentMatcher::PriorityIn(std::size_t intent, std::string_view state) const {
@@ -50,13 +156,8 @@ int IntentMatcher::PriorityIn(std::size_t intent, std::string_view state) const 
 std::vector<IntentMatcher::Match> IntentMatcher::MatchAll(std::string_view normalised,
                                                           std::string_view state) const {
   std::vector<int> patterns;
-  if (set_) {
-    set_->Match(normalised, &patterns);
-  } else {
-    for (std::size_t p = 0; p < sequential_.size(); ++p) {
-      if (RE2::PartialMatch(normalised, *sequential_[p])) patterns.push_back(static_cast<int>(p));
-    }
-  }
+  MatchPatterns(normalised, patterns);
+  if (auto corrected = CorrectReportWords(normalised)) MatchPatterns(*corrected, patterns);
   std::vector<Match> matches;
   for (int p : patterns) {
     std::size_t intent = pattern_intent_[static_cast<std::size_t>(p)];

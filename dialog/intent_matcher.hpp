@@ -5,15 +5,33 @@
 // one with the highest priority in the current dialogue state wins (intents.jsonc `priority`,
 // overridden per state by `state_priority`); ties go to the intent declared first.
 //
-// Immutable after construction; Match() is safe to call from many threads.
+// Typos of the report words. The normaliser's speller corrects typos only towards the red-flag
+// lexicon; a report of one's own pain must also hold when its soreness or body-part word is
+// mistyped ("traps wreckd after pull day", "crampng rhomboids"), or the safety screening never
+// starts. So the words of the report intents' patterns (kind "report": describe_pain; letter runs
+// of 5+ letters, as dialog/text/spelling.hpp's AddPatternWords reads them) are correction targets
+// here: a word of the message of 5+ letters a-z that no intent pattern names is read as the target
+// one edit away (Damerau-Levenshtein, optimal string alignment; one keeping the first letter first,
+// then the first in byte order), found through a deletion index. When a word was corrected, the
+// patterns are matched on the corrected text too and the matches of both count. Without the
+// English word lists (the engine does not give them to the matcher) a real word one edit from a
+// target can be read as it ("fired" as "fried"); it then matters only next to a body-part word.
+//
+// Immutable after construction; MatchAll() is safe to call from many threads.
 #pragma once
 
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
+
+#include "dialog/word_table.hpp"
 
 #include "knowledge/knowledge_base.hpp"
 
@@ -38,14 +56,26 @@ class IntentMatcher {
   // matches. `state` is the dialogue state the message arrives in.
   std::vector<Match> MatchAll(std::string_view normalised, std::string_view state) const;
 
+  // `normalised` with the typos of report words corrected (see above); nullopt when there were
+  // none. MatchAll uses it; public for tests and explain.
+  std::optional<std::string> CorrectReportWords(std::string_view normalised) const;
+
  private:
   int PriorityIn(std::size_t intent, std::string_view state) const;
+  void MatchPatterns(std::string_view text, std::vector<int>& patterns) const;
+  std::optional<std::string_view> CorrectWord(std::string_view word) const;
 
   const std::vector<knowledge::Intent>* intents_;
   Strategy strategy_;
   std::unique_ptr<RE2::Set> set_;
   std::vector<std::unique_ptr<RE2>> sequential_;
   std::vector<std::size_t> pattern_intent_;  // pattern index -> intent index
+
+  // Report-word correction: the targets, every target and each of its one-letter deletions ->
+  // the targets it comes from, and the words any intent pattern names (never corrected).
+  std::vector<std::string> targets_;
+  WordMap<std::vector<std::uint32_t>> deletions_;
+  std::unordered_set<std::string, WordHash, std::equal_to<>> known_;
 };
 
 }  // namespace backcheck::dialog
