@@ -92,6 +92,11 @@ class Engine {
   const knowledge::KnowledgeBase& kb() const { return *kb_; }
   const Normaliser& normaliser() const { return normaliser_; }
   const RedFlagDetector& detector() const { return detector_; }
+  // The three steps of Respond, each usable (and tested) on its own.
+  const Interpreter& interpreter() const { return interpreter_; }
+  const Policy& policy() const { return policy_; }
+  const Composer& composer() const { return composer_; }
+  const CoreIntents& core_intents() const { return core_; }
 
  private:
   std::shared_ptr<const knowledge::KnowledgeBase> kb_;

@@ -132,8 +132,9 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     tokens.push_back(Span{static_cast<std::uint32_t>(buf.size()), static_cast<std::uint32_t>(tok.size()), nullptr, false});
     buf.append(tok);
   };
-  // Words of links are not spell-checked; `word_start` is where the current word began in `text`.
-  const auto links = speller_ ? LinkSpans(text) : std::vector<std::pair<std::size_t, std::size_t>>{};
+  // Words of links are neither spell-checked nor rewritten ("reddit.com/r/..." keeps its "r");
+  // `word_start` is where the current word began in `text`.
+  const auto links = LinkSpans(text);
   std::size_t word_start = 0;
   auto in_link = [&](std::size_t pos) {
     for (const auto& [b, e] : links) {
@@ -149,11 +150,12 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     std::size_t e = word.find_last_not_of('\'');
     if (b != std::string::npos) {
       std::string_view w(word.data() + b, e - b + 1);
-      const Entry* found = rewrites_.Find(w);
+      const bool link_word = !links.empty() && in_link(word_start);
+      const Entry* found = link_word ? nullptr : rewrites_.Find(w);
       if (found != nullptr && found->has_single) {
         for (const auto& r : found->single) push(r);
       } else {
-        const bool plain = w.find('\'') == std::string_view::npos;  // then the lookup above stands
+        const bool plain = !link_word && w.find('\'') == std::string_view::npos;  // the lookup above stands
         if (w.size() > 2 && w.substr(w.size() - 2) == "'s") w.remove_suffix(2);  // possessive
         std::uint32_t at = static_cast<std::uint32_t>(buf.size());
         for (char c : w) {
@@ -162,7 +164,7 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
         const Entry* entry = plain ? found : nullptr;
         bool looked_up = plain;
         // Spelling: a word the table knows is the table's; any other may be a typo of ours.
-        if (speller_ && buf.size() > at && found == nullptr && !in_link(word_start)) {
+        if (speller_ && buf.size() > at && found == nullptr && !link_word) {
           if (auto fixed = speller_->Correct(std::string_view(buf.data() + at, buf.size() - at))) {
             buf.resize(at);
             const Entry* fixed_entry = rewrites_.Find(*fixed);
