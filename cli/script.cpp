@@ -49,39 +49,20 @@ bool ContainsNoCase(const std::string& haystack, const std::string& needle) {
   return Lower(haystack).find(Lower(needle)) != std::string::npos;
 }
 
-struct KeyInfo {
-  const char* key;
-  Kind kind;
-};
-constexpr KeyInfo kKeys[] = {
-    {"intent", Kind::kIntent},
-    {"state", Kind::kState},
-    {"urgency", Kind::kUrgency},
-    {"escalated", Kind::kEscalated},
-    {"red flags", Kind::kRedFlags},
-    {"red flags include", Kind::kRedFlagsInclude},
-    {"possible flags", Kind::kPossibleFlags},
-    {"text contains", Kind::kTextContains},
-    {"text does not contain", Kind::kTextNotContains},
-    {"text matches", Kind::kTextMatches},
-    {"quick replies", Kind::kQuickReplies},
-    {"quick replies include", Kind::kQuickRepliesInclude},
-    {"sources include", Kind::kSourcesInclude},
-};
-
 // A flag id as the knowledge base writes them: lower case letters, digits and '_', starting with a
 // letter. Possible flags are checked for that shape, so a typo like "coughing blood" or "none, fever"
 // is refused when the script is read instead of failing every run with a confusing report.
-template <typename Fail>
-void CheckFlagIds(const std::string& what, const std::vector<std::string>& flags, Fail&& fail) {
+// Returns the problem, or "".
+std::string FlagIdProblem(const std::string& what, const std::vector<std::string>& flags) {
   static const RE2 kFlagId("[a-z][a-z0-9_]*");
   for (const auto& f : flags) {
-    if (Lower(f) == "none") fail("'" + what + "': 'none' stands alone (no flag); it cannot be listed with flags");
+    if (Lower(f) == "none") return "'" + what + "': 'none' stands alone (no flag); it cannot be listed with flags";
     if (!RE2::FullMatch(f, kFlagId)) {
-      fail("'" + what + "': '" + f + "' is not a flag id (lower case letters, digits and '_', e.g. coughing_blood; "
-           "several are separated by commas; 'none' for no flag)");
+      return "'" + what + "': '" + f + "' is not a flag id (lower case letters, digits and '_', e.g. coughing_blood; "
+             "several are separated by commas; 'none' for no flag)";
     }
   }
+  return {};
 }
 
 RE2::Options RegexOptions() {
@@ -91,38 +72,175 @@ RE2::Options RegexOptions() {
   return o;
 }
 
-// Builds an expectation from a key and value; `fail` reports a problem with the line.
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+bool Includes(const std::vector<std::string>& have, const std::vector<std::string>& want) {
+  return std::all_of(want.begin(), want.end(),
+                     [&](const std::string& w) { return std::find(have.begin(), have.end(), w) != have.end(); });
+}
+
+// What a check sees of one reply.
+struct Observed {
+  const dialog::Reply& reply;
+  const std::vector<std::string>* said;  // nullptr: not known (a live server's reply)
+};
+
+// An expectation not met: what was expected and what came instead.
+struct Miss {
+  std::string expected, actual;
+};
+using Outcome = std::optional<Miss>;
+
+// ---------------------------------------------------------------------------------------------
+// The expectations: one entry each. `parse` reads the value as written (trimmed) into e.value or
+// e.list and returns the problem ("" when fine); `check` gives the Miss when the reply does not
+// meet it. Parse functions for common value forms first.
+
+// Any non-empty text, kept as written.
+std::string AnyText(const std::string&, Expectation&) { return {}; }
+// A comma-separated list ("none": the empty list).
+std::string AnyList(const std::string& value, Expectation& e) {
+  e.list = SplitList(value);
+  return {};
+}
+
+struct ExpectationType {
+  Kind kind;
+  std::string_view key;
+  // Whether an empty value is allowed (it then means "none"); when not, "has no value" + hint.
+  bool empty_ok = false;
+  std::string_view empty_hint = "";
+  bool in_process_only = false;  // needs Turn::said, which a live server does not send
+  std::string (*parse)(const std::string& value, Expectation& e) = AnyText;
+  Outcome (*check)(const Expectation& e, const Observed& seen) = nullptr;
+};
+
+const ExpectationType kExpectationTypes[] = {
+    {.kind = Kind::kIntent, .key = "intent",
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (o.reply.intent == e.value) return {};
+       return Miss{e.value, o.reply.intent};
+     }},
+    {.kind = Kind::kState, .key = "state",
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (o.reply.state == e.value) return {};
+       return Miss{e.value, o.reply.state};
+     }},
+    {.kind = Kind::kUrgency, .key = "urgency",
+     .parse = [](const std::string& value, Expectation&) -> std::string {
+       if (knowledge::ParseUrgency(value)) return {};
+       return "unknown urgency '" + value + "' (none, see_doctor, urgent, emergency)";
+     },
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       const std::string got{knowledge::UrgencyName(o.reply.urgency)};
+       if (got == e.value) return {};
+       return Miss{e.value, got};
+     }},
+    {.kind = Kind::kEscalated, .key = "escalated",
+     .parse = [](const std::string& value, Expectation& e) -> std::string {
+       e.value = Lower(value);
+       if (e.value == "yes" || e.value == "no") return {};
+       return "escalated is 'yes' or 'no', not '" + value + "'";
+     },
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if ((e.value == "yes") == o.reply.escalated) return {};
+       return Miss{e.value, o.reply.escalated ? "yes" : "no"};
+     }},
+    {.kind = Kind::kRedFlags, .key = "red flags", .empty_ok = true, .parse = AnyList,
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (Sorted(o.reply.red_flags) == Sorted(e.list)) return {};
+       return Miss{JoinList(Sorted(e.list)), JoinList(Sorted(o.reply.red_flags))};
+     }},
+    {.kind = Kind::kRedFlagsInclude, .key = "red flags include", .parse = AnyList,
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (Includes(o.reply.red_flags, e.list)) return {};
+       return Miss{"at least " + JoinList(e.list), JoinList(o.reply.red_flags)};
+     }},
+    {.kind = Kind::kPossibleFlags, .key = "possible flags", .empty_hint = " (flag ids, or none)",
+     .parse = [](const std::string& value, Expectation& e) -> std::string {
+       e.list = SplitList(value);
+       return FlagIdProblem("possible flags", e.list);
+     },
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (Sorted(o.reply.possible_flags) == Sorted(e.list)) return {};
+       return Miss{JoinList(Sorted(e.list)), JoinList(Sorted(o.reply.possible_flags))};
+     }},
+    {.kind = Kind::kTextContains, .key = "text contains",
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (ContainsNoCase(o.reply.text, e.value)) return {};
+       return Miss{"text containing \"" + e.value + "\"", "not found in the text"};
+     }},
+    {.kind = Kind::kTextNotContains, .key = "text does not contain",
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (!ContainsNoCase(o.reply.text, e.value)) return {};
+       return Miss{"text without \"" + e.value + "\"", "found in the text"};
+     }},
+    {.kind = Kind::kTextMatches, .key = "text matches",
+     .parse = [](const std::string& value, Expectation&) -> std::string {
+       RE2 re(value, RegexOptions());
+       if (re.ok()) return {};
+       return "regular expression '" + value + "': " + re.error();
+     },
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (RE2::PartialMatch(o.reply.text, RE2(e.value, RegexOptions()))) return {};
+       return Miss{"text matching /" + e.value + "/i", "no match in the text"};
+     }},
+    {.kind = Kind::kQuickReplies, .key = "quick replies", .parse = AnyList,
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (o.reply.quick_replies == e.list) return {};
+       return Miss{JoinList(e.list), JoinList(o.reply.quick_replies)};
+     }},
+    {.kind = Kind::kQuickRepliesInclude, .key = "quick replies include", .parse = AnyList,
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       if (Includes(o.reply.quick_replies, e.list)) return {};
+       return Miss{"at least " + JoinList(e.list), JoinList(o.reply.quick_replies)};
+     }},
+    {.kind = Kind::kSourcesInclude, .key = "sources include",
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       const auto& sources = o.reply.sources;
+       if (std::any_of(sources.begin(), sources.end(), [&](const knowledge::Source& s) {
+             return ContainsNoCase(s.section, e.value) || ContainsNoCase(s.quote, e.value);
+           })) {
+         return {};
+       }
+       std::vector<std::string> sections;
+       for (const auto& s : sources) sections.push_back(s.section);
+       return Miss{"a source with \"" + e.value + "\"", "sources: " + JoinList(sections)};
+     }},
+};
+
+constexpr std::size_t kKindCount = static_cast<std::size_t>(Kind::kSourcesInclude) + 1;
+static_assert(std::size(kExpectationTypes) == kKindCount, "one kExpectationTypes entry per Expectation::Kind");
+
+// The entry of `kind` (entries are in Kind order; checked once).
+const ExpectationType& TypeOf(Kind kind) {
+  static const bool in_order = [] {
+    for (std::size_t i = 0; i < kKindCount; ++i) {
+      if (static_cast<std::size_t>(kExpectationTypes[i].kind) != i) throw std::logic_error("kExpectationTypes out of Kind order");
+    }
+    return true;
+  }();
+  (void)in_order;
+  return kExpectationTypes[static_cast<std::size_t>(kind)];
+}
+
+const ExpectationType* FindType(const std::string& key) {
+  for (const auto& t : kExpectationTypes) {
+    if (t.key == key) return &t;
+  }
+  return nullptr;
+}
+
+// Builds an expectation from a key's entry and value; `fail` reports a problem with the line.
 template <typename Fail>
 Expectation MakeExpectation(Kind kind, const std::string& value, std::size_t line, std::string source, Fail&& fail) {
+  const ExpectationType& type = TypeOf(kind);
   Expectation e{kind, value, {}, line, std::move(source)};
-  if (value.empty() && kind == Kind::kPossibleFlags) fail("'" + e.source + "' has no value (flag ids, or none)");
-  if (value.empty() && kind != Kind::kRedFlags) fail("'" + e.source + "' has no value");
-  switch (kind) {
-    case Kind::kUrgency:
-      if (!knowledge::ParseUrgency(value)) fail("unknown urgency '" + value + "' (none, see_doctor, urgent, emergency)");
-      break;
-    case Kind::kEscalated:
-      e.value = Lower(value);
-      if (e.value != "yes" && e.value != "no") fail("escalated is 'yes' or 'no', not '" + value + "'");
-      break;
-    case Kind::kRedFlags:
-    case Kind::kRedFlagsInclude:
-    case Kind::kQuickReplies:
-    case Kind::kQuickRepliesInclude:
-      e.list = SplitList(value);
-      break;
-    case Kind::kPossibleFlags:
-      e.list = SplitList(value);
-      CheckFlagIds("possible flags", e.list, fail);
-      break;
-    case Kind::kTextMatches: {
-      RE2 re(value, RegexOptions());
-      if (!re.ok()) fail("regular expression '" + value + "': " + re.error());
-      break;
-    }
-    default:
-      break;
-  }
+  if (value.empty() && !type.empty_ok) fail("'" + e.source + "' has no value" + std::string(type.empty_hint));
+  if (std::string problem = type.parse(value, e); !problem.empty()) fail(problem);
   return e;
 }
 
@@ -158,14 +276,14 @@ Script ParseScript(std::string_view text, const std::string& file) {
       script.name = value;
       continue;
     }
-    auto info = std::find_if(std::begin(kKeys), std::end(kKeys), [&](const KeyInfo& k) { return key == k.key; });
-    if (info == std::end(kKeys)) {
+    const ExpectationType* type = FindType(key);
+    if (!type) {
       std::string known;
-      for (const auto& k : kKeys) known += (known.empty() ? "" : ", ") + std::string(k.key);
+      for (const auto& t : kExpectationTypes) known += (known.empty() ? "" : ", ") + std::string(t.key);
       fail("unknown expectation '" + key + "' (" + known + ")");
     }
     if (script.turns.empty()) fail("an expectation comes before the first '> message'");
-    script.turns.back().expectations.push_back(MakeExpectation(info->kind, value, line_no, line, fail));
+    script.turns.back().expectations.push_back(MakeExpectation(type->kind, value, line_no, line, fail));
   }
   if (script.turns.empty()) throw ScriptError(file + ": no message (lines starting with '>')");
   if (script.name.empty()) script.name = std::filesystem::path(file).stem().string();
@@ -240,7 +358,7 @@ std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string&
             fail("'possible_flags' must be an array of strings (flag ids; [] for none)");
           }
           Expectation e{Kind::kPossibleFlags, {}, v.get<std::vector<std::string>>(), line_no, {}};
-          CheckFlagIds("possible_flags", e.list, fail);
+          if (std::string problem = FlagIdProblem("possible_flags", e.list); !problem.empty()) fail(problem);
           e.source = "possible flags: " + JoinList(e.list);
           st.expectations.push_back(std::move(e));
         }
@@ -294,75 +412,25 @@ std::vector<Script> LoadScripts(const std::vector<std::filesystem::path>& paths)
   return scripts;
 }
 
-std::vector<CheckFailure> Check(const ScriptTurn& turn, const dialog::Reply& reply) {
-  std::vector<CheckFailure> failures;
-  auto fail = [&](const Expectation& e, std::string expected, std::string actual) {
-    failures.push_back(CheckFailure{&e, std::move(expected), std::move(actual)});
-  };
-  auto sorted = [](std::vector<std::string> v) {
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  auto includes = [](const std::vector<std::string>& have, const std::vector<std::string>& want) {
-    return std::all_of(want.begin(), want.end(),
-                       [&](const std::string& w) { return std::find(have.begin(), have.end(), w) != have.end(); });
-  };
+std::string_view KeyOf(Kind kind) { return TypeOf(kind).key; }
+bool InProcessOnly(Kind kind) { return TypeOf(kind).in_process_only; }
+
+CheckOutcome CheckTurn(const ScriptTurn& turn, const dialog::Reply& reply, const std::vector<std::string>* said) {
+  CheckOutcome out;
+  const Observed seen{reply, said};
   for (const auto& e : turn.expectations) {
-    switch (e.kind) {
-      case Kind::kIntent:
-        if (reply.intent != e.value) fail(e, e.value, reply.intent);
-        break;
-      case Kind::kState:
-        if (reply.state != e.value) fail(e, e.value, reply.state);
-        break;
-      case Kind::kUrgency:
-        if (knowledge::UrgencyName(reply.urgency) != e.value) fail(e, e.value, knowledge::UrgencyName(reply.urgency));
-        break;
-      case Kind::kEscalated:
-        if ((e.value == "yes") != reply.escalated) fail(e, e.value, reply.escalated ? "yes" : "no");
-        break;
-      case Kind::kRedFlags:
-        if (sorted(reply.red_flags) != sorted(e.list)) fail(e, JoinList(sorted(e.list)), JoinList(sorted(reply.red_flags)));
-        break;
-      case Kind::kRedFlagsInclude:
-        if (!includes(reply.red_flags, e.list)) fail(e, "at least " + JoinList(e.list), JoinList(reply.red_flags));
-        break;
-      case Kind::kPossibleFlags:
-        if (sorted(reply.possible_flags) != sorted(e.list)) {
-          fail(e, JoinList(sorted(e.list)), JoinList(sorted(reply.possible_flags)));
-        }
-        break;
-      case Kind::kTextContains:
-        if (!ContainsNoCase(reply.text, e.value)) fail(e, "text containing \"" + e.value + "\"", "not found in the text");
-        break;
-      case Kind::kTextNotContains:
-        if (ContainsNoCase(reply.text, e.value)) fail(e, "text without \"" + e.value + "\"", "found in the text");
-        break;
-      case Kind::kTextMatches:
-        if (!RE2::PartialMatch(reply.text, RE2(e.value, RegexOptions()))) {
-          fail(e, "text matching /" + e.value + "/i", "no match in the text");
-        }
-        break;
-      case Kind::kQuickReplies:
-        if (reply.quick_replies != e.list) fail(e, JoinList(e.list), JoinList(reply.quick_replies));
-        break;
-      case Kind::kQuickRepliesInclude:
-        if (!includes(reply.quick_replies, e.list)) fail(e, "at least " + JoinList(e.list), JoinList(reply.quick_replies));
-        break;
-      case Kind::kSourcesInclude: {
-        bool found = std::any_of(reply.sources.begin(), reply.sources.end(), [&](const knowledge::Source& s) {
-          return ContainsNoCase(s.section, e.value) || ContainsNoCase(s.quote, e.value);
-        });
-        if (!found) {
-          std::vector<std::string> sections;
-          for (const auto& s : reply.sources) sections.push_back(s.section);
-          fail(e, "a source with \"" + e.value + "\"", "sources: " + JoinList(sections));
-        }
-        break;
-      }
+    const ExpectationType& type = TypeOf(e.kind);
+    if (type.in_process_only && !said) {
+      out.skipped.push_back(&e);
+      continue;
     }
+    if (auto miss = type.check(e, seen)) out.failures.push_back(CheckFailure{&e, std::move(miss->expected), std::move(miss->actual)});
   }
-  return failures;
+  return out;
+}
+
+std::vector<CheckFailure> Check(const ScriptTurn& turn, const dialog::Reply& reply) {
+  return CheckTurn(turn, reply, nullptr).failures;
 }
 
 }  // namespace backcheck::cli
