@@ -107,6 +107,41 @@ std::string AnyList(const std::string& value, Expectation& e) {
   return {};
 }
 
+// Content ids (Turn::said, as dialog/compose.cpp names them): "KIND:NAME", or a prefix "KIND:"
+// standing for any id of that kind, or "past_clarify"; several are separated by commas.
+constexpr std::string_view kContentKinds[] = {"text", "tailoring", "guidance", "conditional", "third_party", "explanation",
+                                              "question", "answer", "screening", "retrieval", "fallback"};
+constexpr std::string_view kBareContentIds[] = {"past_clarify"};
+
+std::string ContentIds(const std::string& value, Expectation& e) {
+  static const RE2 kId("([a-z_]+):([a-z0-9_/]*)");
+  std::string kinds;
+  for (auto k : kContentKinds) kinds += (kinds.empty() ? "" : ", ") + std::string(k);
+  std::stringstream ss(value);
+  std::string id;
+  while (std::getline(ss, id, ',')) {
+    id = Trim(id);
+    const std::string shape = "(KIND:NAME, or KIND: for any id of that kind, KIND one of " + kinds +
+                              "; or past_clarify; several are separated by commas)";
+    if (id.empty()) return "'" + std::string(KeyOf(e.kind)) + "': an empty content id " + shape;
+    std::string kind, name;
+    const bool bare = std::find(std::begin(kBareContentIds), std::end(kBareContentIds), id) != std::end(kBareContentIds);
+    if (!bare && (!RE2::FullMatch(id, kId, &kind, &name) ||
+                  std::find(std::begin(kContentKinds), std::end(kContentKinds), kind) == std::end(kContentKinds))) {
+      return "'" + std::string(KeyOf(e.kind)) + "': '" + id + "' is not a content id " + shape;
+    }
+    e.list.push_back(id);
+  }
+  return {};
+}
+
+// Whether `said` holds `id`: that id, or for a prefix "KIND:", some id starting with it.
+bool Said(const std::vector<std::string>& said, const std::string& id) {
+  const bool prefix = id.back() == ':';
+  return std::any_of(said.begin(), said.end(),
+                     [&](const std::string& s) { return prefix ? s.starts_with(id) : s == id; });
+}
+
 struct ExpectationType {
   Kind kind;
   std::string_view key;
@@ -210,9 +245,29 @@ const ExpectationType kExpectationTypes[] = {
        for (const auto& s : sources) sections.push_back(s.section);
        return Miss{"a source with \"" + e.value + "\"", "sources: " + JoinList(sections)};
      }},
+    {.kind = Kind::kSays, .key = "says", .empty_hint = " (content ids, e.g. tailoring:self_care_early)",
+     .in_process_only = true, .parse = ContentIds,
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       std::vector<std::string> missing;
+       for (const auto& id : e.list) {
+         if (!Said(*o.said, id)) missing.push_back(id);
+       }
+       if (missing.empty()) return {};
+       return Miss{"said: " + JoinList(e.list) + " (missing: " + JoinList(missing) + ")", "said: " + JoinList(*o.said)};
+     }},
+    {.kind = Kind::kDoesNotSay, .key = "does not say", .empty_hint = " (content ids, e.g. tailoring:doms_window)",
+     .in_process_only = true, .parse = ContentIds,
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       std::vector<std::string> found;
+       for (const auto& id : e.list) {
+         if (Said(*o.said, id)) found.push_back(id);
+       }
+       if (found.empty()) return {};
+       return Miss{"none of: " + JoinList(e.list), "said: " + JoinList(*o.said) + " (so: " + JoinList(found) + ")"};
+     }},
 };
 
-constexpr std::size_t kKindCount = static_cast<std::size_t>(Kind::kSourcesInclude) + 1;
+constexpr std::size_t kKindCount = static_cast<std::size_t>(Kind::kDoesNotSay) + 1;
 static_assert(std::size(kExpectationTypes) == kKindCount, "one kExpectationTypes entry per Expectation::Kind");
 
 // The entry of `kind` (entries are in Kind order; checked once).
@@ -246,6 +301,37 @@ Expectation MakeExpectation(Kind kind, const std::string& value, std::size_t lin
 
 }  // namespace
 
+std::optional<dialog::MessageTime> ParseNow(std::string_view value, std::string* problem) {
+  static const RE2 kNow(R"((\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))? ?(Z|[+-]\d{2}:\d{2}))");
+  const std::string forms = " (YYYY-MM-DDTHH:MM[:SS] and a UTC offset +HH:MM, -HH:MM or Z, e.g. 2026-12-09T09:30 +01:00)";
+  auto refuse = [&](std::string why) -> std::optional<dialog::MessageTime> {
+    if (problem) *problem = std::move(why);
+    return std::nullopt;
+  };
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0;
+  std::string sec, offset;
+  if (!RE2::FullMatch(value, kNow, &y, &mo, &d, &h, &mi, &sec, &offset)) {
+    return refuse("'@now': '" + std::string(value) + "' is not a local date-time with a UTC offset" + forms);
+  }
+  const int s = sec.empty() ? 0 : std::stoi(sec);
+  const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month(static_cast<unsigned>(mo)),
+                                         std::chrono::day(static_cast<unsigned>(d))};
+  if (!date.ok()) return refuse("'@now': " + std::string(value.substr(0, 10)) + " is not a date" + forms);
+  if (h > 23 || mi > 59 || s > 59) return refuse("'@now': " + std::string(value.substr(11, sec.empty() ? 5 : 8)) + " is not a time of day" + forms);
+  std::chrono::minutes off{0};
+  if (offset != "Z") {
+    const int oh = std::stoi(offset.substr(1, 2)), om = std::stoi(offset.substr(4, 2));
+    if (oh > 14 || om > 59 || oh * 60 + om > 14 * 60) return refuse("'@now': UTC offset " + offset + " is not one (-14:00 to +14:00)");
+    off = std::chrono::minutes((offset[0] == '-' ? -1 : 1) * (oh * 60 + om));
+  }
+  const auto local = std::chrono::sys_days(date) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s);
+  return dialog::MessageTime{std::chrono::sys_seconds(local - off), off};
+}
+
+bool Script::FixesTime() const {
+  return std::any_of(turns.begin(), turns.end(), [](const ScriptTurn& t) { return t.now.has_value(); });
+}
+
 Script ParseScript(std::string_view text, const std::string& file) {
   Script script;
   script.file = file;
@@ -253,6 +339,8 @@ Script ParseScript(std::string_view text, const std::string& file) {
   std::size_t line_no = 0;
   std::istringstream in{std::string(text)};
   std::string raw;
+  std::optional<dialog::MessageTime> now;  // the last `@now:`, for this and later messages
+  std::size_t now_line = 0;                // an `@now:` no message has followed yet
   while (std::getline(in, raw)) {
     ++line_no;
     auto fail = [&](const std::string& problem) {
@@ -261,12 +349,25 @@ Script ParseScript(std::string_view text, const std::string& file) {
     const std::string line = Trim(raw);
     if (line.empty() || line[0] == '#') continue;
     if (line[0] == '>') {
-      ScriptTurn turn{Trim(std::string_view(line).substr(1)), line_no, {}};
+      ScriptTurn turn{Trim(std::string_view(line).substr(1)), line_no, {}, now};
       if (turn.text.empty()) fail("a message line '>' has no text");
+      now_line = 0;
       script.turns.push_back(std::move(turn));
       continue;
     }
     const auto colon = line.find(':');
+    if (line[0] == '@') {
+      const std::string directive = Lower(Trim(std::string_view(line).substr(0, colon)));
+      if (directive != "@now") fail("unknown directive '" + directive + "' (@now)");
+      if (colon == std::string::npos) fail("'@now' needs ': ' and a date-time, e.g. @now: 2026-12-09T09:30 +01:00");
+      const std::string value = Trim(std::string_view(line).substr(colon + 1));
+      if (value.empty()) fail("'@now:' has no value (a date-time, e.g. 2026-12-09T09:30 +01:00)");
+      std::string problem;
+      now = ParseNow(value, &problem);
+      if (!now) fail(problem);
+      now_line = line_no;
+      continue;
+    }
     if (colon == std::string::npos) fail("expected '> message', 'key: value' or '# comment', got '" + line + "'");
     const std::string key = Lower(Trim(std::string_view(line).substr(0, colon)));
     const std::string value = Trim(std::string_view(line).substr(colon + 1));
@@ -283,9 +384,14 @@ Script ParseScript(std::string_view text, const std::string& file) {
       fail("unknown expectation '" + key + "' (" + known + ")");
     }
     if (script.turns.empty()) fail("an expectation comes before the first '> message'");
+    if (now_line) {
+      fail("an expectation after '@now' (line " + std::to_string(now_line) +
+           "): '@now' goes before the message it applies to, expectations after their message");
+    }
     script.turns.back().expectations.push_back(MakeExpectation(type->kind, value, line_no, line, fail));
   }
   if (script.turns.empty()) throw ScriptError(file + ": no message (lines starting with '>')");
+  if (now_line) throw ScriptError(file + ":" + std::to_string(now_line) + ": '@now' is not followed by a message");
   if (script.name.empty()) script.name = std::filesystem::path(file).stem().string();
   return script;
 }

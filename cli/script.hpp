@@ -27,7 +27,7 @@ class ScriptError : public std::runtime_error {
 struct Expectation {
   enum class Kind {
     kIntent, kState, kUrgency, kEscalated, kRedFlags, kRedFlagsInclude, kPossibleFlags, kTextContains,
-    kTextNotContains, kTextMatches, kQuickReplies, kQuickRepliesInclude, kSourcesInclude,
+    kTextNotContains, kTextMatches, kQuickReplies, kQuickRepliesInclude, kSourcesInclude, kSays, kDoesNotSay,
   };
   Kind kind;
   std::string value;              // for single values and text checks
