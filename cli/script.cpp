@@ -258,12 +258,12 @@ const ExpectationType kExpectationTypes[] = {
     {.kind = Kind::kDoesNotSay, .key = "does not say", .empty_hint = " (content ids, e.g. tailoring:doms_window)",
      .in_process_only = true, .parse = ContentIds,
      .check = [](const Expectation& e, const Observed& o) -> Outcome {
-       std::vector<std::string> found;
-       for (const auto& id : e.list) {
-         if (Said(*o.said, id)) found.push_back(id);
+       std::vector<std::string> found;  // the ids said that one of e.list names
+       for (const auto& s : *o.said) {
+         if (std::any_of(e.list.begin(), e.list.end(), [&](const std::string& id) { return Said({s}, id); })) found.push_back(s);
        }
        if (found.empty()) return {};
-       return Miss{"none of: " + JoinList(e.list), "said: " + JoinList(*o.said) + " (so: " + JoinList(found) + ")"};
+       return Miss{"none of: " + JoinList(e.list), "said: " + JoinList(*o.said) + " (among them: " + JoinList(found) + ")"};
      }},
 };
 

@@ -1,9 +1,15 @@
 // Conversation scripts (cli/script.hpp): the `possible flags:` expectation (and the JSONL
 // `possible_flags` field) are parsed like `red flags:`, refused with a clear message when the
 // value is not a list of flag ids, and checked against Reply::possible_flags as a set.
+// `says:` / `does not say:` take content ids (Turn::said) and are skipped, and counted, when
+// `said` is not known (live); `@now:` fixes the message time for that and later messages.
 #include <catch2/catch.hpp>
 
+#include <sstream>
+
 #include "cli/script.hpp"
+#include "cli/script_runner.hpp"
+#include "test_support.hpp"
 
 using backcheck::cli::Check;
 using backcheck::cli::Expectation;
@@ -104,4 +110,167 @@ TEST_CASE("JSONL 'possible_flags' is an array of flag ids, [] for none", "[scrip
                     Catch::StartsWith("bad.jsonl:1: 'possible_flags': 'coughing blood' is not a flag id"));
   CHECK_THROWS_WITH(parse(R"({"text": "hi", "possible_flags": ["none"]})"), Catch::Contains("'none' stands alone"));
   CHECK_THROWS_WITH(parse(R"({"turns": [{"text": "hi", "posible_flags": []}]})"), Catch::Contains("unknown field 'posible_flags'"));
+}
+
+namespace {
+
+using backcheck::cli::CheckTurn;
+using backcheck::cli::InProcessOnly;
+using backcheck::cli::KeyOf;
+using Kind = Expectation::Kind;
+
+backcheck::cli::Script Parse(const std::string& text) { return ParseScript(text, "t.convo"); }
+
+}  // namespace
+
+TEST_CASE("'says:' and 'does not say:' parse comma-separated content ids and prefixes", "[script]") {
+  auto e = Only("says: tailoring:self_care_early, guidance:, answer:advising/ask_ice_heat");
+  CHECK(e.kind == Kind::kSays);
+  CHECK(e.list == std::vector<std::string>{"tailoring:self_care_early", "guidance:", "answer:advising/ask_ice_heat"});
+  CHECK(e.line == 2);
+  CHECK(KeyOf(e.kind) == "says");
+  CHECK(InProcessOnly(Kind::kSays));
+  CHECK(InProcessOnly(Kind::kDoesNotSay));
+  CHECK_FALSE(InProcessOnly(Kind::kTextContains));
+
+  auto n = Only("Does Not Say:  tailoring:doms_window ,past_clarify");
+  CHECK(n.kind == Kind::kDoesNotSay);
+  CHECK(n.list == std::vector<std::string>{"tailoring:doms_window", "past_clarify"});
+  CHECK(Only("says: question:coughing_blood").list == std::vector<std::string>{"question:coughing_blood"});
+  CHECK(Only("says: fallback:0").list == std::vector<std::string>{"fallback:0"});
+}
+
+TEST_CASE("'says:' and 'does not say:' refuse what is not a content id, naming the file and line", "[script]") {
+  auto parse = [](const std::string& line) { return ParseScript("name: x\n> hi\n  " + line + "\n", "bad.convo"); };
+  CHECK_THROWS_WITH(parse("says:"), "bad.convo:3: 'says:' has no value (content ids, e.g. tailoring:self_care_early)");
+  CHECK_THROWS_WITH(parse("does not say:"), "bad.convo:3: 'does not say:' has no value (content ids, e.g. tailoring:doms_window)");
+  CHECK_THROWS_WITH(parse("says: tailoring doms_window"),
+                    Catch::StartsWith("bad.convo:3: 'says': 'tailoring doms_window' is not a content id (KIND:NAME"));
+  CHECK_THROWS_WITH(parse("does not say: tailor:doms_window"),
+                    Catch::StartsWith("bad.convo:3: 'does not say': 'tailor:doms_window' is not a content id"));
+  CHECK_THROWS_WITH(parse("says: Tailoring:Doms_Window"), Catch::Contains("'Tailoring:Doms_Window' is not a content id"));
+  CHECK_THROWS_WITH(parse("says: doms_window"), Catch::Contains("'doms_window' is not a content id"));
+  CHECK_THROWS_WITH(parse("says: none"), Catch::Contains("'none' is not a content id"));
+  CHECK_THROWS_WITH(parse("says: text:greeting,,text:x"), Catch::Contains("bad.convo:3: 'says': an empty content id"));
+  // The message lists the kinds there are.
+  CHECK_THROWS_WITH(parse("says: x:y"), Catch::Contains("tailoring, guidance"));
+  CHECK_THROWS_WITH(parse("say: text:x"), Catch::Contains("unknown expectation 'say'"));
+  CHECK_THROWS_WITH(parse("say: text:x"), Catch::Contains("says, does not say"));
+}
+
+TEST_CASE("'says:' holds when every id (or prefix) is said; 'does not say:' when none is", "[script]") {
+  auto s = Parse("> x\n  says: tailoring:doms_window, guidance:\n  does not say: tailoring:self_care_late, question:\n");
+  const auto& turn = s.turns[0];
+  const backcheck::dialog::Reply reply;
+  std::vector<std::string> said = {"text:tailoring_intro", "tailoring:doms_window", "guidance:urgent"};
+  CHECK(CheckTurn(turn, reply, &said).failures.empty());
+
+  said = {"tailoring:doms_window_x", "guidance:urgent"};  // an id is matched exactly, not as a prefix
+  auto missing = CheckTurn(turn, reply, &said).failures;
+  REQUIRE(missing.size() == 1);
+  CHECK(missing[0].expectation->kind == Kind::kSays);
+  CHECK(missing[0].expected == "said: tailoring:doms_window, guidance: (missing: tailoring:doms_window)");
+
+  said = {"tailoring:doms_window", "guidance:urgent", "question:numbness", "tailoring:self_care_late"};
+  auto found = CheckTurn(turn, reply, &said).failures;
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].expectation->kind == Kind::kDoesNotSay);
+  CHECK(found[0].expected == "none of: tailoring:self_care_late, question:");
+  CHECK_THAT(found[0].actual, Catch::EndsWith("(among them: question:numbness, tailoring:self_care_late)"));
+
+  std::vector<std::string> nothing;
+  CHECK(CheckTurn(turn, reply, &nothing).failures.size() == 1);  // says: fails, does not say: holds
+}
+
+TEST_CASE("without 'said' (live), 'says:' and 'does not say:' are skipped and counted, never passed", "[script]") {
+  auto s = Parse("> x\n  says: text:greeting\n  does not say: guidance:\n  intent: greet\n");
+  backcheck::dialog::Reply reply;
+  reply.intent = "other";
+  auto out = CheckTurn(s.turns[0], reply, nullptr);
+  CHECK(out.skipped.size() == 2);
+  REQUIRE(out.failures.size() == 1);  // the other expectations are still checked
+  CHECK(out.failures[0].expectation->kind == Kind::kIntent);
+  CHECK(Check(s.turns[0], reply).size() == 1);
+
+  // The report says how many were skipped.
+  backcheck::cli::ScriptResult r;
+  r.script = &s;
+  backcheck::cli::TurnResult tr;
+  tr.reply = reply;
+  tr.reply.intent = "greet";
+  tr.skipped = 2;
+  r.turns.push_back(tr);
+  auto timed = Parse("@now: 2026-12-09T09:30 +01:00\n> x\n");
+  backcheck::cli::ScriptResult skipped;
+  skipped.script = &timed;
+  skipped.skipped = "it fixes the time with @now; a live server keeps its own clock";
+  std::ostringstream report;
+  backcheck::cli::PrintReport(report, {r, skipped});
+  CHECK_THAT(report.str(), Catch::Contains("2 scripts, 1 messages, 3 expectations: 1 passed, 0 failed\n"));
+  CHECK_THAT(report.str(), Catch::Contains("1 scripts skipped (they fix the time with @now"));
+  CHECK_THAT(report.str(), Catch::Contains("2 expectations skipped (in-process only)"));
+  std::ostringstream junit;
+  backcheck::cli::WriteJUnit(junit, {r, skipped});
+  CHECK_THAT(junit.str(), Catch::Contains("skipped=\"1\""));
+  CHECK_THAT(junit.str(), Catch::Contains("<skipped message="));
+}
+
+TEST_CASE("'@now:' fixes the time of that message and the later ones", "[script]") {
+  using namespace std::chrono;
+  auto s = Parse("> before\n@now: 2026-12-09T09:30 +01:00\n> at\n  intent: x\n> later\n@NOW: 2026-12-11T18:05:30Z\n> friday\n");
+  REQUIRE(s.turns.size() == 4);
+  CHECK_FALSE(s.turns[0].now.has_value());
+  REQUIRE(s.turns[1].now.has_value());
+  CHECK(s.turns[1].now->utc == sys_days(2026y / December / 9) + 8h + 30min);
+  CHECK(s.turns[1].now->utc_offset == 60min);
+  REQUIRE(s.turns[2].now.has_value());
+  CHECK(s.turns[2].now->utc == s.turns[1].now->utc);
+  CHECK(s.turns[3].now->utc == sys_days(2026y / December / 11) + 18h + 5min + 30s);
+  CHECK(s.turns[3].now->utc_offset == 0min);
+  CHECK(s.FixesTime());
+  CHECK_FALSE(Parse("> x\n").FixesTime());
+
+  std::string problem;
+  auto west = backcheck::cli::ParseNow("2026-12-09 23:45-05:30", &problem);
+  REQUIRE(west.has_value());
+  CHECK(west->utc == sys_days(2026y / December / 10) + 5h + 15min);
+  CHECK(west->utc_offset == -330min);
+}
+
+TEST_CASE("a malformed '@now:' is refused with the file and line", "[script]") {
+  auto parse = [](const std::string& line) { return ParseScript("name: x\n" + line + "\n> hi\n", "bad.convo"); };
+  CHECK_THROWS_WITH(parse("@now: 2026-12-09T09:30"),
+                    Catch::StartsWith("bad.convo:2: '@now': '2026-12-09T09:30' is not a local date-time with a UTC offset (YYYY-MM-DDTHH:MM[:SS]"));
+  CHECK_THROWS_WITH(parse("@now: monday 09:30"), Catch::Contains("is not a local date-time with a UTC offset"));
+  CHECK_THROWS_WITH(parse("@now: 2026-12-9T09:30 +01:00"), Catch::Contains("is not a local date-time"));
+  CHECK_THROWS_WITH(parse("@now: 2026-12-09T09:30 +0100"), Catch::Contains("is not a local date-time"));
+  CHECK_THROWS_WITH(parse("@now: 2026-02-30T09:30 +01:00"), Catch::StartsWith("bad.convo:2: '@now': 2026-02-30 is not a date"));
+  CHECK_THROWS_WITH(parse("@now: 2026-13-01T09:30 +01:00"), Catch::Contains("2026-13-01 is not a date"));
+  CHECK_THROWS_WITH(parse("@now: 2026-12-09T24:00 +01:00"), Catch::Contains("'@now': 24:00 is not a time of day"));
+  CHECK_THROWS_WITH(parse("@now: 2026-12-09T09:60:00 +01:00"), Catch::Contains("09:60:00 is not a time of day"));
+  CHECK_THROWS_WITH(parse("@now: 2026-12-09T09:30 +15:00"), Catch::Contains("UTC offset +15:00 is not one"));
+  CHECK_THROWS_WITH(parse("@now:"), "bad.convo:2: '@now:' has no value (a date-time, e.g. 2026-12-09T09:30 +01:00)");
+  CHECK_THROWS_WITH(parse("@now 2026-12-09T09:30 +01:00"), Catch::StartsWith("bad.convo:2: unknown directive '@now 2026"));
+  CHECK_THROWS_WITH(parse("@today: 2026-12-09"), "bad.convo:2: unknown directive '@today' (@now)");
+  CHECK_THROWS_WITH(ParseScript("> hi\n@now: 2026-12-09T09:30 +01:00\n", "bad.convo"),
+                    "bad.convo:2: '@now' is not followed by a message");
+  CHECK_THROWS_WITH(ParseScript("> hi\n@now: 2026-12-09T09:30 +01:00\n  intent: greet\n> later\n", "bad.convo"),
+                    Catch::StartsWith("bad.convo:3: an expectation after '@now' (line 2)"));
+}
+
+TEST_CASE("in-process, a script's messages carry their '@now' time and 'said' is checked", "[script]") {
+  // 2026-12-09 is a Wednesday: "on monday" is 48 hours then; without the time it is not known.
+  const std::string walk = "> My upper back is sore after rows on monday\n> no\n> no\n> no\n";
+  auto timed = Parse("@now: 2026-12-09T09:30 +01:00\n" + walk +
+                     "  says: tailoring:doms_window, tailoring:self_care_early\n  does not say: tailoring:self_care_any_time\n");
+  auto untimed = Parse(walk + "  says: tailoring:self_care_any_time\n  does not say: tailoring:doms_window\n");
+  auto wrong = Parse(walk + "  says: tailoring:doms_window\n");
+  const std::vector<backcheck::cli::Script> scripts = {timed, untimed, wrong};  // the results point into it
+  auto results = backcheck::cli::RunInProcess(backcheck::test::TestEngine(), scripts);
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].Passed());
+  CHECK(results[1].Passed());
+  CHECK_FALSE(results[2].Passed());
+  CHECK(results[0].turns.back().skipped == 0);
+  CHECK_FALSE(results[0].turns.back().said.empty());
 }
