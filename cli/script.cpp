@@ -1,5 +1,7 @@
 #include "cli/script.hpp"
 
+#include "knowledge/knowledge_base.hpp"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -394,6 +396,53 @@ Script ParseScript(std::string_view text, const std::string& file) {
   if (now_line) throw ScriptError(file + ":" + std::to_string(now_line) + ": '@now' is not followed by a message");
   if (script.name.empty()) script.name = std::filesystem::path(file).stem().string();
   return script;
+}
+
+std::vector<std::string> UnknownContentIds(const Script& script, const knowledge::KnowledgeBase& kb) {
+  const auto& flow = kb.flow;
+  // What is wrong with `id`, or "".
+  auto unknown = [&](const std::string& id) -> std::string {
+    const auto colon = id.find(':');
+    if (colon == std::string::npos || colon + 1 == id.size()) return {};  // past_clarify, or a prefix
+    const std::string kind = id.substr(0, colon), name = id.substr(colon + 1);
+    auto has = [&](const auto& items) {
+      return std::any_of(items.begin(), items.end(), [&](const auto& item) { return item.id == name; });
+    };
+    if (kind == "text") return flow.texts.count(name) ? "" : "no text '" + name + "' in flow.jsonc texts";
+    if (kind == "screening") return has(flow.screening) ? "" : "no screening question '" + name + "' in flow.jsonc";
+    if (kind == "tailoring") return has(flow.tailoring) ? "" : "no tailoring rule '" + name + "' in flow.jsonc";
+    if (kind == "explanation" || kind == "question") return kb.FindFlag(name) ? "" : "no red flag '" + name + "'";
+    if (kind == "guidance" || kind == "conditional" || kind == "third_party") {
+      auto level = knowledge::ParseUrgency(name);
+      return level && *level != knowledge::Urgency::kNone ? "" : "'" + name + "' is not a level (see_doctor, urgent, emergency)";
+    }
+    if (kind == "answer") {
+      if (const auto slash = name.find('/'); slash != std::string::npos) {
+        const knowledge::FlowState* state = flow.FindState(name.substr(0, slash));
+        return state && state->answers.count(name.substr(slash + 1)) ? "" : "no state answer '" + name + "' in flow.jsonc";
+      }
+      return kb.FindTopic(name) ? "" : "no topic '" + name + "' in topics.jsonc";
+    }
+    if (kind == "fallback") {
+      const bool ok = !name.empty() && name.size() < 4 && std::all_of(name.begin(), name.end(), ::isdigit) &&
+                      std::stoul(name) < flow.fallbacks.size();
+      return ok ? "" : "no fallback " + name + " (there are " + std::to_string(flow.fallbacks.size()) + ", from 0)";
+    }
+    return {};  // retrieval:I: any sentence
+  };
+  std::vector<std::string> problems;
+  for (const auto& turn : script.turns) {
+    for (const auto& e : turn.expectations) {
+      if (e.kind != Kind::kSays && e.kind != Kind::kDoesNotSay) continue;
+      for (const auto& id : e.list) {
+        if (auto why = unknown(id); !why.empty()) {
+          problems.push_back(script.file + ":" + std::to_string(e.line) + ": '" + std::string(KeyOf(e.kind)) + "': '" + id +
+                             "' can never be said: " + why);
+        }
+      }
+    }
+  }
+  return problems;
 }
 
 std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string& file) {

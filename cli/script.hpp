@@ -13,6 +13,10 @@
 #include "dialog/conversation.hpp"
 #include "dialog/slots.hpp"
 
+namespace backcheck::knowledge {
+struct KnowledgeBase;
+}
+
 namespace backcheck::cli {
 
 // A script that cannot be read. The message starts with "FILE:LINE: ".
@@ -72,6 +76,12 @@ Script ParseScript(std::string_view text, const std::string& file);
 std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string& file);
 // Every .convo and .jsonl file under `paths` (files or folders, recursively), sorted by path.
 std::vector<Script> LoadScripts(const std::vector<std::filesystem::path>& paths);
+
+// The content ids of `script`'s `says:` / `does not say:` that `kb` could never say (no such
+// tailoring rule, screening question, text, flag, topic, state answer, level or fallback), one
+// "FILE:LINE: ..." line each: a `does not say:` of such an id would always hold. Prefixes
+// ("tailoring:") and retrieval ids are not looked up.
+std::vector<std::string> UnknownContentIds(const Script& script, const knowledge::KnowledgeBase& kb);
 
 struct CheckFailure {
   const Expectation* expectation;

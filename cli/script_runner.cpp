@@ -68,6 +68,7 @@ std::vector<ScriptResult> RunInProcess(const dialog::Engine& engine, const std::
     const auto t0 = Clock::now();
     ScriptResult r;
     r.script = &script;
+    for (const auto& problem : UnknownContentIds(script, engine.kb())) r.error += (r.error.empty() ? "" : "\n  ") + problem;
     auto state = engine.Start();
     for (const auto& turn : script.turns) {
       auto out = engine.Respond(state, turn.text, turn.now, /*trace=*/true);

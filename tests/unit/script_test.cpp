@@ -274,3 +274,21 @@ TEST_CASE("in-process, a script's messages carry their '@now' time and 'said' is
   CHECK(results[0].turns.back().skipped == 0);
   CHECK_FALSE(results[0].turns.back().said.empty());
 }
+
+TEST_CASE("in-process, an id the knowledge base could never say fails the script, with file and line", "[script]") {
+  const auto& kb = backcheck::test::TestEngine().kb();
+  auto ok = Parse("> x\n  says: tailoring:doms_window, screening:arm, text:greeting, guidance:urgent, question:numbness\n"
+                  "  does not say: answer:doms, tailoring:, fallback:0, past_clarify, retrieval:7\n");
+  CHECK(backcheck::cli::UnknownContentIds(ok, kb).empty());
+  auto bad = Parse("> x\n  intent: greeting\n  does not say: tailoring:doms_windw, guidance:none\n> y\n  says: question:fevr, fallback:99\n");
+  CHECK(backcheck::cli::UnknownContentIds(bad, kb) ==
+        std::vector<std::string>{"t.convo:3: 'does not say': 'tailoring:doms_windw' can never be said: no tailoring rule 'doms_windw' in flow.jsonc",
+                                 "t.convo:3: 'does not say': 'guidance:none' can never be said: 'none' is not a level (see_doctor, urgent, emergency)",
+                                 "t.convo:5: 'says': 'question:fevr' can never be said: no red flag 'fevr'",
+                                 "t.convo:5: 'says': 'fallback:99' can never be said: no fallback 99 (there are " +
+                                     std::to_string(kb.flow.fallbacks.size()) + ", from 0)"});
+  const std::vector<backcheck::cli::Script> scripts = {bad};
+  auto results = backcheck::cli::RunInProcess(backcheck::test::TestEngine(), scripts);
+  CHECK_FALSE(results[0].Passed());
+  CHECK_THAT(results[0].error, Catch::Contains("'tailoring:doms_windw' can never be said"));
+}
