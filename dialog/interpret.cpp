@@ -68,6 +68,28 @@ void Interpreter::ReadAnswer(FlagMask asked, const Detection& detection, Reading
   }
 }
 
+// "my back hurts after rows, is it serious?": the question wins and is answered, and the report
+// in its own clause still starts the safety screening. "why does my back hurt after the gym?" is
+// one clause whose best reading is the question: asking, not reporting.
+bool Interpreter::ReportsPain(std::string_view normalised, std::string_view state,
+                              const std::vector<IntentMatcher::Match>& matches) const {
+  const auto is_report = [&](const IntentMatcher::Match& m) { return kb_.intents[m.intent].kind == IntentKind::kReport; };
+  if (matches.empty()) return false;
+  if (is_report(matches.front())) return true;
+  if (std::none_of(matches.begin(), matches.end(), is_report)) return false;
+  std::size_t begin = 0;
+  while (begin < normalised.size()) {
+    std::size_t end = normalised.find_first_of(".,;!?", begin);
+    if (end == std::string_view::npos) end = normalised.size();
+    if (end > begin && (begin > 0 || end < normalised.size())) {
+      const auto in_clause = matcher_.MatchAll(normalised.substr(begin, end - begin), state);
+      if (!in_clause.empty() && is_report(in_clause.front())) return true;
+    }
+    begin = end + 1;
+  }
+  return false;
+}
+
 Reading Interpreter::Read(const ConversationState& s, std::string_view text,
                           const std::optional<MessageTime>& now) const {
   Reading r;
@@ -78,6 +100,7 @@ Reading Interpreter::Read(const ConversationState& s, std::string_view text,
   r.slots_found = slots_.Extract(r.normalised, r.slots, now);
   r.intent = matches.empty() ? core_.fallback : matches.front().intent;
   const auto kind = [&](std::size_t i) { return kb_.intents[i].kind; };
+  r.reports_pain = ReportsPain(r.normalised, s.state, matches);
 
   const knowledge::FlowState* state = kb_.flow.FindState(s.state);
   r.in_screening = state && state->role == knowledge::StateRole::kScreening &&

@@ -46,6 +46,7 @@ struct Reading {
   Slots slots;                   // the conversation's slots with this message's added
   bool slots_found = false;      // this message named at least one slot
   bool asks = false;             // phrased as a question ("?", "should i", "what")
+  bool reports_pain = false;     // a report of their own pain matched, even where a question won
   std::optional<std::size_t> passage;  // an article sentence retrieval found, when nothing matched
 };
 
@@ -65,6 +66,9 @@ class Interpreter {
   FlagMask MaskOf(const std::vector<std::string>& ids) const;
 
  private:
+  // Whether the message reports the person's own pain in a clause of its own (see the .cpp).
+  bool ReportsPain(std::string_view normalised, std::string_view state,
+                   const std::vector<IntentMatcher::Match>& matches) const;
   // "yes", "no numbness", "no fever" to the arm question: the intent a reply to `asked` has.
   void ReadAnswer(FlagMask asked, const Detection& detection, Reading& r) const;
 

@@ -90,7 +90,8 @@ namespace {
 class ConversingPolicy final : public RolePolicy {
  public:
   std::string Event(Step& t) const override {
-    return t.kind() == IntentKind::kReport && !t.s().screened && !t.r.in_screening ? "start_screening" : "";
+    const bool report = t.kind() == IntentKind::kReport || t.r.reports_pain;
+    return report && !t.s().screened && !t.r.in_screening ? "start_screening" : "";
   }
   void Plan(Step& t) const override {
     if (t.entering_screening()) {
