@@ -168,6 +168,9 @@ class ScreeningPolicy final : public RolePolicy {
 class EscalatedPolicy final : public RolePolicy {
  public:
   void Plan(Step& t) const override {
+    // No article sentence found by retrieval here: what retrieval finds is about soreness and
+    // self-care, not the answer to a message not understood after an escalation.
+    if (t.r.passage) t.d.intent = t.core.fallback;
     const auto& answers = t.to->answers;
     auto own = answers.find(t.kb.intents[t.d.intent].id);
     if (own != answers.end()) {
@@ -175,9 +178,7 @@ class EscalatedPolicy final : public RolePolicy {
       if (own->second.quick_replies.empty()) t.Offer("escalated");
       return;
     }
-    if (t.r.passage) {
-      t.Say({.kind = K::kRetrieval, .index = *t.r.passage});
-    } else if (t.d.intent == t.core.fallback) {
+    if (t.d.intent == t.core.fallback) {
       t.SayFallback();
     } else {
       t.SayAnswer();

