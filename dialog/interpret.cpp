@@ -97,7 +97,7 @@ Reading Interpreter::Read(const ConversationState& s, std::string_view text,
   const Detection detection = detector_.Detect(r.normalised);
   const auto matches = matcher_.MatchAll(r.normalised, s.state);
   r.slots = s.slots;
-  r.slots_found = slots_.Extract(r.normalised, r.slots, now);
+  r.slots_found = slots_.Extract(r.normalised, r.slots, now, s.asked_training);
   r.intent = matches.empty() ? core_.fallback : matches.front().intent;
   const auto kind = [&](std::size_t i) { return kb_.intents[i].kind; };
   r.reports_pain = ReportsPain(r.normalised, s.state, matches);

@@ -25,6 +25,7 @@ SlotExtractor::SlotExtractor(const knowledge::Language& language)
   }
   for (std::size_t i = 0; i < language.times.size(); ++i) add(Kind::kTime, i, language.times[i].pattern);
   add(Kind::kDate, 0, dates_.MentionPattern());
+  for (const auto& p : language.training_patterns) add(Kind::kTraining, 0, p);
   if (!set_->Compile()) throw std::runtime_error("slot patterns: RE2::Set failed to compile");
 }
 
@@ -36,12 +37,16 @@ MessageTime LocalNow() {
   return MessageTime{now, std::chrono::minutes(local.tm_gmtoff / 60)};
 }
 
-bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now) const {
+bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now,
+                            bool training_asked) const {
   if (!set_->Match(normalised, nullptr)) return false;  // most messages carry no slot: no allocation
   std::vector<int> hits;
   set_->Match(normalised, &hits);
   std::sort(hits.begin(), hits.end());  // declaration order: the first entry of a kind wins
+  // Training context: the question about it was asked, or an exercise is known and its time is
+  // not ("sore after deadlifts" ... "it was two days ago").
   bool exercise = false, quality = false, time = false;
+  bool training = training_asked || (!slots.exercise.empty() && !slots.hours);
   std::optional<int> fixed, dated;
   for (int h : hits) {
     const Entry& e = entries_[static_cast<std::size_t>(h)];
@@ -78,6 +83,9 @@ bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std
         time = true;
         break;
       }
+      case Kind::kTraining:
+        training = true;
+        break;
       case Kind::kDate: {
         std::optional<std::chrono::local_seconds> local;
         if (now) local = std::chrono::local_seconds{now->utc.time_since_epoch() + now->utc_offset};
@@ -86,6 +94,7 @@ bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std
       }
     }
   }
+  if (!exercise && !training) fixed = dated = std::nullopt;  // a time of the pain, not of training
   if (fixed || dated) slots.hours = std::max(fixed.value_or(0), dated.value_or(0));
   return exercise || quality || fixed || dated;
 }

@@ -46,11 +46,15 @@ class SlotExtractor {
   // a fixed `times` figure ("2 days ago") and a date (dialog/dates.hpp: "on monday", "last
   // night") may both be named, and the longer ago wins (training comes before the pain).
   // `now` (when known) resolves dates against the message's local time; without it a weekday or
-  // the weekend sets no hours.
-  bool Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now = std::nullopt) const;
+  // the weekend sets no hours. The hours are set only from a message that speaks of training (an
+  // exercise, or a word of language.jsonc "training"), when `training_asked` (the message
+  // answers "when did you train?"), or when `slots` has an exercise but no hours yet: "it
+  // started hurting this morning", said before any of that, dates the pain.
+  bool Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now = std::nullopt,
+               bool training_asked = false) const;
 
  private:
-  enum class Kind { kExercise, kQuality, kTime, kDate };
+  enum class Kind { kExercise, kQuality, kTime, kDate, kTraining };
   struct Entry {
     Kind kind;
     std::size_t index;  // into the vocabulary of its kind

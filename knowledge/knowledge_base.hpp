@@ -224,6 +224,10 @@ struct Language {
   std::vector<Exercise> exercises;
   std::vector<Quality> qualities;
   std::vector<TimeExpression> times;
+  // RE2 patterns of words that say a message speaks of training ("gym", "workout", "trained"):
+  // a time in a message is the training's only with one of them or an exercise, or in answer to
+  // "when did you train?"; "it started hurting this morning" dates the pain, not the training.
+  std::vector<std::string> training_patterns;
   DateWords dates;
   std::map<std::string, int> numbers;  // number words a time expression may capture: "two" -> 2
   std::vector<std::string> stopwords;  // ignored by passage retrieval

@@ -143,7 +143,7 @@ Language::DateWords LoadDateWords(const json& doc, const Language& lang, const W
 
 Language LoadLanguage(const json& doc, std::vector<std::string>& warnings) {
   const Where file{"language.jsonc", {}};
-  CheckKeys(doc, file, {"rewrites", "exercises", "qualities", "times", "dates", "numbers", "stopwords", "retrieval"});
+  CheckKeys(doc, file, {"rewrites", "exercises", "qualities", "times", "training", "dates", "numbers", "stopwords", "retrieval"});
   Language lang;
   const json& rewrites = Field(doc, "rewrites", file);
   if (!rewrites.is_object()) file.Fail("field 'rewrites' must be an object of from -> to");
@@ -193,6 +193,8 @@ Language LoadLanguage(const json& doc, std::vector<std::string>& warnings) {
     if (re.NumberOfCapturingGroups() > 1) w.Fail("at most one capture group (the number)");
     lang.times.push_back(std::move(t));
   }
+  lang.training_patterns = Strings(doc, "training", file, true);
+  CheckPatterns(lang.training_patterns, file.With("training"));
   if (doc.contains("numbers")) {
     const json& numbers = Field(doc, "numbers", file);
     if (!numbers.is_object()) file.Fail("field 'numbers' must be an object of word -> integer");

@@ -120,7 +120,7 @@ TEST_CASE("the slot extractor resolves dates on the person's local clock", "[dat
   const SlotExtractor extractor(TestEngine().kb().language);
   auto slot_hours = [&](const std::string& text, std::optional<MessageTime> now) {
     Slots s;
-    extractor.Extract(TestEngine().normaliser().Normalise(text), s, now);
+    extractor.Extract(TestEngine().normaliser().Normalise(text), s, now, /*training_asked=*/true);
     return s.hours;
   };
   // 2026-12-01T23:30Z is Tuesday in UTC and already Wednesday 00:30 at UTC+1.

@@ -28,7 +28,12 @@ Slots From(const std::string& text, bool* found = nullptr) {
   return s;
 }
 
-std::optional<int> Hours(const std::string& text) { return From(text).hours; }
+// The hours a message sets as the answer to "when did you train?" (the time vocabulary alone).
+std::optional<int> Hours(const std::string& text) {
+  Slots s;
+  Extractor().Extract(Norm(text), s, std::nullopt, /*training_asked=*/true);
+  return s.hours;
+}
 
 }  // namespace
 
