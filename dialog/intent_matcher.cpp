@@ -75,7 +75,11 @@ IntentMatcher::IntentMatcher(const std::vector<knowledge::Intent>& intents, Stra
 }
 
 std::optional<std::string_view> IntentMatcher::CorrectWord(std::string_view word) const {
-  if (word.size() < kMinCorrected || !AllLower(word) || known_.count(word)) return std::nullopt;
+  if (word.size() < kMinCorrected || !AllLower(word)) return std::nullopt;
+  // Not asked of the English word lists: the normaliser's speller may already have read a typo
+  // as a real word of the red-flag lexicon ("crampeed" -> "clamped"), which is then one edit
+  // from the report word ("cramped").
+  if (known_.count(word) > 0) return std::nullopt;
   const std::string* best = nullptr;
   auto consider = [&](std::string_view key) {
     auto it = deletions_.find(key);
@@ -157,7 +161,13 @@ std::vector<IntentMatcher::Match> IntentMatcher::MatchAll(std::string_view norma
                                                           std::string_view state) const {
   std::vector<int> patterns;
   MatchPatterns(normalised, patterns);
-  if (auto corrected = CorrectReportWords(normalised)) MatchPatterns(*corrected, patterns);
+  // The typo pass exists to find a report the typo hid; when one matched as written, it is moot.
+  const bool report = std::any_of(patterns.begin(), patterns.end(), [&](int p) {
+    return (*intents_)[pattern_intent_[static_cast<std::size_t>(p)]].kind == knowledge::IntentKind::kReport;
+  });
+  if (!report) {
+    if (auto corrected = CorrectReportWords(normalised)) MatchPatterns(*corrected, patterns);
+  }
   std::vector<Match> matches;
   for (int p : patterns) {
     std::size_t intent = pattern_intent_[static_cast<std::size_t>(p)];

@@ -12,10 +12,11 @@
 // of 5+ letters, as dialog/text/spelling.hpp's AddPatternWords reads them) are correction targets
 // here: a word of the message of 5+ letters a-z that no intent pattern names is read as the target
 // one edit away (Damerau-Levenshtein, optimal string alignment; one keeping the first letter first,
-// then the first in byte order), found through a deletion index. When a word was corrected, the
-// patterns are matched on the corrected text too and the matches of both count. Without the
-// English word lists (the engine does not give them to the matcher) a real word one edit from a
-// target can be read as it ("fired" as "fried"); it then matters only next to a body-part word.
+// then the first in byte order), found through a deletion index. When no report intent matched as
+// written and a word was corrected, the patterns are matched on the corrected text too and the
+// matches of both count. The matcher has no English word lists: a real word one edit from a
+// target can be read as it ("fired" as "fried"), which matters only next to a body-part word, and
+// a typo the normaliser's speller read as a real word ("crampeed" -> "clamped") is still found.
 //
 // Immutable after construction; MatchAll() is safe to call from many threads.
 #pragma once

@@ -209,9 +209,9 @@ void Affirm(Step& t) {
 
 const knowledge::FlowState* Next(const Step& t) {
   const auto& on = t.from->on;
-  const std::string& id = t.kb.intents[t.d.intent].id;
-  for (const std::string& e : {t.d.event, id, std::string(t.kind() == IntentKind::kQuestion ? "question" : ""),
-                               std::string("message")}) {
+  const std::string_view events[] = {t.d.event, t.kb.intents[t.d.intent].id,
+                                     t.kind() == IntentKind::kQuestion ? "question" : "", "message"};
+  for (std::string_view e : events) {
     if (e.empty()) continue;
     if (auto it = on.find(e); it != on.end()) return t.kb.flow.FindState(it->second);
   }

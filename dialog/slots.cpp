@@ -25,7 +25,11 @@ SlotExtractor::SlotExtractor(const knowledge::Language& language)
   }
   for (std::size_t i = 0; i < language.times.size(); ++i) add(Kind::kTime, i, language.times[i].pattern);
   add(Kind::kDate, 0, dates_.MentionPattern());
-  for (const auto& p : language.training_patterns) add(Kind::kTraining, 0, p);
+  // Not in the set: asked only of a message that names a time and no exercise (most name none).
+  for (const auto& p : language.training_patterns) {
+    training_.push_back(std::make_unique<RE2>(p, options));
+    if (!training_.back()->ok()) throw std::runtime_error("training pattern '" + p + "': " + training_.back()->error());
+  }
   if (!set_->Compile()) throw std::runtime_error("slot patterns: RE2::Set failed to compile");
 }
 
@@ -39,9 +43,10 @@ MessageTime LocalNow() {
 
 bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now,
                             bool training_asked) const {
-  if (!set_->Match(normalised, nullptr)) return false;  // most messages carry no slot: no allocation
+  // One pass: an empty vector allocates nothing, so a message without a slot (most) costs no more
+  // than asking "any match?" first, and one with a slot is not scanned twice.
   std::vector<int> hits;
-  set_->Match(normalised, &hits);
+  if (!set_->Match(normalised, &hits)) return false;
   std::sort(hits.begin(), hits.end());  // declaration order: the first entry of a kind wins
   // Training context: the question about it was asked, or an exercise is known and its time is
   // not ("sore after deadlifts" ... "it was two days ago").
@@ -83,9 +88,6 @@ bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std
         time = true;
         break;
       }
-      case Kind::kTraining:
-        training = true;
-        break;
       case Kind::kDate: {
         std::optional<std::chrono::local_seconds> local;
         if (now) local = std::chrono::local_seconds{now->utc.time_since_epoch() + now->utc_offset};
@@ -94,7 +96,10 @@ bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std
       }
     }
   }
-  if (!exercise && !training) fixed = dated = std::nullopt;  // a time of the pain, not of training
+  if ((fixed || dated) && !exercise && !training) {
+    training = std::any_of(training_.begin(), training_.end(), [&](const auto& re) { return RE2::PartialMatch(normalised, *re); });
+    if (!training) fixed = dated = std::nullopt;  // a time of the pain, not of training
+  }
   if (fixed || dated) slots.hours = std::max(fixed.value_or(0), dated.value_or(0));
   return exercise || quality || fixed || dated;
 }

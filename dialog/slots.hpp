@@ -54,12 +54,13 @@ class SlotExtractor {
                bool training_asked = false) const;
 
  private:
-  enum class Kind { kExercise, kQuality, kTime, kDate, kTraining };
+  enum class Kind { kExercise, kQuality, kTime, kDate };
   struct Entry {
     Kind kind;
     std::size_t index;  // into the vocabulary of its kind
     std::unique_ptr<RE2> re;
   };
+  std::vector<std::unique_ptr<RE2>> training_;  // language.jsonc "training"
   const knowledge::Language* language_;
   DateResolver dates_;
   std::unique_ptr<RE2::Set> set_;

@@ -172,8 +172,9 @@ struct FlowState {
   std::string id;
   StateRole role = StateRole::kAdvising;
   bool terminal = false;
-  std::map<std::string, std::string> on;  // event -> next state
-  std::map<std::string, StateAnswer> answers;  // intent id -> the answer in this state
+  // Transparent (std::less<>): looked up by string_view per message, without a copy.
+  std::map<std::string, std::string, std::less<>> on;  // event -> next state
+  std::map<std::string, StateAnswer, std::less<>> answers;  // intent id -> the answer in this state
 };
 
 // The dialogue as data: states, transitions, the screening questions and the fixed texts.
