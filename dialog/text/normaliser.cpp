@@ -230,7 +230,11 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
       } else if (c == '-') {
         push("-");
       } else if (c == '&') {
-        push(",");
+        // Between letters it is an abbreviation's ("a&e", "r&r"): read "a and e"; elsewhere it
+        // joins clauses as "and" does ("sore & stiff & my arm is numb").
+        const bool letter_before = start > 0 && std::isalpha(static_cast<unsigned char>(text[start - 1]));
+        const bool letter_after = i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]));
+        push(letter_before && letter_after ? "and" : ",");
       }
     }
   }

@@ -449,6 +449,23 @@ Speller::Speller(const SpellerWords& words, const std::vector<std::string>& dict
   }
 }
 
+namespace {
+
+// `target` is `token` with one letter of a doubled pair dropped ("weeak" -> "weak"): of two
+// words equally close, the likelier reading, since a key pressed twice is a common slip.
+bool DropsADoubledLetter(std::string_view token, std::string_view target) {
+  if (token.size() != target.size() + 1) return false;
+  for (std::size_t i = 0; i + 1 < token.size(); ++i) {
+    if (token[i] == token[i + 1] && token.substr(0, i) == target.substr(0, i) &&
+        token.substr(i + 1) == target.substr(i)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   if (!active_ || token.size() < kMinLetters) return std::nullopt;
   bool triple = false;  // a letter three times in a row: drawn out ("hiii", "sooo") or a slip
@@ -483,6 +500,7 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   std::uint32_t best = 0;
   int best_distance = max + 1;
   bool best_first = false;
+  bool tied = false;  // another target as close by every rule but byte order, of another word
   const std::size_t mask = buckets_.size() - 1;
   auto visit = [&](std::string_view d) {
     const std::uint64_t dh = HashWord(d);
@@ -505,12 +523,27 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
       const std::size_t best_size = best_distance > max ? 0 : targets_[best].size();
       const std::size_t g = gap(target.size()), best_g = best_distance > max ? 0 : gap(best_size);
       const bool same = distance == best_distance && first == best_first;
-      if (distance < best_distance || (distance == best_distance && first && !best_first) ||
-          (same && g > best_g) || (same && g == best_g && target.size() > best_size) ||
-          (same && g == best_g && target.size() == best_size && id < best)) {
+      const bool even = same && g == best_g && target.size() == best_size;  // only byte order left
+      if (even) {
+        // Two words equally close: a guess, unless one drops a doubled letter ("weeak" is "weak",
+        // not "week"). Harmless between forms of one word ("numbs", "numbed"), not between words
+        // of different meaning ("hirting": "hitting" or "hurting"?).
+        const bool doubled = DropsADoubledLetter(token, target), best_doubled = DropsADoubledLetter(token, targets_[best]);
+        if (doubled != best_doubled) {
+          if (doubled) {
+            best = id;
+            tied = false;  // it wins over every even candidate before it
+          }
+        } else {
+          if (targets_[best].compare(0, kMinLetters, target, 0, kMinLetters) != 0) tied = true;
+          if (id < best) best = id;
+        }
+      } else if (distance < best_distance || (distance == best_distance && first && !best_first) ||
+                 (same && g > best_g) || (same && g == best_g && target.size() > best_size)) {
         best = id;
         best_distance = distance;
         best_first = first;
+        tied = false;
       }
     }
   };
@@ -519,7 +552,7 @@ std::optional<std::string_view> Speller::Correct(std::string_view token) const {
   // part) cannot find a better one.
   ForEachDeletion(token, 0, 1, kMinLetters - 1, visit);
   if (max >= 2 && best_distance > 1) ForEachDeletion(token, 2, 2, kMinLetters - 1, visit);
-  if (best_distance > max) return std::nullopt;
+  if (best_distance > max || tied) return std::nullopt;  // tied: left for the intent matcher to read
   return std::string_view(targets_[best]);
 }
 

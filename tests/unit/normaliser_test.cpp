@@ -252,3 +252,9 @@ TEST_CASE("spelling variants of the same question get the same intent", "[normal
   }
   (void)engine;
 }
+
+TEST_CASE("an ampersand between letters is an abbreviation's 'and'", "[normaliser]") {
+  CHECK(N("should i go to a&e") == "should i go to a and e");
+  CHECK(N("A&E or my GP?") == "a and e or my gp?");
+  CHECK(N("sore & stiff") == "sore, stiff");  // between words it still separates, as before
+}
