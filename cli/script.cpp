@@ -267,9 +267,22 @@ const ExpectationType kExpectationTypes[] = {
        if (found.empty()) return {};
        return Miss{"none of: " + JoinList(e.list), "said: " + JoinList(*o.said) + " (among them: " + JoinList(found) + ")"};
      }},
+    // The reply's first part: "leads with: guidance:urgent" (what to do now comes first).
+    {.kind = Kind::kLeadsWith, .key = "leads with", .empty_hint = " (one content id, e.g. guidance:urgent)",
+     .in_process_only = true,
+     .parse = [](const std::string& value, Expectation& e) -> std::string {
+       std::string error = ContentIds(value, e);
+       if (error.empty() && e.list.size() != 1) error = "'leads with': one content id, not " + std::to_string(e.list.size());
+       return error;
+     },
+     .check = [](const Expectation& e, const Observed& o) -> Outcome {
+       const std::string first = o.said->empty() ? std::string("nothing") : o.said->front();
+       if (!o.said->empty() && Said({first}, e.list.front())) return {};
+       return Miss{"first: " + JoinList(e.list), "said: " + JoinList(*o.said)};
+     }},
 };
 
-constexpr std::size_t kKindCount = static_cast<std::size_t>(Kind::kDoesNotSay) + 1;
+constexpr std::size_t kKindCount = static_cast<std::size_t>(Kind::kLeadsWith) + 1;
 static_assert(std::size(kExpectationTypes) == kKindCount, "one kExpectationTypes entry per Expectation::Kind");
 
 // The entry of `kind` (entries are in Kind order; checked once).
@@ -433,7 +446,7 @@ std::vector<std::string> UnknownContentIds(const Script& script, const knowledge
   std::vector<std::string> problems;
   for (const auto& turn : script.turns) {
     for (const auto& e : turn.expectations) {
-      if (e.kind != Kind::kSays && e.kind != Kind::kDoesNotSay) continue;
+      if (e.kind != Kind::kSays && e.kind != Kind::kDoesNotSay && e.kind != Kind::kLeadsWith) continue;
       for (const auto& id : e.list) {
         if (auto why = unknown(id); !why.empty()) {
           problems.push_back(script.file + ":" + std::to_string(e.line) + ": '" + std::string(KeyOf(e.kind)) + "': '" + id +

@@ -32,6 +32,7 @@ struct Expectation {
   enum class Kind {
     kIntent, kState, kUrgency, kEscalated, kRedFlags, kRedFlagsInclude, kPossibleFlags, kTextContains,
     kTextNotContains, kTextMatches, kQuickReplies, kQuickRepliesInclude, kSourcesInclude, kSays, kDoesNotSay,
+    kLeadsWith,
   };
   Kind kind;
   std::string value;              // for single values and text checks

@@ -292,3 +292,12 @@ TEST_CASE("in-process, an id the knowledge base could never say fails the script
   CHECK_FALSE(results[0].Passed());
   CHECK_THAT(results[0].error, Catch::Contains("'tailoring:doms_windw' can never be said"));
 }
+
+TEST_CASE("'leads with:' takes one content id and holds when the reply's first part is it", "[script]") {
+  auto e = Only("leads with: guidance:urgent");
+  CHECK(e.kind == Kind::kLeadsWith);
+  CHECK(e.list == std::vector<std::string>{"guidance:urgent"});
+  CHECK(InProcessOnly(Kind::kLeadsWith));
+  CHECK_THROWS_WITH(Parse("> hi\n  leads with: guidance:urgent, text:greeting\n"), Catch::Contains("one content id"));
+  CHECK_THROWS_WITH(Parse("> hi\n  leads with: urgent\n"), Catch::Contains("is not a content id"));
+}
