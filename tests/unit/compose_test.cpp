@@ -16,6 +16,8 @@ using backcheck::dialog::Reply;
 using backcheck::knowledge::StateRole;
 using backcheck::knowledge::Urgency;
 using backcheck::knowledge::UrgencyName;
+using backcheck::test::Contains;
+using backcheck::test::InRole;
 using backcheck::test::TestEngine;
 using K = Part::Kind;
 
@@ -23,12 +25,6 @@ namespace {
 
 const auto& Kb() { return TestEngine().kb(); }
 const auto& Core() { return TestEngine().core_intents(); }
-
-ConversationState InRole(StateRole role) {
-  ConversationState s = TestEngine().Start();
-  s.state = Kb().flow.StateWithRole(role).id;
-  return s;
-}
 
 struct Composed {
   Reply reply;
@@ -44,9 +40,6 @@ Composed Compose(std::vector<Part> parts, const ConversationState& state, std::s
   return Compose(Plan{std::move(parts), std::move(quick_replies)}, state);
 }
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 bool Has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 std::string Join(const std::vector<std::string>& v) {
   std::string out;

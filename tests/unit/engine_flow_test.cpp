@@ -15,6 +15,7 @@ using backcheck::dialog::ConversationState;
 using backcheck::dialog::Reply;
 using backcheck::knowledge::Urgency;
 using backcheck::knowledge::UrgencyName;
+using backcheck::test::Contains;
 using backcheck::test::TestEngine;
 
 namespace {
@@ -38,10 +39,6 @@ std::string EmergencyGuidance() { return GuidanceAt(Urgency::kEmergency).text; }
 std::string UrgentGuidance() { return GuidanceAt(Urgency::kUrgent).text; }
 std::string ThirdPartyEmergency() { return GuidanceAt(Urgency::kEmergency).third_party; }
 const std::string kPainOpening = "my upper back hurts after my workout";
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;

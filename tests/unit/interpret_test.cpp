@@ -16,6 +16,7 @@ using backcheck::dialog::FlagMask;
 using backcheck::dialog::MessageTime;
 using backcheck::dialog::Reading;
 using backcheck::knowledge::StateRole;
+using backcheck::test::InRole;
 using backcheck::test::TestEngine;
 
 namespace {
@@ -41,12 +42,6 @@ std::string Ids(FlagMask m) {
 const std::string& IntentId(std::size_t i) { return Kb().intents[i].id; }
 
 // A new conversation moved to the state of `role`.
-ConversationState InRole(StateRole role) {
-  ConversationState s = TestEngine().Start();
-  s.state = Kb().flow.StateWithRole(role).id;
-  return s;
-}
-
 // A conversation in screening, waiting for the answer to question `step`.
 ConversationState Screening(std::uint32_t step) {
   ConversationState s = InRole(StateRole::kScreening);

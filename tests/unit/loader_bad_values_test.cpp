@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "kb_copy.hpp"
 #include "knowledge/loader.hpp"
 
 namespace fs = std::filesystem;
@@ -19,51 +20,7 @@ using backcheck::knowledge::LoadKnowledgeBase;
 
 namespace {
 
-class KbCopy {
- public:
-  KbCopy() {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("backcheck-kb-bad-" + std::to_string(rd()) + std::to_string(rd()));
-    const fs::path source = BACKCHECK_DEFAULT_KB_DIR;
-    fs::create_directories(dir_);
-    fs::copy_file(source / "article.txt", dir_ / "article.txt");
-    fs::copy(source / "data", dir_ / "data", fs::copy_options::recursive);
-  }
-  ~KbCopy() { fs::remove_all(dir_); }
-  KbCopy(const KbCopy&) = delete;
-  KbCopy& operator=(const KbCopy&) = delete;
-
-  const fs::path& dir() const { return dir_; }
-
-  // Replaces the first occurrence of `from` in data/`file`; `from` must occur.
-  void Replace(const std::string& file, const std::string& from, const std::string& to) {
-    const fs::path path = dir_ / "data" / file;
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    const auto at = text.find(from);
-    INFO(file << " should contain: " << from);
-    REQUIRE(at != std::string::npos);
-    text.replace(at, from.size(), to);
-    std::ofstream(path, std::ios::trunc) << text;
-  }
-
-  // The loader's error message; fails the test if loading succeeds. Any other exception (an
-  // nlohmann::json exception above all) escapes and fails the test too.
-  std::string Error() const {
-    try {
-      LoadKnowledgeBase(dir_);
-    } catch (const KnowledgeError& e) {
-      return e.what();
-    }
-    FAIL_CHECK("the knowledge base was accepted");
-    return "(accepted)";
-  }
-
- private:
-  fs::path dir_;
-};
+using backcheck::test::KbCopy;
 
 // Loads `kb` with std::cerr captured; returns what was written to it.
 std::string LoadCapturingStderr(const KbCopy& kb, std::shared_ptr<const backcheck::knowledge::KnowledgeBase>& out) {

@@ -6,58 +6,14 @@
 #include <random>
 #include <sstream>
 
+#include "kb_copy.hpp"
 #include "knowledge/loader.hpp"
 
 namespace fs = std::filesystem;
 using backcheck::knowledge::KnowledgeError;
 using backcheck::knowledge::LoadKnowledgeBase;
 
-namespace {
-
-// A private copy of the built-in knowledge base (article.txt and data/), removed afterwards.
-class KbCopy {
- public:
-  KbCopy() {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("backcheck-kb-" + std::to_string(rd()) + std::to_string(rd()));
-    const fs::path source = BACKCHECK_DEFAULT_KB_DIR;
-    fs::create_directories(dir_);
-    fs::copy_file(source / "article.txt", dir_ / "article.txt");
-    fs::copy(source / "data", dir_ / "data", fs::copy_options::recursive);
-  }
-  ~KbCopy() { fs::remove_all(dir_); }
-
-  const fs::path& dir() const { return dir_; }
-
-  // Replaces the first occurrence of `from` in data/`file` (or article.txt); `from` must occur.
-  void Replace(const std::string& file, const std::string& from, const std::string& to) {
-    fs::path path = file == "article.txt" ? dir_ / file : dir_ / "data" / file;
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    auto at = text.find(from);
-    REQUIRE(at != std::string::npos);
-    text.replace(at, from.size(), to);
-    std::ofstream(path, std::ios::trunc) << text;
-  }
-
-  // The loader's error message; fails the test if loading succeeds.
-  std::string Error() const {
-    try {
-      LoadKnowledgeBase(dir_);
-    } catch (const KnowledgeError& e) {
-      return e.what();
-    }
-    FAIL("the knowledge base was accepted");
-    return {};
-  }
-
- private:
-  fs::path dir_;
-};
-
-}  // namespace
+using backcheck::test::KbCopy;
 
 TEST_CASE("the built-in knowledge base loads", "[loader]") {
   auto kb = LoadKnowledgeBase(BACKCHECK_DEFAULT_KB_DIR);

@@ -20,6 +20,7 @@ using backcheck::dialog::Reply;
 using backcheck::knowledge::StateRole;
 using backcheck::knowledge::Urgency;
 using backcheck::knowledge::UrgencyName;
+using backcheck::test::InRole;
 using backcheck::test::TestEngine;
 using K = Part::Kind;
 
@@ -29,12 +30,6 @@ const auto& Kb() { return TestEngine().kb(); }
 const auto& Core() { return TestEngine().core_intents(); }
 
 const std::string& StateId(StateRole role) { return Kb().flow.StateWithRole(role).id; }
-
-ConversationState InRole(StateRole role) {
-  ConversationState s = TestEngine().Start();
-  s.state = StateId(role);
-  return s;
-}
 
 std::size_t FlagIndex(const std::string& id) {
   const auto& flags = Kb().red_flags.flags;

@@ -26,6 +26,17 @@ inline const dialog::Engine& TestEngine() {
   return engine;
 }
 
+// A new conversation moved to the state of `role` (flow.jsonc declares the roles).
+inline dialog::ConversationState InRole(knowledge::StateRole role) {
+  dialog::ConversationState s = TestEngine().Start();
+  s.state = TestEngine().kb().flow.StateWithRole(role).id;
+  return s;
+}
+
+inline bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 // The reply to `text` as the first message of a new conversation.
 inline dialog::Reply FirstReply(const std::string& text) {
   return TestEngine().Respond(TestEngine().Start(), text).reply;
