@@ -219,12 +219,18 @@ class ProtocolTest(ServerTestCase):
             r = await c.message("no")
             self.assertEqual((r["conversation"], r["seq"], r["state"]), (cid, 4, "advising"))
 
-    async def test_resume_keeps_escalation(self):
+    async def escalated_conversation(self):
+        """A conversation escalated at the urgent level (pain, then yes to the arm question), its
+        socket closed; returns its id."""
         async with self.connect() as c:
             cid = (await c.start())["conversation"]
             await c.message(PAIN, conversation=cid)
             r = await c.message("yes", conversation=cid)
             self.assertEqual(r["urgency"], "urgent")
+        return cid
+
+    async def test_resume_keeps_escalation(self):
+        cid = await self.escalated_conversation()
         async with self.connect() as c:
             started = await c.start(resume=cid)
             self.assertIs(started["resumed"], True)
@@ -290,11 +296,7 @@ class ProtocolTest(ServerTestCase):
             await c.recv_type("reply")
 
     async def test_resumed_started_has_banners_but_no_welcome(self):
-        async with self.connect() as c:
-            cid = (await c.start())["conversation"]
-            await c.message(PAIN, conversation=cid)
-            r = await c.message("yes", conversation=cid)
-            self.assertEqual(r["urgency"], "urgent")
+        cid = await self.escalated_conversation()
         async with self.connect() as c:
             started = await c.start(resume=cid)
             self.assertIs(started["resumed"], True)
