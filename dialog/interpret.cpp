@@ -134,8 +134,10 @@ Reading Interpreter::Read(const ConversationState& s, std::string_view text,
   if (r.other || r.past || (r.self && r.intent == core_.fallback)) r.intent = core_.warning_signs;
   r.possible = (r.possible | detection.possible) & ~r.self;
 
-  // Retrieval answers what no pattern recognises, when a sentence of the article fits well.
-  if (r.intent == core_.fallback && !r.in_screening && !r.past_pending) {
+  // Retrieval answers what no pattern recognises, when a sentence of the article fits well; not
+  // after an escalation, where what it finds (soreness, self-care) is no answer.
+  const bool escalated = state && state->role == knowledge::StateRole::kEscalated;
+  if (r.intent == core_.fallback && !r.in_screening && !r.past_pending && !escalated) {
     auto hit = passages_.Best(r.normalised);
     if (hit && hit->score >= kb_.language.retrieval_min_score) {
       if (auto intent = IntentOfSentence(hit->sentence)) {

@@ -47,7 +47,7 @@ struct Reading {
   bool slots_found = false;      // this message named at least one slot
   bool asks = false;             // phrased as a question ("?", "should i", "what")
   bool reports_pain = false;     // a report of their own pain matched, even where a question won
-  std::optional<std::size_t> passage;  // an article sentence retrieval found, when nothing matched
+  std::optional<std::size_t> passage;  // an article sentence retrieval found, when nothing matched (not once escalated)
 };
 
 class Interpreter {

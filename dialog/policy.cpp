@@ -168,9 +168,6 @@ class ScreeningPolicy final : public RolePolicy {
 class EscalatedPolicy final : public RolePolicy {
  public:
   void Plan(Step& t) const override {
-    // No article sentence found by retrieval here: what retrieval finds is about soreness and
-    // self-care, not the answer to a message not understood after an escalation.
-    if (t.r.passage) t.d.intent = t.core.fallback;
     const auto& answers = t.to->answers;
     auto own = answers.find(t.kb.intents[t.d.intent].id);
     if (own != answers.end()) {

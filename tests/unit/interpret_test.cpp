@@ -284,3 +284,14 @@ TEST_CASE("Interpreter: when the pain started is not when they trained", "[inter
   asked.asked_training = true;
   CHECK(Read(asked, "2 days ago", wednesday_evening).slots.hours == 48);
 }
+
+// Retrieval finds article sentences about soreness and self-care: it answers a message no pattern
+// recognises, but not after an escalation.
+TEST_CASE("Interpreter: no retrieval once the conversation is escalated", "[interpret]") {
+  const std::string text = "the rhomboid muscles pull the shoulder blades toward the spine and stabilise them";
+  const Reading advising = Read(InRole(StateRole::kAdvising), text);
+  REQUIRE(advising.passage.has_value());  // the sentence is found where retrieval applies
+  const Reading escalated = Read(InRole(StateRole::kEscalated), text);
+  CHECK_FALSE(escalated.passage.has_value());
+  CHECK(escalated.intent == Core().fallback);
+}
