@@ -1,0 +1,1194 @@
+#include "server/store/postgres_store.hpp"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <span>
+
+namespace backcheck::server {
+namespace {
+
+// Migration i (1-based) takes the schema from version i-1 to version i. Append; never edit: the
+// name is recorded with the version, and a database whose record names another migration is
+// foreign.
+struct Migration {
+  const char* name;
+  const char* sql;
+};
+const Migration kMigrations[] = {
+    {"conversations, turns, escalations", R"sql(
+CREATE TABLE conversations (
+  id          text PRIMARY KEY,
+  state       text NOT NULL,    -- the engine's ConversationState as JSON; never queried into, so
+                                -- text (a write is not parsed) rather than jsonb
+  seq         bigint NOT NULL,  -- of the last turn
+  created_at  bigint NOT NULL,  -- Unix ms
+  last_active bigint NOT NULL   -- Unix ms
+);
+CREATE INDEX conversations_idle ON conversations (last_active);
+CREATE TABLE turns (
+  conversation text NOT NULL,
+  seq          bigint NOT NULL,
+  role         text NOT NULL CHECK (role IN ('user', 'assistant', 'operator')),
+  text         text NOT NULL,
+  at           bigint NOT NULL,  -- Unix ms
+  PRIMARY KEY (conversation, seq, role)
+);
+CREATE TABLE escalations (
+  id           bigserial PRIMARY KEY,
+  conversation text NOT NULL,
+  level        text NOT NULL,
+  flags        text NOT NULL,    -- JSON array of flag ids
+  text         text NOT NULL,    -- the message that raised the urgency
+  at           bigint NOT NULL,  -- Unix ms
+  acked_at     bigint,           -- Unix ms, NULL until an operator acknowledges it
+  acked_by     text
+);
+CREATE INDEX escalations_unacked ON escalations (id) WHERE acked_at IS NULL;
+CREATE INDEX escalations_conversation ON escalations (conversation);
+-- A row the writer rewrites to find out whether writes work again after a failure.
+CREATE TABLE store_probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL);
+)sql"},
+};
+constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
+static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
+// Taken (for the transaction) by every instance that migrates: "backchek" in ASCII.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7017280452245743979)";
+
+constexpr auto kTombstoneLife = std::chrono::minutes(10);
+
+// Type oids (pg_type.h is a server header): parameters are typed at prepare time so texts can go
+// in binary form (their bytes, no copy, no terminator).
+constexpr Oid kText = 25, kInt8 = 20, kBool = 16, kInt8Array = 1016;
+
+// The prepared statements; every connection prepares all of them.
+struct StatementDef {
+  const char* name;
+  const char* sql;
+  std::vector<Oid> types;
+};
+// A turn, a state change or a creation: the first CTE differs; the rest inserts the turn's two
+// rows and the escalation only when that row was written (count 1), and notifies the operators
+// of the escalation in the same transaction. Result: one row (written, escalation id or NULL).
+#define BACKCHECK_RECORD_TAIL                                                                       \
+  ", t AS (INSERT INTO turns (conversation, seq, role, text, at) "                                  \
+  "  SELECT c.id, $3, r.role, r.text, $4 FROM c, (VALUES ('user', $6), ('assistant', $7)) AS r(role, text) " \
+  "  WHERE $8), "                                                                                   \
+  "e AS (INSERT INTO escalations (conversation, level, flags, text, at) "                           \
+  "  SELECT c.id, $9, $10, $11, $12 FROM c WHERE $13 RETURNING id) "                                \
+  "SELECT (SELECT count(*) FROM c), e.id, "                                                         \
+  "  CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END "          \
+  "FROM (VALUES (1)) AS one LEFT JOIN e ON true"
+const std::vector<Oid> kRecordTypes = {kText, kText, kInt8, kInt8, kInt8, kText, kText,
+                                       kBool, kText, kText, kText, kInt8, kBool};
+const StatementDef kStatements[] = {
+    {"update",
+     "WITH c AS (UPDATE conversations SET state = $2, seq = $3, last_active = $4 "
+     "  WHERE id = $1 AND seq = $5 RETURNING id)" BACKCHECK_RECORD_TAIL,
+     kRecordTypes},
+    {"create",
+     "WITH c AS (INSERT INTO conversations (id, state, seq, created_at, last_active) "
+     "  VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING RETURNING id)" BACKCHECK_RECORD_TAIL,
+     kRecordTypes},
+    {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
+                     "SELECT (SELECT count(*) FROM c), NULL::bigint",
+     {kText}},
+    {"escalation",
+     "WITH e AS (INSERT INTO escalations (conversation, level, flags, text, at) VALUES ($1, $2, $3, $4, $5) "
+     "  RETURNING id) SELECT e.id, pg_notify('backcheck_escalations', e.id::text) FROM e",
+     {kText, kText, kText, kText, kInt8}},
+    {"ack",
+     "WITH a AS (UPDATE escalations SET acked_at = $2, acked_by = $3 WHERE id = $1 AND acked_at IS NULL "
+     "  RETURNING id) SELECT a.id, pg_notify('backcheck_acks', a.id::text) FROM a",
+     {kInt8, kInt8, kText}},
+    {"purge",
+     "WITH gone AS (DELETE FROM conversations WHERE last_active < $1 OR (seq = 0 AND last_active < $2) "
+     "  RETURNING id) DELETE FROM turns USING gone WHERE turns.conversation = gone.id",
+     {kInt8, kInt8}},
+    {"probe", "INSERT INTO store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+     {kInt8}},
+    {"count", "SELECT count(*) FROM conversations", {}},
+    {"load", "SELECT state, seq, last_active FROM conversations WHERE id = $1", {kText}},
+    {"load_escalations", "SELECT level, flags FROM escalations WHERE conversation = $1 ORDER BY id", {kText}},
+    {"last_seq", "SELECT seq FROM conversations WHERE id = $1", {kText}},
+    // The user's message before its reply: 'user' sorts after 'assistant'.
+    {"history",
+     "SELECT seq, role, text FROM turns WHERE conversation = $1 AND seq >= $2 AND seq < $3 ORDER BY seq, role DESC",
+     {kText, kInt8, kInt8}},
+    {"unacked_ids", "SELECT id FROM escalations WHERE acked_at IS NULL ORDER BY id", {}},
+    {"escalations_by_id",
+     "SELECT id, conversation, level, flags, text, at FROM escalations WHERE id = ANY($1) ORDER BY id",
+     {kInt8Array}},
+    {"acked_by_id",
+     "SELECT id, COALESCE(acked_by, '') FROM escalations WHERE acked_at IS NOT NULL AND id = ANY($1) ORDER BY id",
+     {kInt8Array}},
+};
+#undef BACKCHECK_RECORD_TAIL
+
+PostgresOptions Sane(PostgresOptions o) {
+  o.readers = std::max<std::size_t>(o.readers, 1);
+  o.max_batch = std::max<std::size_t>(o.max_batch, 1);
+  return o;
+}
+
+std::int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+bool Ok(const Result& r) {
+  if (!r) return false;
+  const auto status = PQresultStatus(r.get());
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+// Prepares every statement on a connection (once the schema is known to be ours).
+bool PrepareAll(PGconn* conn) {
+  for (const auto& s : kStatements) {
+    Result r(PQprepare(conn, s.name, s.sql, static_cast<int>(s.types.size()), s.types.data()));
+    if (!Ok(r)) return false;
+  }
+  return true;
+}
+
+// What went wrong, without the DETAIL (which may quote values): the primary message and SQLSTATE.
+std::string ResultError(const Result& r) {
+  if (!r) return "no result";
+  const char* primary = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY);
+  const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+  if (!primary) return PQresStatus(PQresultStatus(r.get()));
+  return std::string(primary) + (state ? std::string(" [") + state + "]" : std::string());
+}
+
+std::string Value(const Result& r, int row, int column) {
+  return std::string(PQgetvalue(r.get(), row, column), static_cast<std::size_t>(PQgetlength(r.get(), row, column)));
+}
+
+std::int64_t Int(const Result& r, int row, int column) {
+  return std::strtoll(PQgetvalue(r.get(), row, column), nullptr, 10);
+}
+
+// A stored JSON array of flag ids; anything unreadable in it is skipped, never thrown.
+std::vector<std::string> FlagList(const std::string& json) {
+  std::vector<std::string> out;
+  auto flags = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!flags.is_array()) return out;
+  for (const auto& f : flags) {
+    if (f.is_string()) out.push_back(f.get<std::string>());
+  }
+  return out;
+}
+
+// PostgreSQL text cannot hold a NUL byte (a JSON "\u0000" can): such a record would be refused,
+// and a refused escalation would be retried for ever. U+FFFD stands in for it.
+void ReplaceNul(std::string& text) {
+  if (std::memchr(text.data(), '\0', text.size()) == nullptr) return;
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (char ch : text) {
+    if (ch == '\0') {
+      out += "\xEF\xBF\xBD";
+    } else {
+      out += ch;
+    }
+  }
+  text = std::move(out);
+}
+
+std::string IdArray(const std::vector<std::int64_t>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  return out + "}";
+}
+
+// The parameters of one statement: texts by reference, in binary form (no copy, no NUL needed);
+// integers and booleans in binary form, stored here. Fixed capacity: no allocation per turn.
+class Params {
+ public:
+  static constexpr int kMax = 16;
+  Params& Text(std::string_view s) {
+    static const char kEmpty[] = "";
+    return Add(s.data() ? s.data() : kEmpty, static_cast<int>(s.size()), 1);
+  }
+  // A text-format value (an array literal): must stay alive and NUL-terminated until sent.
+  Params& TextFormat(const std::string& s) { return Add(s.c_str(), 0, 0); }
+  Params() = default;
+  // Scalars point into this object: a copy points into its own.
+  Params(const Params& other) { *this = other; }
+  Params& operator=(const Params& other) {
+    if (this == &other) return *this;
+    n_ = other.n_;
+    lengths_ = other.lengths_;
+    formats_ = other.formats_;
+    scalars_ = other.scalars_;
+    scalar_ = other.scalar_;
+    for (std::size_t i = 0; i < kMax; ++i) values_[i] = scalar_[i] ? scalars_[i].data() : other.values_[i];
+    return *this;
+  }
+
+  Params& Int8(std::int64_t v) {
+    auto& slot = scalars_[static_cast<std::size_t>(n_)];
+    scalar_[static_cast<std::size_t>(n_)] = true;
+    const auto u = static_cast<std::uint64_t>(v);
+    for (int i = 0; i < 8; ++i) slot[static_cast<std::size_t>(i)] = static_cast<char>((u >> (56 - 8 * i)) & 0xff);
+    return Add(slot.data(), 8, 1);
+  }
+  Params& Bool(bool v) {
+    auto& slot = scalars_[static_cast<std::size_t>(n_)];
+    scalar_[static_cast<std::size_t>(n_)] = true;
+    slot[0] = v ? 1 : 0;
+    return Add(slot.data(), 1, 1);
+  }
+  int count() const { return n_; }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  Params& Add(const char* value, int length, int format) {
+    if (n_ == kMax) throw std::logic_error("too many statement parameters");
+    values_[static_cast<std::size_t>(n_)] = value;
+    lengths_[static_cast<std::size_t>(n_)] = length;
+    formats_[static_cast<std::size_t>(n_)] = format;
+    ++n_;
+    return *this;
+  }
+  int n_ = 0;
+  std::array<const char*, kMax> values_{};
+  std::array<int, kMax> lengths_{};
+  std::array<int, kMax> formats_{};
+  std::array<std::array<char, 8>, kMax> scalars_{};
+  std::array<bool, kMax> scalar_{};
+};
+
+// One command of a pipeline: a prepared statement with parameters, or plain SQL without.
+struct Command {
+  const char* statement = nullptr;  // prepared name; null: `sql`
+  const char* sql = nullptr;
+  Params params;
+};
+Command Sql(const char* sql) {
+  Command c;
+  c.sql = sql;
+  return c;
+}
+Command Prepared(const char* name, Params params = {}) {
+  Command c;
+  c.statement = name;
+  c.params = params;
+  return c;
+}
+
+// A guarded call of a user callback: an exception must not take a store thread with it.
+template <typename F>
+void Guarded(const char* what, F&& call) noexcept {
+  try {
+    call();
+  } catch (const std::exception& e) {
+    std::cerr << "chat-server: a store " << what << " callback failed: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "chat-server: a store " << what << " callback failed\n";
+  }
+}
+
+}  // namespace
+
+// One libpq connection with every statement prepared. Owned by one thread at a time.
+class PostgresStore::Connection {
+ public:
+  // Connects and prepares; on failure returns null and says why in `error`.
+  static std::unique_ptr<Connection> Open(const std::string& url, const PostgresOptions& o, std::string& error);
+  ~Connection() { PQfinish(conn_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  PGconn* get() const { return conn_; }
+  bool Bad() const { return PQstatus(conn_) != CONNECTION_OK; }
+  // Bad, or left in pipeline mode by a pipeline that failed half way: not to be used again.
+  bool Broken() const { return Bad() || PQpipelineStatus(conn_) != PQ_PIPELINE_OFF; }
+  // Closed by the server while idle (e.g. it was restarted): reads what is waiting without
+  // blocking, which turns a closed connection bad.
+  bool Stale() {
+    if (Broken()) return true;
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    if (poll(&fd, 1, 0) > 0 && PQconsumeInput(conn_) != 1) return true;
+    return Bad();
+  }
+  std::string Error() const;
+  std::string Where() const;
+
+  Result Exec(const char* sql) { return Result(PQexec(conn_, sql)); }
+  Result Run(const char* statement, const Params& p = {}) {
+    return Result(PQexecPrepared(conn_, statement, p.count(), p.values(), p.lengths(), p.formats(), 0));
+  }
+  // Sends `commands` in pipeline mode with one sync and reads their results, in order: one round
+  // trip. After an error the later commands come back PGRES_PIPELINE_ABORTED. False when the
+  // connection failed on the way (results incomplete: drop this connection).
+  bool Pipeline(std::span<const Command> commands, std::vector<Result>& results);
+  // Rolls back a transaction an error left open; false when that fails too.
+  bool RollbackIfOpen();
+
+ private:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  bool Send(const Command& c);
+  PGconn* conn_;
+};
+
+std::unique_ptr<PostgresStore::Connection> PostgresStore::Connection::Open(const std::string& url,
+                                                                           const PostgresOptions& o,
+                                                                           std::string& error) {
+  // Our defaults come first: a value the URL gives wins (libpq keeps the last one processed).
+  const std::string timeout = std::to_string(o.connect_timeout_s);
+  const char* keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                        "tcp_user_timeout", "application_name", "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), "5", "2", "3", "10000", "backcheck", url.c_str(), nullptr};
+  std::unique_ptr<Connection> c(new Connection(PQconnectdbParams(keys, values, /*expand_dbname=*/1)));
+  if (!c->conn_) {
+    error = "out of memory";
+    return nullptr;
+  }
+  if (c->Bad()) {
+    error = c->Where() + " cannot be reached (" + c->Error() + ")";
+    return nullptr;
+  }
+  // Notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
+  PQsetNoticeProcessor(c->conn_, [](void*, const char*) {}, nullptr);
+  return c;
+}
+
+std::string PostgresStore::Connection::Error() const {
+  std::string message = PQerrorMessage(conn_);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  return message;
+}
+
+std::string PostgresStore::Connection::Where() const {
+  const char* db = PQdb(conn_);
+  const char* host = PQhost(conn_);
+  const char* port = PQport(conn_);
+  return std::string("PostgreSQL database ") + (db ? db : "?") + " on " + (host && *host ? host : "localhost") +
+         ":" + (port && *port ? port : "5432");
+}
+
+bool PostgresStore::Connection::Send(const Command& c) {
+  if (c.statement) {
+    return PQsendQueryPrepared(conn_, c.statement, c.params.count(), c.params.values(), c.params.lengths(),
+                               c.params.formats(), 0) == 1;
+  }
+  return PQsendQueryParams(conn_, c.sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+}
+
+bool PostgresStore::Connection::Pipeline(std::span<const Command> commands, std::vector<Result>& results) {
+  results.clear();
+  if (PQenterPipelineMode(conn_) != 1) return false;
+  for (const auto& c : commands) {
+    if (!Send(c)) return false;
+  }
+  if (PQpipelineSync(conn_) != 1) return false;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    Result r(PQgetResult(conn_));
+    if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) return false;  // lost on the way
+    // Each command's results end with a null; a command of ours has exactly one result.
+    while (Result extra{PQgetResult(conn_)}) {
+      if (Bad()) return false;
+    }
+    results.push_back(std::move(r));
+  }
+  Result sync(PQgetResult(conn_));
+  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) return false;
+  return PQexitPipelineMode(conn_) == 1 && !Bad();
+}
+
+bool PostgresStore::Connection::RollbackIfOpen() {
+  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return true;
+  return Ok(Exec("ROLLBACK"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up
+
+void PostgresStore::Backoff::Failed(const PostgresOptions& o) {
+  delay = delay.count() == 0 ? o.backoff_min : std::min(delay * 2, o.backoff_max);
+  next = Clock::now() + delay;
+}
+
+PostgresStore::PostgresStore(std::string database_url, RaiseUrgency raise, PostgresOptions options)
+    : url_(std::move(database_url)), raise_(std::move(raise)), options_(Sane(options)) {
+  writer_conn_ = ConnectOrThrow(/*prepare=*/false);
+  where_ = writer_conn_->Where();
+  Migrate(*writer_conn_);  // prepares the writer's statements once the schema is ours
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (std::size_t i = 0; i < options_.readers; ++i) readers.push_back(ConnectOrThrow(true));
+  listen_conn_ = ConnectOrThrow(true);
+  if (!StartListening(*listen_conn_) || !Refresh(*listen_conn_)) {
+    throw StoreError(where_ + ": cannot read the escalations (" + listen_conn_->Error() + ")");
+  }
+  RefreshCount(*writer_conn_);
+  if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) throw StoreError("cannot make a pipe for the store's listener");
+  writer_ = std::thread([this] { WriterLoop(); });
+  for (auto& r : readers) readers_.emplace_back([this, c = std::move(r)]() mutable { ReaderLoop(std::move(c)); });
+  listener_thread_ = std::thread([this] { ListenerLoop(); });
+}
+
+PostgresStore::~PostgresStore() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_one();
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_stopping_ = true;
+  }
+  read_cv_.notify_all();
+  if (wake_[1] >= 0) {
+    const char byte = 1;
+    [[maybe_unused]] auto n = write(wake_[1], &byte, 1);
+  }
+  if (writer_.joinable()) writer_.join();
+  for (auto& r : readers_) r.join();
+  if (listener_thread_.joinable()) listener_thread_.join();
+  for (int fd : wake_) {
+    if (fd >= 0) close(fd);
+  }
+  if (!retry_.empty()) {
+    std::cerr << "chat-server: " << where_ << ": " << retry_.size()
+              << " escalation(s) could not be stored before shutting down\n";
+  }
+}
+
+std::unique_ptr<PostgresStore::Connection> PostgresStore::ConnectOrThrow(bool prepare) {
+  std::string error;
+  auto c = Connection::Open(url_, options_, error);
+  if (!c) throw StoreError(error + "; refusing to start");
+  if (prepare && !PrepareAll(c->get())) {
+    throw StoreError(c->Where() + ": cannot prepare the statements (" + c->Error() + "); refusing to start");
+  }
+  return c;
+}
+
+void PostgresStore::Migrate(Connection& c) {
+  const auto fail = [&](const std::string& what) -> void {
+    c.RollbackIfOpen();
+    throw StoreError(where_ + ": " + what);
+  };
+  const auto exec = [&](const char* sql) {
+    Result r = c.Exec(sql);
+    if (!Ok(r)) fail(ResultError(r));
+    return r;
+  };
+  exec("BEGIN");
+  exec(kMigrationLock);  // two instances starting at once: the second waits, then sees it done
+  const bool have_migrations = Int(exec("SELECT (to_regclass('schema_migrations') IS NOT NULL)::int"), 0, 0) != 0;
+  int version = 0;
+  if (!have_migrations) {
+    Result ours = exec(
+        "SELECT string_agg(tablename, ', ' ORDER BY tablename) FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename IN ('conversations', 'turns', 'escalations', 'store_probe')");
+    if (!PQgetisnull(ours.get(), 0, 0)) {
+      fail("has tables (" + Value(ours, 0, 0) +
+           ") but no schema_migrations record of them: not a Backcheck database (or one changed by hand); "
+           "refusing to start rather than change it");
+    }
+    exec("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+         "applied_at bigint NOT NULL)");
+  } else {
+    Result columns = exec(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'schema_migrations' AND column_name IN ('version', 'name', 'applied_at')");
+    if (Int(columns, 0, 0) != 3) {
+      fail("has a schema_migrations table that is not Backcheck's (another application's?); refusing to start");
+    }
+    Result rows = exec("SELECT version, name FROM schema_migrations ORDER BY version");
+    const int n = PQntuples(rows.get());
+    for (int i = 0; i < n; ++i) {
+      const auto v = Int(rows, i, 0);
+      if (v > kSchemaVersion) {
+        fail("has schema version " + std::to_string(v) + ", newer than this server knows (" +
+             std::to_string(kSchemaVersion) + "); refusing to start: run a newer server");
+      }
+      if (v != i + 1 || Value(rows, i, 1) != kMigrations[v - 1].name) {
+        fail("has a schema_migrations record (version " + std::to_string(v) + ", '" + Value(rows, i, 1) +
+             "') this server did not write: a foreign schema; refusing to start");
+      }
+      version = static_cast<int>(v);
+    }
+    if (version == 0) {
+      Result ours = exec(
+          "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+          "AND tablename IN ('conversations', 'turns', 'escalations', 'store_probe')");
+      if (Int(ours, 0, 0) != 0) fail("has Backcheck's tables but an empty schema_migrations: refusing to start");
+    }
+  }
+  for (int v = version + 1; v <= kMigrationCount; ++v) {
+    exec(kMigrations[v - 1].sql);
+    Params p;
+    const std::string name = kMigrations[v - 1].name;
+    p.Int8(v).Text(name).Int8(NowMillis());
+    Result r(PQexecParams(c.get(), "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                          p.count(), std::array<Oid, 3>{kInt8, kText, kInt8}.data(), p.values(), p.lengths(),
+                          p.formats(), 0));
+    if (!Ok(r)) fail(ResultError(r));
+  }
+  exec("COMMIT");
+  // Statements are prepared only now: the tables they name exist.
+  if (!PrepareAll(c.get())) fail("cannot prepare the statements (" + c.Error() + ")");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer
+
+void PostgresStore::Commit(TurnRecord record, CommitDone done) {
+  {
+    std::unique_lock lock(queue_mutex_);
+    if (healthy_.load() && !stopping_) {
+      queue_.push_back(Write{std::move(record), std::move(done)});
+      lock.unlock();
+      queue_cv_.notify_one();
+      return;
+    }
+    // Fail fast: the database is away. The operators must still hear of the escalation.
+    if (record.escalation) {
+      record.escalation->id = 0;
+      retry_.push_back(std::move(*record.escalation));
+    }
+  }
+  Guarded("commit", [&] { done(CommitResult::kUnavailable, std::nullopt); });
+}
+
+void PostgresStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
+  {
+    std::unique_lock lock(queue_mutex_);
+    if (healthy_.load() && !stopping_) {
+      queue_.push_back(Ack{id, std::move(by), std::move(done)});
+      lock.unlock();
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  Guarded("acknowledge", [&] { done(false); });
+}
+
+void PostgresStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
+  Enqueue(PurgeJob{cutoff_ms, empty_cutoff_ms});  // while unhealthy the writer skips it
+}
+
+void PostgresStore::Enqueue(Job job) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    queue_.push_back(std::move(job));
+  }
+  queue_cv_.notify_one();
+}
+
+void PostgresStore::WriterLoop() {
+  std::vector<Job> batch;
+  while (true) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(queue_mutex_);
+      const auto ready = [&] { return stopping_ || !queue_.empty(); };
+      if (!healthy_.load()) {
+        queue_cv_.wait_until(lock, writer_backoff_.next, ready);
+      } else if (!retry_.empty()) {
+        queue_cv_.wait_until(lock, retry_backoff_.next, ready);
+      } else {
+        queue_cv_.wait(lock, ready);
+      }
+      batch.swap(queue_);
+      stopping = stopping_;
+    }
+    try {
+      if (!healthy_.load()) {
+        for (auto& job : batch) FailJob(job);  // queued before the failure was seen
+        if (!stopping && writer_backoff_.Due()) Recover();
+      } else {
+        if (!batch.empty()) WriteBatch(batch);
+        if (healthy_.load() && retry_backoff_.Due()) RetryEscalations();
+      }
+    } catch (const std::exception& e) {  // e.g. out of memory: fail the batch, keep the writer
+      std::cerr << "chat-server: " << where_ << ": the store writer failed: " << e.what() << "\n";
+      for (auto& job : batch) FailJob(job);
+    }
+    batch.clear();
+    if (stopping) {
+      std::lock_guard lock(queue_mutex_);
+      if (queue_.empty()) return;  // everything queued is committed (or failed)
+    }
+  }
+}
+
+void PostgresStore::FailJob(Job& job) {
+  if (auto* w = std::get_if<Write>(&job)) {
+    if (w->record.escalation) {
+      w->record.escalation->id = 0;
+      std::lock_guard lock(queue_mutex_);
+      retry_.push_back(std::move(*w->record.escalation));
+    }
+    Guarded("commit", [&] { w->done(CommitResult::kUnavailable, std::nullopt); });
+  } else if (auto* a = std::get_if<Ack>(&job)) {
+    Guarded("acknowledge", [&] { a->done(false); });
+  }
+  job = Finished{};
+}
+
+void PostgresStore::SetUnhealthy(const std::string& why) {
+  bool was;
+  {
+    std::lock_guard lock(queue_mutex_);
+    was = healthy_.exchange(false);
+  }
+  if (was) {  // said once per outage; the writer retries quietly
+    std::cerr << "chat-server: " << where_ << ": " << why
+              << "; turns get store_unavailable and escalations are kept for a retry until it is back\n";
+  }
+  writer_backoff_.Failed(options_);
+  if (writer_conn_ && writer_conn_->Bad()) writer_conn_.reset();
+}
+
+void PostgresStore::WriteBatch(std::vector<Job>& batch) {
+  // Conversations in id order (stable: one conversation's records keep theirs), so two instances'
+  // batches lock rows in the same order and do not deadlock.
+  std::vector<Job*> order;
+  order.reserve(batch.size());
+  for (auto& job : batch) order.push_back(&job);
+  std::stable_sort(order.begin(), order.end(), [](const Job* a, const Job* b) {
+    const auto* wa = std::get_if<Write>(a);
+    const auto* wb = std::get_if<Write>(b);
+    if (!wa || !wb) return wa != nullptr && wb == nullptr;  // writes first, then acks and purges
+    return wa->record.conversation < wb->record.conversation;
+  });
+  for (std::size_t i = 0; i < order.size(); i += options_.max_batch) {
+    std::vector<Job*> chunk(order.begin() + static_cast<std::ptrdiff_t>(i),
+                            order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), i + options_.max_batch)));
+    if (!healthy_.load()) {
+      for (auto* job : chunk) FailJob(*job);
+      continue;
+    }
+    if (!WriterConnected()) {
+      SetUnhealthy("the connection is closed and a new one cannot be made");
+      for (auto* job : chunk) FailJob(*job);
+      continue;
+    }
+    if (CommitChunk(chunk)) continue;
+    if (!writer_conn_ || writer_conn_->Broken()) {  // the database went away: nothing of it counts
+      SetUnhealthy(writer_conn_ ? writer_conn_->Error() : "the connection failed");
+      writer_conn_.reset();
+      for (auto* job : chunk) FailJob(*job);
+      continue;
+    }
+    // An error with the connection up (a deadlock, a refused text): each record alone, so one
+    // does not fail the others. If none gets an answer, writes do not work (a full disk).
+    bool answered = false;
+    for (auto* job : chunk) answered = CommitAlone(*job) || answered;
+    if (!answered && healthy_.load()) SetUnhealthy("no record of a failed batch could be written alone either");
+  }
+}
+
+namespace {
+
+// The command that applies one job inside the batch's transaction. `keep` holds the strings the
+// parameters point into (state JSON, flags JSON) until the pipeline is sent.
+Command JobCommand(TurnRecord& r, std::string& state, std::string& flags) {
+  if (r.kind == TurnRecord::Kind::kDelete) {
+    Params p;
+    p.Text(r.conversation);
+    return Prepared("delete_empty", p);
+  }
+  state = nlohmann::json(r.state).dump();
+  ReplaceNul(r.user_text);
+  ReplaceNul(r.reply_text);
+  Params p;
+  p.Text(r.conversation).Text(state).Int8(static_cast<std::int64_t>(r.seq)).Int8(r.at_ms);
+  p.Int8(static_cast<std::int64_t>(r.expected_seq)).Text(r.user_text).Text(r.reply_text).Bool(r.has_turn);
+  if (r.escalation) {
+    ReplaceNul(r.escalation->text);
+    flags = nlohmann::json(r.escalation->flags).dump();
+    p.Text(knowledge::UrgencyName(r.escalation->level)).Text(flags).Text(r.escalation->text);
+    p.Int8(r.escalation->at_ms).Bool(true);
+  } else {
+    p.Text("").Text("").Text("").Int8(0).Bool(false);
+  }
+  return Prepared(r.kind == TurnRecord::Kind::kCreate ? "create" : "update", p);
+}
+
+}  // namespace
+
+bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
+  if (!writer_conn_) return false;
+  std::vector<Command> commands;
+  std::vector<std::string> keep(jobs.size() * 2);  // sized once: the parameters point into it
+  commands.reserve(jobs.size() + 2);
+  commands.push_back(Sql("BEGIN"));
+  bool purged = false;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    Job& job = *jobs[i];
+    if (auto* w = std::get_if<Write>(&job)) {
+      commands.push_back(JobCommand(w->record, keep[2 * i], keep[2 * i + 1]));
+    } else if (auto* a = std::get_if<Ack>(&job)) {
+      Params p;
+      p.Int8(a->id).Int8(NowMillis()).Text(a->by);
+      commands.push_back(Prepared("ack", p));
+    } else if (auto* purge = std::get_if<PurgeJob>(&job)) {
+      Params p;
+      p.Int8(purge->cutoff_ms).Int8(purge->empty_cutoff_ms);
+      commands.push_back(Prepared("purge", p));
+      purged = true;
+    }
+  }
+  commands.push_back(Sql("COMMIT"));
+  std::vector<Result> results;
+  const bool sent = writer_conn_->Pipeline(commands, results);
+  if (!sent || !std::all_of(results.begin(), results.end(), [](const Result& r) { return Ok(r); })) {
+    if (!sent) return false;  // the caller sees the connection bad, or drops it
+    if (!writer_conn_->RollbackIfOpen()) {
+      writer_conn_.reset();
+      return false;
+    }
+    for (const auto& r : results) {
+      if (!Ok(r) && PQresultStatus(r.get()) != PGRES_PIPELINE_ABORTED) {
+        std::cerr << "chat-server: " << where_ << ": a transaction of " << jobs.size() << " record(s) failed ("
+                  << ResultError(r) << ")" << (jobs.size() > 1 ? "; its records are tried one by one" : "") << "\n";
+        break;
+      }
+    }
+    return false;
+  }
+  commits_.fetch_add(1);
+  // Completions in the order the records were queued: results[i + 1] belongs to jobs[i].
+  std::vector<std::pair<Job*, PGresult*>> completed;
+  for (std::size_t i = 0; i < jobs.size(); ++i) completed.emplace_back(jobs[i], results[i + 1].get());
+  std::sort(completed.begin(), completed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [job, result] : completed) {
+    if (auto* w = std::get_if<Write>(job)) {
+      const bool written = std::strtoll(PQgetvalue(result, 0, 0), nullptr, 10) == 1;
+      auto& r = w->record;
+      if (r.kind == TurnRecord::Kind::kDelete) {
+        if (written && count_.load() > 0) count_.fetch_sub(1);
+        committed_records_.fetch_add(1);
+        Guarded("commit", [&] { w->done(CommitResult::kCommitted, std::nullopt); });
+        continue;
+      }
+      if (!written) {
+        Guarded("commit", [&] { w->done(CommitResult::kConflict, std::nullopt); });
+        continue;
+      }
+      committed_records_.fetch_add(1);
+      if (r.kind == TurnRecord::Kind::kCreate) count_.fetch_add(1);
+      if (r.escalation) {
+        r.escalation->id = std::strtoll(PQgetvalue(result, 0, 1), nullptr, 10);
+        r.escalation->conversation = r.conversation;
+        Deliver(*r.escalation);
+      }
+      Guarded("commit", [&] { w->done(CommitResult::kCommitted, r.escalation); });
+    } else if (auto* a = std::get_if<Ack>(job)) {
+      const bool found = PQntuples(result) == 1;
+      committed_records_.fetch_add(1);
+      if (found) Acknowledged(a->id, a->by);
+      Guarded("acknowledge", [&] { a->done(found); });
+    }
+    *job = Finished{};
+  }
+  if (purged) RefreshCount(*writer_conn_);
+  return true;
+}
+
+bool PostgresStore::WriterConnected() {
+  if (writer_conn_ && !writer_conn_->Stale()) return true;
+  // Closed while idle (a restarted server closes every connection): nothing was sent on it, so
+  // a new connection loses nothing. One attempt; the back-off is for after a failure.
+  writer_conn_.reset();
+  std::string error;
+  auto c = Connection::Open(url_, options_, error);
+  if (!c || !PrepareAll(c->get())) return false;
+  writer_conn_ = std::move(c);
+  return true;
+}
+
+bool PostgresStore::CommitAlone(Job& job) {
+  if (std::holds_alternative<Finished>(job)) return true;
+  std::vector<Job*> one{&job};
+  if (writer_conn_ && CommitChunk(one)) return true;
+  if (writer_conn_ && writer_conn_->Broken()) {
+    SetUnhealthy(writer_conn_->Error());
+    writer_conn_.reset();
+  }
+  FailJob(job);
+  return false;
+}
+
+void PostgresStore::RetryEscalations() {
+  std::vector<EscalationEvent> pending;
+  {
+    std::lock_guard lock(queue_mutex_);
+    pending.swap(retry_);
+  }
+  if (pending.empty()) return;
+  std::size_t stored = 0;
+  for (; stored < pending.size() && writer_conn_; ++stored) {
+    auto& e = pending[stored];
+    const std::string flags = nlohmann::json(e.flags).dump();
+    ReplaceNul(e.text);
+    Params p;
+    p.Text(e.conversation).Text(knowledge::UrgencyName(e.level)).Text(flags).Text(e.text).Int8(e.at_ms);
+    Result r = writer_conn_->Run("escalation", p);
+    if (!Ok(r) || PQntuples(r.get()) != 1) break;
+    e.id = Int(r, 0, 0);
+    Deliver(e);
+  }
+  if (stored < pending.size()) {
+    std::lock_guard lock(queue_mutex_);
+    retry_.insert(retry_.begin(), std::make_move_iterator(pending.begin() + static_cast<std::ptrdiff_t>(stored)),
+                  std::make_move_iterator(pending.end()));
+    retry_backoff_.Failed(options_);
+    if (writer_conn_ && writer_conn_->Bad()) SetUnhealthy(writer_conn_->Error());
+  } else {
+    retry_backoff_.Succeeded();
+  }
+}
+
+void PostgresStore::Recover() {
+  if (!writer_conn_ || writer_conn_->Bad()) {
+    writer_conn_.reset();
+    std::string error;
+    auto c = Connection::Open(url_, options_, error);
+    if (!c || !PrepareAll(c->get())) {
+      writer_backoff_.Failed(options_);
+      return;
+    }
+    writer_conn_ = std::move(c);
+  }
+  Params p;
+  p.Int8(NowMillis());
+  if (!Ok(writer_conn_->Run("probe", p))) {  // autocommit: a write that works
+    if (writer_conn_->Bad()) writer_conn_.reset();
+    writer_backoff_.Failed(options_);
+    return;
+  }
+  {
+    std::lock_guard lock(queue_mutex_);
+    healthy_.store(true);
+  }
+  writer_backoff_.Succeeded();
+  retry_backoff_.Succeeded();
+  std::cerr << "chat-server: " << where_ << ": writes work again\n";
+  RetryEscalations();
+  RefreshCount(*writer_conn_);
+}
+
+void PostgresStore::RefreshCount(Connection& c) {
+  Result r = c.Run("count");
+  if (Ok(r) && PQntuples(r.get()) == 1) count_.store(static_cast<std::size_t>(Int(r, 0, 0)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The readers
+
+void PostgresStore::Load(std::string id, std::function<void(Loaded)> done) {
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_.push_back(LoadJob{std::move(id), std::move(done)});
+  }
+  read_cv_.notify_one();
+}
+
+void PostgresStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
+                            std::function<void(std::optional<HistoryPage>)> done) {
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_.push_back(HistoryJob{std::move(id), before, turns, std::move(done)});
+  }
+  read_cv_.notify_one();
+}
+
+void PostgresStore::ReaderLoop(std::unique_ptr<Connection> c) {
+  Backoff backoff;
+  while (true) {
+    std::optional<ReadJob> job;
+    {
+      std::unique_lock lock(read_mutex_);
+      read_cv_.wait(lock, [&] { return reads_stopping_ || !reads_.empty(); });
+      if (reads_.empty()) return;
+      job.emplace(std::move(reads_.front()));
+      reads_.erase(reads_.begin());
+    }
+    RunRead(c, backoff, *job);
+  }
+}
+
+namespace {
+
+// The conversation row and (for `raise`) its escalations, in one round trip. nullopt: the read
+// failed.
+std::optional<Loaded> ReadConversation(PostgresStore::Connection& c, const std::string& id, const RaiseUrgency& raise,
+                                       const std::string& where) {
+  Params p;
+  p.Text(id);
+  std::vector<Command> commands{Prepared("load", p)};
+  if (raise) commands.push_back(Prepared("load_escalations", p));
+  std::vector<Result> results;
+  if (!c.Pipeline(commands, results) || !std::all_of(results.begin(), results.end(), [](const Result& r) { return Ok(r); })) {
+    return std::nullopt;
+  }
+  Loaded loaded;
+  if (PQntuples(results[0].get()) != 1) return loaded;  // not found
+  auto& s = loaded.conversation;
+  s.id = id;
+  try {
+    s.state = nlohmann::json::parse(Value(results[0], 0, 0)).get<dialog::ConversationState>();
+  } catch (const std::exception&) {
+    // Not e.what(): it may quote the state.
+    std::cerr << "chat-server: " << where << ": conversation " << id << " has an unreadable state\n";
+    return std::nullopt;
+  }
+  s.seq = static_cast<std::uint64_t>(Int(results[0], 0, 1));
+  s.last_active_ms = Int(results[0], 0, 2);
+  loaded.status = Loaded::Status::kFound;
+  // Urgency never goes down: an escalation may be durable when its turn is not.
+  for (int i = 0; raise && i < PQntuples(results[1].get()); ++i) {
+    EscalationEvent e;
+    e.conversation = id;
+    e.level = knowledge::ParseUrgency(Value(results[1], i, 0)).value_or(knowledge::Urgency::kUrgent);
+    e.flags = FlagList(Value(results[1], i, 1));
+    raise(s.state, e);
+  }
+  return loaded;
+}
+
+std::optional<HistoryPage> ReadHistory(PostgresStore::Connection& c, const std::string& id,
+                                       std::optional<std::uint64_t> before, std::size_t turns) {
+  Params p;
+  p.Text(id);
+  Result last = c.Run("last_seq", p);
+  if (!Ok(last)) return std::nullopt;
+  HistoryPage page;
+  if (PQntuples(last.get()) != 1) return page;  // no such conversation: no turns
+  const HistoryRange range = RangeOf(static_cast<std::uint64_t>(Int(last, 0, 0)), before, turns);
+  Params q;
+  q.Text(id).Int8(static_cast<std::int64_t>(range.first)).Int8(static_cast<std::int64_t>(range.end));
+  Result rows = c.Run("history", q);
+  if (!Ok(rows)) return std::nullopt;
+  for (int i = 0; i < PQntuples(rows.get()); ++i) {
+    page.entries.push_back(HistoryEntry{Value(rows, i, 1), Value(rows, i, 2), static_cast<std::uint64_t>(Int(rows, i, 0))});
+  }
+  page.more = range.more;
+  return page;
+}
+
+}  // namespace
+
+void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, ReadJob& job) {
+  std::optional<Loaded> loaded;
+  std::optional<HistoryPage> page;
+  try {
+    // Closed while idle (a restarted server closes every connection): nothing was sent on it, so
+    // a new one at once loses nothing. Otherwise between failed attempts, fail fast.
+    const bool stale = !c || c->Stale();
+    if (stale && (c || backoff.Due())) {
+      c.reset();
+      std::string error;
+      c = Connection::Open(url_, options_, error);
+      if (c && !PrepareAll(c->get())) c.reset();
+      if (c) {
+        backoff.Succeeded();
+      } else {
+        backoff.Failed(options_);
+      }
+    } else if (stale) {
+      c.reset();
+    }
+    if (c) {
+      if (auto* l = std::get_if<LoadJob>(&job)) {
+        loaded = ReadConversation(*c, l->id, raise_, where_);
+      } else if (auto* h = std::get_if<HistoryJob>(&job)) {
+        page = ReadHistory(*c, h->id, h->before, h->turns);
+      }
+      if (!loaded && !page && c->Broken()) {
+        c.reset();
+        backoff.Failed(options_);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "chat-server: " << where_ << ": a read failed: " << e.what() << "\n";
+  }
+  if (auto* l = std::get_if<LoadJob>(&job)) {
+    Guarded("load", [&] { l->done(loaded ? std::move(*loaded) : Loaded{Loaded::Status::kUnavailable, {}}); });
+  } else if (auto* h = std::get_if<HistoryJob>(&job)) {
+    Guarded("history", [&] { h->done(std::move(page)); });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The listener and the in-memory copy of the log
+
+std::vector<EscalationEvent> PostgresStore::Unacknowledged(std::int64_t after_id, std::size_t limit) const {
+  std::lock_guard lock(log_mutex_);
+  std::vector<EscalationEvent> out;
+  for (auto it = backlog_.upper_bound(after_id); it != backlog_.end() && out.size() < limit; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+void PostgresStore::Subscribe(Listener listener) {
+  std::lock_guard lock(log_mutex_);
+  listener_ = std::move(listener);
+}
+
+bool PostgresStore::Deliver(const EscalationEvent& event) {
+  std::function<void(const EscalationEvent&)> call;
+  {
+    std::lock_guard lock(log_mutex_);
+    if (acked_.count(event.id) || !backlog_.emplace(event.id, event).second) return false;
+    call = listener_.escalation;
+  }
+  if (call) Guarded("escalation", [&] { call(event); });
+  return true;
+}
+
+void PostgresStore::Acknowledged(std::int64_t id, const std::string& by) {
+  std::function<void(std::int64_t, const std::string&)> call;
+  {
+    std::lock_guard lock(log_mutex_);
+    if (backlog_.erase(id) == 0) return;  // announced already, or never seen here
+    acked_[id] = Clock::now();
+    call = listener_.acknowledged;
+  }
+  if (call) Guarded("acknowledged", [&] { call(id, by); });
+}
+
+bool PostgresStore::StartListening(Connection& c) {
+  return Ok(c.Exec("LISTEN backcheck_escalations")) && Ok(c.Exec("LISTEN backcheck_acks"));
+}
+
+bool PostgresStore::Refresh(Connection& c) {
+  // What this instance holds now: an id delivered after this snapshot is not taken for acked.
+  std::vector<std::int64_t> held;
+  {
+    std::lock_guard lock(log_mutex_);
+    for (const auto& [id, e] : backlog_) held.push_back(id);
+    const auto now = Clock::now();
+    std::erase_if(acked_, [&](const auto& entry) { return now - entry.second > kTombstoneLife; });
+  }
+  Result ids = c.Run("unacked_ids");
+  if (!Ok(ids)) return !c.Bad();
+  std::set<std::int64_t> unacked;
+  std::vector<std::int64_t> fresh;
+  for (int i = 0; i < PQntuples(ids.get()); ++i) {
+    const std::int64_t id = Int(ids, i, 0);
+    unacked.insert(id);
+    if (!std::binary_search(held.begin(), held.end(), id)) fresh.push_back(id);
+  }
+  if (!fresh.empty()) {
+    const std::string array = IdArray(fresh);
+    Params p;
+    p.TextFormat(array);
+    Result rows = c.Run("escalations_by_id", p);
+    if (!Ok(rows)) return !c.Bad();
+    for (int i = 0; i < PQntuples(rows.get()); ++i) {
+      EscalationEvent e;
+      e.id = Int(rows, i, 0);
+      e.conversation = Value(rows, i, 1);
+      e.level = knowledge::ParseUrgency(Value(rows, i, 2)).value_or(knowledge::Urgency::kUrgent);
+      e.flags = FlagList(Value(rows, i, 3));
+      e.text = Value(rows, i, 4);
+      e.at_ms = Int(rows, i, 5);
+      Deliver(e);
+    }
+  }
+  // Held but no longer unacknowledged: acknowledged, probably; the table says by whom.
+  std::vector<std::int64_t> gone;
+  for (std::int64_t id : held) {
+    if (!unacked.count(id)) gone.push_back(id);
+  }
+  if (!gone.empty()) {
+    const std::string array = IdArray(gone);
+    Params p;
+    p.TextFormat(array);
+    Result rows = c.Run("acked_by_id", p);
+    if (!Ok(rows)) return !c.Bad();
+    for (int i = 0; i < PQntuples(rows.get()); ++i) Acknowledged(Int(rows, i, 0), Value(rows, i, 1));
+  }
+  return true;
+}
+
+void PostgresStore::ListenerLoop() {
+  Backoff backoff;
+  auto last_refresh = Clock::now();
+  auto last_count = Clock::now();
+  while (true) {
+    try {
+      if (!listen_conn_) {
+        if (backoff.Due()) {
+          std::string error;
+          listen_conn_ = Connection::Open(url_, options_, error);
+          // Notifications sent while we were away are lost: re-read the table right away.
+          if (listen_conn_ && PrepareAll(listen_conn_->get()) && StartListening(*listen_conn_) &&
+              Refresh(*listen_conn_)) {
+            backoff.Succeeded();
+            last_refresh = Clock::now();
+          } else {
+            listen_conn_.reset();
+            backoff.Failed(options_);
+          }
+        }
+      }
+      auto timeout = options_.poll_interval;
+      if (!listen_conn_) {
+        timeout = std::max(std::chrono::milliseconds(1),
+                           std::chrono::duration_cast<std::chrono::milliseconds>(backoff.next - Clock::now()));
+      }
+      pollfd fds[2] = {{wake_[0], POLLIN, 0}, {listen_conn_ ? PQsocket(listen_conn_->get()) : -1, POLLIN, 0}};
+      const int n = poll(fds, 2, static_cast<int>(std::min<std::int64_t>(timeout.count(), 60000)));
+      if (n > 0 && (fds[0].revents & POLLIN)) return;  // stopping
+      if (!listen_conn_) continue;
+      bool notified = false;
+      if (n > 0 && fds[1].revents != 0) {
+        if (PQconsumeInput(listen_conn_->get()) != 1) {
+          listen_conn_.reset();
+          backoff.Failed(options_);
+          continue;
+        }
+        while (PGnotify* note = PQnotifies(listen_conn_->get())) {
+          notified = true;
+          PQfreemem(note);
+        }
+      }
+      if (notified || Clock::now() - last_refresh >= options_.poll_interval) {
+        last_refresh = Clock::now();
+        if (!Refresh(*listen_conn_) || listen_conn_->Bad()) {
+          listen_conn_.reset();
+          backoff.Failed(options_);
+          continue;
+        }
+      }
+      if (Clock::now() - last_count >= options_.count_interval) {
+        last_count = Clock::now();
+        RefreshCount(*listen_conn_);
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "chat-server: " << where_ << ": the escalation listener failed: " << e.what() << "\n";
+      listen_conn_.reset();
+      backoff.Failed(options_);
+    }
+  }
+}
+
+}  // namespace backcheck::server

@@ -1,0 +1,518 @@
+// PostgresStore against a real, throwaway PostgreSQL (tests/pg/pg_instance.py run -- this):
+// compare-and-set commits, two instances on one database, history paging, escalations and acks
+// across instances, refused schemas, an outage and the recovery after it, batching.
+//
+// Reads the database URL from BACKCHECK_TEST_DATABASE_URL; without it the program says so and
+// exits 77 (CTest's SKIP_RETURN_CODE). Every case makes its own database on that server.
+// The outage case stops and starts the server through BACKCHECK_TEST_PG_SCRIPT / _PG_DIR.
+#define CATCH_CONFIG_RUNNER
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "server/store/postgres_store.hpp"
+
+using namespace backcheck::server;
+using backcheck::knowledge::Urgency;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The base URL with another database name: postgresql://user@/NAME?host=...
+std::string UrlFor(const std::string& database) {
+  std::string url = Env("BACKCHECK_TEST_DATABASE_URL");
+  const auto scheme = url.find("://");
+  const auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  const auto end = url.find('?', slash);
+  return url.substr(0, slash + 1) + database + (end == std::string::npos ? "" : url.substr(end));
+}
+
+// Runs SQL on the base database (or another one) and returns the first value of the first row.
+std::string Sql(const std::string& sql, const std::string& url = Env("BACKCHECK_TEST_DATABASE_URL")) {
+  const char* keys[] = {"dbname", nullptr};
+  const char* values[] = {url.c_str(), nullptr};
+  PGconn* c = PQconnectdbParams(keys, values, 1);
+  REQUIRE(PQstatus(c) == CONNECTION_OK);
+  PGresult* r = PQexec(c, sql.c_str());
+  const auto status = PQresultStatus(r);
+  INFO(sql << ": " << PQresultErrorMessage(r));
+  REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
+  std::string out = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+  PQclear(r);
+  PQfinish(c);
+  return out;
+}
+
+// A fresh database for one test case; its URL.
+std::string FreshDatabase() {
+  static std::atomic<int> n{0};
+  const std::string name = "t" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+  Sql("CREATE DATABASE " + name);
+  return UrlFor(name);
+}
+
+PostgresOptions Fast() {
+  PostgresOptions o;
+  o.backoff_min = 50ms;
+  o.backoff_max = 400ms;
+  o.poll_interval = 60s;  // notifications, not the safety-net poll, must carry the cases below
+  return o;
+}
+
+void Raise(backcheck::dialog::ConversationState& s, const EscalationEvent& e) {
+  if (e.level > s.urgency) s.urgency = e.level;
+}
+
+TurnRecord Create(const std::string& id) {
+  TurnRecord r;
+  r.kind = TurnRecord::Kind::kCreate;
+  r.conversation = id;
+  r.state.state = "welcome";
+  r.at_ms = UnixMillis();
+  return r;
+}
+
+TurnRecord Turn(const std::string& id, std::uint64_t expected, std::string user = "my back hurts",
+                std::optional<Urgency> escalate = std::nullopt) {
+  TurnRecord r;
+  r.conversation = id;
+  r.expected_seq = expected;
+  r.seq = expected + 1;
+  r.has_turn = true;
+  r.user_text = user;
+  r.reply_text = "reply to " + user;
+  r.state.state = "advising";
+  r.state.turns = static_cast<std::uint32_t>(r.seq);
+  r.at_ms = UnixMillis();
+  if (escalate) {
+    r.state.urgency = *escalate;
+    r.escalation = EscalationEvent{0, id, *escalate, {"cauda_equina"}, user, r.at_ms};
+  }
+  return r;
+}
+
+struct Committed {
+  CommitResult result;
+  std::optional<EscalationEvent> escalation;
+};
+
+Committed CommitNow(ConversationStore& store, TurnRecord record) {
+  std::promise<Committed> done;
+  store.Commit(std::move(record), [&](CommitResult r, const std::optional<EscalationEvent>& e) {
+    done.set_value({r, e});
+  });
+  auto f = done.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  return f.get();
+}
+
+Loaded LoadNow(ConversationStore& store, const std::string& id) {
+  std::promise<Loaded> done;
+  store.Load(id, [&](Loaded l) { done.set_value(std::move(l)); });
+  auto f = done.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  return f.get();
+}
+
+std::optional<HistoryPage> HistoryNow(ConversationStore& store, const std::string& id,
+                                      std::optional<std::uint64_t> before = std::nullopt, std::size_t turns = 100) {
+  std::promise<std::optional<HistoryPage>> done;
+  store.History(id, before, turns, [&](std::optional<HistoryPage> p) { done.set_value(std::move(p)); });
+  auto f = done.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  return f.get();
+}
+
+bool AckNow(EscalationLog& log, std::int64_t id, std::string by) {
+  std::promise<bool> done;
+  log.Acknowledge(id, std::move(by), [&](bool found) { done.set_value(found); });
+  auto f = done.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  return f.get();
+}
+
+template <typename F>
+bool WaitFor(F&& condition, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return condition();
+}
+
+// What a listener was told, thread-safe.
+struct Heard {
+  std::mutex mutex;
+  std::vector<EscalationEvent> escalations;
+  std::vector<std::pair<std::int64_t, std::string>> acks;
+
+  EscalationLog::Listener listener() {
+    return {[this](const EscalationEvent& e) {
+              std::lock_guard lock(mutex);
+              escalations.push_back(e);
+            },
+            [this](std::int64_t id, const std::string& by) {
+              std::lock_guard lock(mutex);
+              acks.emplace_back(id, by);
+            }};
+  }
+  std::size_t EscalationsWith(std::int64_t id) {
+    std::lock_guard lock(mutex);
+    return static_cast<std::size_t>(
+        std::count_if(escalations.begin(), escalations.end(), [&](const auto& e) { return e.id == id; }));
+  }
+  std::size_t AcksOf(std::int64_t id) {
+    std::lock_guard lock(mutex);
+    return static_cast<std::size_t>(std::count_if(acks.begin(), acks.end(), [&](const auto& a) { return a.first == id; }));
+  }
+};
+
+// "c" + n (not operator+ on a temporary: GCC 12's -Wrestrict misfires on it at -O3).
+std::string Id(int n) {
+  std::string id = "c";
+  id += std::to_string(n);
+  return id;
+}
+
+std::vector<std::uint64_t> Seqs(const HistoryPage& page) {
+  std::vector<std::uint64_t> out;
+  for (const auto& e : page.entries) out.push_back(e.seq);
+  return out;
+}
+
+// Stops or starts the test server (tests/pg/pg_instance.py halt|resume DIR).
+void Server(const char* command) {
+  const std::string line = "python3 '" + Env("BACKCHECK_TEST_PG_SCRIPT") + "' " + command + " '" +
+                           Env("BACKCHECK_TEST_PG_DIR") + "' >/dev/null";
+  REQUIRE(std::system(line.c_str()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("create, load, commit: a round trip") {
+  PostgresStore store(FreshDatabase(), Raise, Fast());
+  CHECK(LoadNow(store, "c1").status == Loaded::Status::kNotFound);
+  CHECK(CommitNow(store, Create("c1")).result == CommitResult::kCommitted);
+  CHECK(store.Count() == 1);
+  Loaded created = LoadNow(store, "c1");
+  REQUIRE(created.status == Loaded::Status::kFound);
+  CHECK(created.conversation.seq == 0);
+  CHECK(created.conversation.state.state == "welcome");
+
+  CHECK(CommitNow(store, Turn("c1", 0, "it hurts")).result == CommitResult::kCommitted);
+  Loaded loaded = LoadNow(store, "c1");
+  REQUIRE(loaded.status == Loaded::Status::kFound);
+  CHECK(loaded.conversation.seq == 1);
+  CHECK(loaded.conversation.state.state == "advising");
+  CHECK(loaded.conversation.state.turns == 1);
+  auto page = HistoryNow(store, "c1");
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 2);
+  CHECK(page->entries[0].role == "user");
+  CHECK(page->entries[0].text == "it hurts");
+  CHECK(page->entries[1].role == "assistant");
+  CHECK(page->entries[1].text == "reply to it hurts");
+  CHECK(!page->more);
+  CHECK(store.Healthy());
+  CHECK(CommitNow(store, Create("c1")).result == CommitResult::kConflict);  // the id exists
+}
+
+TEST_CASE("a commit on a stale seq is a conflict and writes nothing") {
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  CommitNow(store, Create("c1"));
+  REQUIRE(CommitNow(store, Turn("c1", 0)).result == CommitResult::kCommitted);
+  auto stale = CommitNow(store, Turn("c1", 0, "again", Urgency::kEmergency));
+  CHECK(stale.result == CommitResult::kConflict);
+  CHECK(!stale.escalation);
+  CHECK(LoadNow(store, "c1").conversation.seq == 1);
+  CHECK(HistoryNow(store, "c1")->entries.size() == 2);
+  CHECK(Sql("SELECT count(*) FROM escalations", url) == "0");
+  CHECK(store.Unacknowledged().empty());
+  CHECK(CommitNow(store, Turn("nobody", 0)).result == CommitResult::kConflict);  // no such conversation
+}
+
+TEST_CASE("two instances on one database: each sees the other's turns; a stale commit conflicts") {
+  const std::string url = FreshDatabase();
+  PostgresStore a(url, Raise, Fast());
+  PostgresStore b(url, Raise, Fast());
+  CommitNow(a, Create("c1"));
+  REQUIRE(CommitNow(a, Turn("c1", 0, "first")).result == CommitResult::kCommitted);
+  Loaded seen = LoadNow(b, "c1");
+  REQUIRE(seen.status == Loaded::Status::kFound);
+  CHECK(seen.conversation.seq == 1);
+  REQUIRE(CommitNow(b, Turn("c1", 1, "second")).result == CommitResult::kCommitted);
+  CHECK(CommitNow(a, Turn("c1", 1, "second, from a")).result == CommitResult::kConflict);
+  CHECK(LoadNow(a, "c1").conversation.seq == 2);
+  auto page = HistoryNow(a, "c1");
+  REQUIRE(page);
+  CHECK(Seqs(*page) == std::vector<std::uint64_t>{1, 1, 2, 2});
+  CHECK(page->entries[2].text == "second");
+}
+
+TEST_CASE("history: in order, paged back with before and turns") {
+  PostgresStore store(FreshDatabase(), Raise, Fast());
+  CommitNow(store, Create("c1"));
+  for (std::uint64_t s = 0; s < 5; ++s) {
+    REQUIRE(CommitNow(store, Turn("c1", s, "message " + std::to_string(s + 1))).result == CommitResult::kCommitted);
+  }
+  auto last = HistoryNow(store, "c1", std::nullopt, 2);
+  REQUIRE(last);
+  CHECK(Seqs(*last) == std::vector<std::uint64_t>{4, 4, 5, 5});
+  CHECK(last->entries[0].text == "message 4");
+  CHECK(last->entries[0].role == "user");
+  CHECK(last->entries[1].role == "assistant");
+  CHECK(last->more);
+  auto earlier = HistoryNow(store, "c1", 4, 2);
+  REQUIRE(earlier);
+  CHECK(Seqs(*earlier) == std::vector<std::uint64_t>{2, 2, 3, 3});
+  CHECK(earlier->more);
+  auto first = HistoryNow(store, "c1", 2, 2);
+  REQUIRE(first);
+  CHECK(Seqs(*first) == std::vector<std::uint64_t>{1, 1});
+  CHECK(!first->more);
+  auto none = HistoryNow(store, "unknown");
+  REQUIRE(none);
+  CHECK(none->entries.empty());
+}
+
+TEST_CASE("an escalation made on A reaches B's operators; an ack on B reaches A's, once") {
+  const std::string url = FreshDatabase();
+  PostgresStore a(url, Raise, Fast());
+  PostgresStore b(url, Raise, Fast());
+  Heard heard_a, heard_b;
+  a.Subscribe(heard_a.listener());
+  b.Subscribe(heard_b.listener());
+
+  CommitNow(a, Create("c1"));
+  auto made = CommitNow(a, Turn("c1", 0, "numb saddle", Urgency::kEmergency));
+  REQUIRE(made.result == CommitResult::kCommitted);
+  REQUIRE(made.escalation);
+  const std::int64_t id = made.escalation->id;
+  CHECK(id > 0);
+  CHECK(heard_a.EscalationsWith(id) == 1);  // made here: announced once, at the commit
+  REQUIRE(WaitFor([&] { return heard_b.EscalationsWith(id) == 1; }, 5s));
+  auto backlog_b = b.Unacknowledged();
+  REQUIRE(backlog_b.size() == 1);
+  CHECK(backlog_b[0].id == id);
+  CHECK(backlog_b[0].conversation == "c1");
+  CHECK(backlog_b[0].level == Urgency::kEmergency);
+  CHECK(backlog_b[0].flags == std::vector<std::string>{"cauda_equina"});
+  CHECK(backlog_b[0].text == "numb saddle");
+
+  // A Load of the conversation on B raises its urgency to the stored escalation's.
+  // (The stored state is put back to no urgency, as if the escalating turn had not been written.)
+  Sql("UPDATE conversations SET state = replace(state, '\"urgency\":\"emergency\"', '\"urgency\":\"none\"')", url);
+  CHECK(Sql("SELECT state LIKE '%\"urgency\":\"none\"%' FROM conversations", url) == "t");
+  CHECK(LoadNow(b, "c1").conversation.state.urgency == Urgency::kEmergency);
+
+  CHECK(AckNow(b, id, "nurse kim"));
+  CHECK(heard_b.AcksOf(id) == 1);
+  REQUIRE(WaitFor([&] { return heard_a.AcksOf(id) == 1; }, 5s));
+  {
+    std::lock_guard lock(heard_a.mutex);
+    CHECK(heard_a.acks[0].second == "nurse kim");
+  }
+  CHECK(a.Unacknowledged().empty());
+  CHECK(b.Unacknowledged().empty());
+  CHECK(!AckNow(a, id, "someone else"));  // acknowledged already
+  CHECK(Sql("SELECT acked_by FROM escalations WHERE id = " + std::to_string(id), url) == "nurse kim");
+  std::this_thread::sleep_for(300ms);  // later notifications and re-reads announce nothing again
+  CHECK(heard_a.AcksOf(id) == 1);
+  CHECK(heard_b.AcksOf(id) == 1);
+  CHECK(heard_a.EscalationsWith(id) == 1);
+  CHECK(heard_b.EscalationsWith(id) == 1);
+
+  // A third instance starting now holds no acknowledged escalation; an unacknowledged one, yes.
+  auto again = CommitNow(b, Turn("c1", 1, "still numb", Urgency::kEmergency));
+  REQUIRE(again.result == CommitResult::kCommitted);
+  PostgresStore c(url, Raise, Fast());
+  auto backlog_c = c.Unacknowledged();
+  REQUIRE(backlog_c.size() == 1);
+  CHECK(backlog_c[0].id == again.escalation->id);
+}
+
+TEST_CASE("a newer or foreign schema, or no database, is refused with a clear message") {
+  SECTION("newer") {
+    const std::string url = FreshDatabase();
+    { PostgresStore first(url); }  // migrates
+    CHECK(Sql("SELECT max(version) FROM schema_migrations", url) == "1");
+    { PostgresStore again(url); }  // opens its own schema again
+    Sql("INSERT INTO schema_migrations VALUES (2, 'from the future', 0)", url);
+    CHECK_THROWS_WITH(PostgresStore(url), Catch::Contains("newer than this server knows"));
+  }
+  SECTION("tables without a migrations record") {
+    const std::string url = FreshDatabase();
+    Sql("CREATE TABLE conversations (x integer)", url);
+    CHECK_THROWS_WITH(PostgresStore(url), Catch::Contains("no schema_migrations record"));
+    CHECK(Sql("SELECT to_regclass('schema_migrations') IS NULL", url) == "t");  // nothing changed
+  }
+  SECTION("another application's schema_migrations") {
+    const std::string url = FreshDatabase();
+    Sql("CREATE TABLE schema_migrations (version varchar PRIMARY KEY)", url);
+    CHECK_THROWS_WITH(PostgresStore(url), Catch::Contains("not Backcheck's"));
+  }
+  SECTION("a record this server did not write") {
+    const std::string url = FreshDatabase();
+    Sql("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)",
+        url);
+    Sql("INSERT INTO schema_migrations VALUES (1, 'something else', 0)", url);
+    CHECK_THROWS_WITH(PostgresStore(url), Catch::Contains("foreign schema"));
+  }
+  SECTION("unreachable") {
+    CHECK_THROWS_WITH(PostgresStore(UrlFor("no_such_database")), Catch::Contains("cannot be reached"));
+  }
+}
+
+TEST_CASE("two instances starting at once on an empty database both start") {
+  const std::string url = FreshDatabase();
+  auto start = [&] { PostgresStore s(url); };
+  std::thread t1(start), t2(start);
+  t1.join();
+  t2.join();
+  CHECK(Sql("SELECT count(*) FROM schema_migrations", url) == "1");
+}
+
+TEST_CASE("many commits from several threads land, several per transaction; a conflict fails only itself") {
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  constexpr int kThreads = 8, kTurns = 40;
+  for (int t = 0; t < kThreads; ++t) CommitNow(store, Create(Id(t)));
+  const auto commits_before = store.Commits();
+  std::atomic<int> committed{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each thread queues its conversation's turns without waiting: they commit in call order.
+      std::vector<std::future<void>> pending;
+      for (std::uint64_t s = 0; s < kTurns; ++s) {
+        auto p = std::make_shared<std::promise<void>>();
+        pending.push_back(p->get_future());
+        store.Commit(Turn(Id(t), s), [&, p](CommitResult r, const std::optional<EscalationEvent>&) {
+          (r == CommitResult::kCommitted ? committed : other)++;
+          p->set_value();
+        });
+      }
+      for (auto& f : pending) f.wait();
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(committed == kThreads * kTurns);
+  CHECK(other == 0);
+  const auto transactions = store.Commits() - commits_before;
+  INFO("transactions: " << transactions);
+  CHECK(transactions < static_cast<std::uint64_t>(kThreads * kTurns) / 2);  // more than 2 turns per commit
+  CHECK(Sql("SELECT count(*) FROM turns", url) == std::to_string(2 * kThreads * kTurns));
+  CHECK(LoadNow(store, "c3").conversation.seq == kTurns);
+
+  // A stale record queued among good ones: it conflicts, they commit.
+  std::vector<std::future<CommitResult>> results;
+  for (int t = 0; t < kThreads; ++t) {
+    auto p = std::make_shared<std::promise<CommitResult>>();
+    results.push_back(p->get_future());
+    const std::uint64_t expected = t == 2 ? 3 : kTurns;  // c2's is stale
+    store.Commit(Turn(Id(t), expected),
+                 [p](CommitResult r, const std::optional<EscalationEvent>&) { p->set_value(r); });
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    CHECK(results[static_cast<std::size_t>(t)].get() == (t == 2 ? CommitResult::kConflict : CommitResult::kCommitted));
+  }
+  CHECK(LoadNow(store, "c2").conversation.seq == kTurns);
+  CHECK(LoadNow(store, "c5").conversation.seq == kTurns + 1);
+}
+
+TEST_CASE("a record the database refuses fails alone; the rest of its batch commits") {
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  for (int t = 0; t < 6; ++t) CommitNow(store, Create(Id(t)));
+  std::vector<std::future<CommitResult>> results;
+  // Queued from a callback so they are in one batch; the third has invalid UTF-8, which the
+  // database refuses (the server validates frames, so this stands for any refused record).
+  std::promise<void> queued;
+  store.Commit(Turn("c0", 0), [&](CommitResult, const std::optional<EscalationEvent>&) { queued.set_value(); });
+  queued.get_future().wait();
+  std::mutex m;
+  {
+    std::lock_guard lock(m);
+    for (int t = 1; t < 6; ++t) {
+      auto p = std::make_shared<std::promise<CommitResult>>();
+      results.push_back(p->get_future());
+      store.Commit(Turn(Id(t), 0, t == 3 ? std::string("bad \xff byte") : std::string("fine")),
+                   [p](CommitResult r, const std::optional<EscalationEvent>&) { p->set_value(r); });
+    }
+  }
+  for (int t = 1; t < 6; ++t) {
+    CHECK(results[static_cast<std::size_t>(t - 1)].get() ==
+          (t == 3 ? CommitResult::kUnavailable : CommitResult::kCommitted));
+  }
+  CHECK(store.Healthy());
+  CHECK(LoadNow(store, "c3").conversation.seq == 0);
+  CHECK(LoadNow(store, "c4").conversation.seq == 1);
+}
+
+TEST_CASE("the database stopped: kUnavailable at once; back by itself; the failed escalation is delivered") {
+  if (Env("BACKCHECK_TEST_PG_DIR").empty() || Env("BACKCHECK_TEST_PG_SCRIPT").empty()) {
+    WARN("BACKCHECK_TEST_PG_DIR / _PG_SCRIPT unset (not run under pg_instance.py run): outage case skipped");
+    return;
+  }
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  Heard heard;
+  store.Subscribe(heard.listener());
+  CommitNow(store, Create("c1"));
+  REQUIRE(CommitNow(store, Turn("c1", 0)).result == CommitResult::kCommitted);
+
+  Server("halt");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto failed = CommitNow(store, Turn("c1", 1, "cannot feel my legs", Urgency::kEmergency));
+  CHECK(failed.result == CommitResult::kUnavailable);
+  CHECK(!failed.escalation);
+  CHECK(!store.Healthy());
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  const auto t1 = std::chrono::steady_clock::now();
+  CHECK(CommitNow(store, Turn("c1", 1)).result == CommitResult::kUnavailable);
+  CHECK(LoadNow(store, "c1").status == Loaded::Status::kUnavailable);
+  CHECK(!HistoryNow(store, "c1"));
+  CHECK(!AckNow(store, 1, "nobody"));
+  CHECK(std::chrono::steady_clock::now() - t1 < 1s);  // no client waits on a database that is away
+  CHECK(heard.escalations.empty());
+
+  Server("resume");
+  REQUIRE(WaitFor([&] { return store.Healthy(); }, 15s));  // by itself: no commit needed
+  REQUIRE(WaitFor([&] { return heard.EscalationsWith(1) + heard.EscalationsWith(2) == 1; }, 5s));
+  {
+    std::lock_guard lock(heard.mutex);
+    REQUIRE(heard.escalations.size() == 1);
+    CHECK(heard.escalations[0].text == "cannot feel my legs");
+    CHECK(heard.escalations[0].conversation == "c1");
+  }
+  CHECK(store.Unacknowledged().size() == 1);
+  Loaded after = LoadNow(store, "c1");
+  REQUIRE(after.status == Loaded::Status::kFound);
+  CHECK(after.conversation.seq == 1);  // the failed turn is not there...
+  CHECK(after.conversation.state.urgency == Urgency::kEmergency);  // ...its urgency is
+  CHECK(CommitNow(store, Turn("c1", 1)).result == CommitResult::kCommitted);
+  CHECK(HistoryNow(store, "c1")->entries.size() == 4);
+}
+
+int main(int argc, char** argv) {
+  if (Env("BACKCHECK_TEST_DATABASE_URL").empty()) {
+    std::cout << "postgres_store_test: BACKCHECK_TEST_DATABASE_URL is not set; skipped (run it through "
+                 "tests/pg/pg_instance.py run -- ...)\n";
+    return 77;
+  }
+  return Catch::Session().run(argc, argv);
+}
