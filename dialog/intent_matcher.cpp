@@ -24,7 +24,30 @@ RE2::Options PatternOptions() {
   return options;
 }
 
+// The index of the letter pair starting at `at` (two letters a-z).
+std::size_t PairAt(std::string_view w, std::size_t at) {
+  return static_cast<std::size_t>(w[at] - 'a') * 26 + static_cast<std::size_t>(w[at + 1] - 'a');
+}
+
 }  // namespace
+
+// Why the gate is exact (it never rules out a word the deletion index would correct): a word one
+// edit (insertion, deletion, substitution or transposition) from a target has a length within
+// one of the target's, and either the edit lies past the first two letters of both, so they
+// share their first two letters, or it lies within the first three, and what follows it is the
+// same in both: at least two letters, since both have 5 or more, so they share their last two.
+void IntentMatcher::OneEditGate::Add(std::string_view target) {
+  const std::size_t m = target.size();
+  for (std::size_t n = m - 1; n <= std::min(m + 1, kMaxLength); ++n) {
+    first_two[n].set(PairAt(target, 0));
+    last_two[n].set(PairAt(target, m - 2));
+  }
+}
+
+bool IntentMatcher::OneEditGate::MayPass(std::string_view word) const {
+  const std::size_t n = word.size();
+  return n <= kMaxLength && (first_two[n].test(PairAt(word, 0)) || last_two[n].test(PairAt(word, n - 2)));
+}
 
 IntentMatcher::IntentMatcher(const std::vector<knowledge::Intent>& intents, Strategy strategy)
     : intents_(&intents), strategy_(strategy) {
@@ -55,7 +78,11 @@ IntentMatcher::IntentMatcher(const std::vector<knowledge::Intent>& intents, Stra
       if (intent.kind == knowledge::IntentKind::kReport) AddPatternWords(pattern, report);
     }
   }
-  for (const auto* list : {&all.vocabulary, &all.stems}) known_.insert(list->begin(), list->end());
+  WordMap<bool> known;  // while building
+  for (const auto* list : {&all.vocabulary, &all.stems}) {
+    for (const auto& w : *list) known.emplace(w, true);
+  }
+  known_.Build(known);
   std::vector<std::string> targets;
   for (const auto& w : report.vocabulary) {
     if (w.size() >= kMinCorrected && AllLower(w)) targets.push_back(w);
@@ -63,28 +90,32 @@ IntentMatcher::IntentMatcher(const std::vector<knowledge::Intent>& intents, Stra
   std::sort(targets.begin(), targets.end());
   targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
   targets_ = std::move(targets);
+  for (const auto& t : targets_) gate_.Add(t);
+  WordMap<std::vector<std::uint32_t>> deletions;  // while building
   for (std::uint32_t t = 0; t < targets_.size(); ++t) {
     const std::string& w = targets_[t];
-    deletions_[w].push_back(t);
+    deletions[w].push_back(t);
     for (std::size_t i = 0; i < w.size(); ++i) {
       std::string d = w.substr(0, i) + w.substr(i + 1);
-      auto& ids = deletions_[d];
+      auto& ids = deletions[d];
       if (ids.empty() || ids.back() != t) ids.push_back(t);
     }
   }
+  deletions_.Build(deletions);
 }
 
 std::optional<std::string_view> IntentMatcher::CorrectWord(std::string_view word) const {
-  if (word.size() < kMinCorrected || !AllLower(word)) return std::nullopt;
+  if (word.size() < kMinCorrected || !AllLower(word) || !gate_.MayPass(word)) return std::nullopt;
   // Not asked of the English word lists: the normaliser's speller may already have read a typo
   // as a real word of the red-flag lexicon ("crampeed" -> "clamped"), which is then one edit
   // from the report word ("cramped").
-  if (known_.count(word) > 0) return std::nullopt;
+  const std::uint64_t hash = HashWord(word);
+  if (known_.Find(word, hash) != nullptr) return std::nullopt;
   const std::string* best = nullptr;
-  auto consider = [&](std::string_view key) {
-    auto it = deletions_.find(key);
-    if (it == deletions_.end()) return;
-    for (std::uint32_t t : it->second) {
+  auto consider = [&](std::string_view key, std::uint64_t key_hash) {
+    const auto* ids = deletions_.Find(key, key_hash);
+    if (ids == nullptr) return;
+    for (std::uint32_t t : *ids) {
       const std::string& target = targets_[t];
       if (EditDistance(word, target, 1) > 1) continue;
       // One keeping the first letter first, then the first in byte order (targets_ is sorted).
@@ -94,12 +125,12 @@ std::optional<std::string_view> IntentMatcher::CorrectWord(std::string_view word
       }
     }
   };
-  consider(word);  // a letter left out of the target, or an extra one ("crammping")
+  consider(word, hash);  // a letter left out of the target, or an extra one ("crammping")
   std::string d;
   for (std::size_t i = 0; i < word.size(); ++i) {
     d.assign(word.substr(0, i));
     d.append(word.substr(i + 1));
-    consider(d);  // a letter too many, or one changed ("wreckrd")
+    consider(d, HashWord(d));  // a letter too many, or one changed ("wreckrd")
   }
   if (!best) return std::nullopt;
   return std::string_view(*best);

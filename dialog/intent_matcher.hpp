@@ -24,12 +24,13 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <array>
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "dialog/word_table.hpp"
@@ -73,10 +74,21 @@ class IntentMatcher {
   std::vector<std::size_t> pattern_intent_;  // pattern index -> intent index
 
   // Report-word correction: the targets, every target and each of its one-letter deletions ->
-  // the targets it comes from, and the words any intent pattern names (never corrected).
+  // the targets it comes from, and the words any intent pattern names (never corrected). Both
+  // are WordTables: a message word costs one HashWord for both look-ups of the word itself and
+  // one per deletion, each nearly always one probe of a table that stays in cache.
   std::vector<std::string> targets_;
-  WordMap<std::vector<std::uint32_t>> deletions_;
-  std::unordered_set<std::string, WordHash, std::equal_to<>> known_;
+  // Rules out most words before the deletion index is asked (see OneEditGate in the .cpp).
+  struct OneEditGate {
+    static constexpr std::size_t kMaxLength = 32;  // longer words are one edit from no target
+    using PairBits = std::bitset<26 * 26>;         // bit per letter pair "aa".."zz"
+    std::array<PairBits, kMaxLength + 1> first_two, last_two;  // per word length
+    void Add(std::string_view target);
+    bool MayPass(std::string_view word) const;
+  };
+  OneEditGate gate_;
+  WordTable<std::vector<std::uint32_t>> deletions_;
+  WordTable<bool> known_;
 };
 
 }  // namespace backcheck::dialog
