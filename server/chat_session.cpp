@@ -4,6 +4,31 @@
 #include <iostream>
 
 namespace backcheck::server {
+namespace {
+
+// What a service completion carries, as one variant: End's optional error becomes monostate or
+// the error.
+template <typename T, typename R>
+std::variant<T, Error> AsResult(R&& result) {
+  if constexpr (std::is_same_v<std::decay_t<R>, std::optional<Error>>) {
+    if (result) return std::move(*result);
+    return T{};
+  } else {
+    return std::forward<R>(result);
+  }
+}
+
+}  // namespace
+
+template <typename T, typename F>
+auto ChatSession::OnStrand(F handle) {
+  return [self = shared_from_this(), handle = std::move(handle)](auto result) {
+    asio::post(self->ws_.get_executor(), [self, handle, value = AsResult<T>(std::move(result))]() mutable {
+      AtBoundary(self->context_.metrics.handler_exceptions, [&] { handle(std::move(value)); },
+                 [&] { self->OnException(); });
+    });
+  };
+}
 
 ChatSession::ChatSession(Socket&& socket, ServerContext& context, std::string address)
     : ws_(std::move(socket)),
@@ -88,7 +113,21 @@ void ChatSession::ReadFrame() {
   if (buffer_.capacity() > kFirstReadBytes) buffer_.shrink_to_fit();  // a big message's space goes back
   if (closing_) return;
   if (QueueFull()) return PauseReading();
+  // A `started` frame can be large (a page of history) and its size is known only once the
+  // store has read it: one start at a time, so the bound on queued bytes holds for resumes.
+  if (awaiting_start_) {
+    read_deferred_ = true;
+    return;
+  }
   DoRead();
+}
+
+void ChatSession::StartSettled() {
+  awaiting_start_ = false;
+  if (read_deferred_ && !closing_ && !read_paused_) {
+    read_deferred_ = false;
+    DoRead();
+  }
 }
 
 void ChatSession::Handle(std::string_view frame, Clock::time_point received) {
@@ -159,9 +198,6 @@ std::optional<Error> ChatSession::Attach(const std::string& conversation) {
 std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std::optional<std::string>& ref,
                                               std::string_view message) {
   if (start.resume) {
-    if (!context_.service.Exists(*start.resume)) {
-      return ConversationService::UnknownConversation();
-    }
     if (auto error = Attach(*start.resume)) return error;
   } else {
     if (auto full = ConnectionFull()) return full;
@@ -170,21 +206,30 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
     }
   }
   const auto ticket = Hold();
-  // The new id is known once Start returns; a failure needs it to detach the conversation, and
-  // a failure always comes from a durable store's thread, so it is read on this strand later.
-  auto conversation_id = std::make_shared<std::string>();
-  auto result = context_.service.Start(start.resume,
-                                       SettleWhenDurable(ticket, ref, conversation_id, /*silent=*/!message.empty()),
-                                       start.history_before);
-  if (auto* error = std::get_if<Error>(&result)) {
-    FailSlot(ticket, message.empty() ? std::move(*error) : context_.service.WithGuidance(std::move(*error), message), ref);
-    return std::nullopt;
-  }
-  auto& started = std::get<ConversationService::Started>(result);
-  *conversation_id = started.conversation;
-  if (!start.resume) conversations_.push_back(started.conversation);
-  Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history,
-                           context_.service.started_texts()));
+  // A start the client's message made says nothing when its commit fails: the message's own
+  // error, which follows, is the answer. Refused at once (a full table), it answers for the
+  // message, with the guidance for `message`. Completions run on this strand after this
+  // function returns, so `refused` is known by then.
+  const bool silent = !message.empty();
+  auto refused = std::make_shared<bool>(false);
+  const std::string id = context_.service.Start(
+      start.resume, start.history_before,
+      OnStrand<ConversationService::Started>(
+          [this, ticket, ref, silent, refused, resume = start.resume, text = std::string(message)](auto result) {
+            StartSettled();
+            if (auto* error = std::get_if<Error>(&result)) {
+              if (resume) std::erase(conversations_, *resume);
+              if (silent && !*refused) return Fill(ticket, std::string());
+              return FailSlot(ticket, silent ? context_.service.WithGuidance(std::move(*error), text) : std::move(*error),
+                              ref);
+            }
+            const auto& started = std::get<ConversationService::Started>(result);
+            Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history,
+                                     context_.service.started_texts()));
+          }));
+  *refused = id.empty();
+  awaiting_start_ = true;
+  if (!id.empty() && !start.resume) conversations_.push_back(id);
   return std::nullopt;
 }
 
@@ -195,9 +240,6 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   std::string conversation;
   bool implicit = false;  // started for this message just now
   if (message.conversation) {
-    if (!context_.service.Exists(*message.conversation)) {
-      return fail(ConversationService::UnknownConversation());
-    }
     if (auto error = Attach(*message.conversation)) return fail(std::move(*error));
     conversation = *message.conversation;
   } else if (conversations_.size() == 1) {
@@ -205,7 +247,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   } else if (conversations_.empty()) {
     // A message on a fresh connection starts a conversation.
     if (auto error = HandleStart(StartFrame{}, ref, message.text)) return fail(std::move(*error));
-    if (conversations_.empty()) return;  // the start failed, and its error carries the guidance
+    if (conversations_.empty()) return;  // refused at once, and its error carries the guidance
     conversation = conversations_.front();
     implicit = true;
   } else {
@@ -213,25 +255,30 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
                       "'conversation' is required: this connection has " + std::to_string(conversations_.size())});
   }
   const auto ticket = Hold();
-  auto result = context_.service.Message(conversation, message.text, received, SettleWhenDurable(ticket, ref));
-  if (auto* error = std::get_if<Error>(&result)) {
-    // Expired since it was attached: detach it, so the next message starts a fresh one.
-    if (error->code == ErrorCode::kUnknownConversation) std::erase(conversations_, conversation);
-    // The one this message just started is gone only if the store failed to create it.
-    if (implicit && error->code == ErrorCode::kUnknownConversation) *error = context_.service.StoreFailure(error->guidance);
-    return FailSlot(ticket, std::move(*error), ref);
-  }
-  auto& replied = std::get<ConversationService::Replied>(result);
-  Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
+  context_.service.Message(
+      conversation, message.text, received,
+      OnStrand<ConversationService::Replied>([this, ticket, ref, conversation, implicit](auto result) {
+        if (auto* error = std::get_if<Error>(&result)) {
+          // Gone (expired, or never there): detach it, so the next message starts a fresh one.
+          if (error->code == ErrorCode::kUnknownConversation) {
+            std::erase(conversations_, conversation);
+            // The one this message just started is gone only if the store failed to create it.
+            if (implicit) *error = context_.service.StoreFailure(error->guidance);
+          }
+          return FailSlot(ticket, std::move(*error), ref);
+        }
+        const auto& replied = std::get<ConversationService::Replied>(result);
+        Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
+      }));
 }
 
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
   const auto ticket = Hold();
-  if (auto error = context_.service.End(end.conversation, SettleWhenDurable(ticket, ref))) {
-    return FailSlot(ticket, std::move(*error), ref);
-  }
   std::erase(conversations_, end.conversation);
-  Fill(ticket, EndedJson(end.conversation));
+  context_.service.End(end.conversation, OnStrand<std::monostate>([this, ticket, ref, id = end.conversation](auto result) {
+    if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
+    Fill(ticket, EndedJson(id));
+  }));
 }
 
 std::uint64_t ChatSession::Hold() {
@@ -244,44 +291,8 @@ ChatSession::Outgoing* ChatSession::Find(std::uint64_t ticket) {
   return &outgoing_[ticket - front_ticket_];
 }
 
-ConversationService::Durable ChatSession::SettleWhenDurable(std::uint64_t ticket, std::optional<std::string> ref,
-                                                            std::shared_ptr<const std::string> started, bool silent) {
-  return [self = shared_from_this(), ticket, ref = std::move(ref), started = std::move(started),
-          silent](std::optional<Error> failure) mutable {
-    // Inline (memory store, or nothing to write): we are inside the service call on this strand,
-    // and settling now spares a trip through the strand's queue. The frame is filled in after
-    // the call returns, and Fill sends it.
-    if (self->ws_.get_executor().running_in_this_thread()) return self->Settle(ticket, failure, ref, started, silent);
-    asio::post(self->ws_.get_executor(), [self, ticket, failure = std::move(failure), ref = std::move(ref),
-                                          started = std::move(started), silent] {
-      AtBoundary(self->context_.metrics.handler_exceptions,
-                 [&] { self->Settle(ticket, failure, ref, started, silent); }, [&] { self->OnException(); });
-    });
-  };
-}
-
-void ChatSession::Settle(std::uint64_t ticket, const std::optional<Error>& failure,
-                         const std::optional<std::string>& ref, const std::shared_ptr<const std::string>& started,
-                         bool silent) {
-  auto* slot = Find(ticket);
-  if (!slot) return;
-  if (failure) {
-    // The store could not keep this change: never claim it was handled. The error takes the
-    // reply's place, with the safety guidance if the message raised a red flag. A start the
-    // client did not ask for (its message made it) says nothing: the message's own error,
-    // which follows, is the answer.
-    if (started) std::erase(conversations_, *started);
-    if (!silent) context_.metrics.ErrorSent(failure->code);
-    slot->frame = silent ? std::string() : ErrorJson(*failure, ref);
-    slot->filled = true;
-    slot->failed = true;
-  }
-  slot->durable = true;
-  Pump();
-}
-
 void ChatSession::Fill(std::uint64_t ticket, std::string frame) {
-  if (auto* slot = Find(ticket); slot && !slot->failed) {
+  if (auto* slot = Find(ticket)) {
     slot->frame = std::move(frame);
     slot->filled = true;
     Pump();
@@ -289,7 +300,7 @@ void ChatSession::Fill(std::uint64_t ticket, std::string frame) {
 }
 
 void ChatSession::Pump() {
-  while (!outgoing_.empty() && outgoing_.front().filled && outgoing_.front().durable) {
+  while (!outgoing_.empty() && outgoing_.front().filled) {
     std::string frame = std::move(outgoing_.front().frame);
     outgoing_.pop_front();
     ++front_ticket_;
@@ -299,7 +310,6 @@ void ChatSession::Pump() {
 
 void ChatSession::FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref) {
   context_.metrics.ErrorSent(error.code);
-  if (auto* slot = Find(ticket)) slot->durable = true;  // nothing to wait for
   Fill(ticket, ErrorJson(error, ref));
 }
 

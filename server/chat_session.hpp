@@ -58,28 +58,22 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   // Attaches a conversation to this connection, within the per-connection limit.
   std::optional<Error> Attach(const std::string& conversation);
   void ArmIdleTimer(Clock::duration after);
+  void StartSettled();  // a start was answered: a read deferred behind it goes ahead
   void OnException();
-  // An outgoing frame, in request order. It is sent once it is filled in and the store has made
-  // the change it answers durable; frames behind it wait. Slots are numbered by tickets, so a
-  // store's completion can name its slot without holding a pointer into the queue.
+  // An outgoing frame, in request order. It is sent once it is filled in, which for a reply is
+  // once the store has committed its turn; frames behind it wait. Slots are numbered by tickets,
+  // so a completion can name its slot without holding a pointer into the queue.
   struct Outgoing {
     std::string frame;
     bool filled = false;
-    bool durable = false;
-    bool failed = false;  // the store failed: `frame` is the error sent in the reply's place
   };
   std::uint64_t Hold();  // a new slot at the back; returns its ticket
   Outgoing* Find(std::uint64_t ticket);  // nullptr once the slot is gone (sent, or dropped on close)
-  // The completion the service calls when the change is durable (or failed). An in-memory store
-  // calls it during the service call, on this strand: the slot is settled at once. A durable
-  // store calls it from its writer thread: the completion hops to this strand first.
-  // `started`: the slot is a new conversation's `started` (its id), which a failure detaches.
-  // `silent`: a failure sends nothing in the slot's place (a start the client's message made).
-  ConversationService::Durable SettleWhenDurable(std::uint64_t ticket, std::optional<std::string> ref,
-                                                 std::shared_ptr<const std::string> started = nullptr,
-                                                 bool silent = false);
-  void Settle(std::uint64_t ticket, const std::optional<Error>& failure, const std::optional<std::string>& ref,
-              const std::shared_ptr<const std::string>& started, bool silent);
+  // A service completion that runs `handle(result)` on this connection's strand: the service
+  // calls it from a store thread or another I/O thread. `T` is what success carries
+  // (std::monostate for End, whose completion carries only an optional error).
+  template <typename T, typename F>
+  auto OnStrand(F handle);
   void Fill(std::uint64_t ticket, std::string frame);
   void Pump();  // sends the filled, durable frames at the front of `outgoing_`
   // Fills the slot with an error frame and settles it: a failed request answers in its place.
@@ -110,6 +104,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   bool writing_ = false;
   bool closing_ = false;
   bool read_paused_ = false;             // the queue is full; OnWrite resumes reading
+  bool awaiting_start_ = false;          // a start's `started` frame is not filled in yet
+  bool read_deferred_ = false;           // ...and the next read waits for it (StartSettled)
   Timer stall_timer_;                    // runs while reading is paused
   Timer idle_timer_;                     // closes a socket that sends no frame (pings do not count)
   Clock::time_point last_frame_;

@@ -34,6 +34,8 @@ struct Limits {
   std::size_t max_queued_bytes = 1 << 20;           // per connection; past it reading pauses
   std::size_t max_history_turns = 50;               // in started.history; history_before pages back
   std::chrono::seconds max_idle_without_message{1800};  // a chat socket that sends nothing this long is closed
+  std::size_t max_cached_conversations = 10000;     // active conversations kept in memory; others load from the store
+  std::size_t max_pending_per_conversation = 256;   // messages of one conversation waiting their turn; past it: rate_limited
 };
 inline constexpr double kNewConversationBurst = 20;
 

@@ -36,56 +36,7 @@ std::string NewConversationId() {
   return id;
 }
 
-ConversationService::ConversationService(const dialog::Engine& engine, ConversationStore& store,
-                                         const Limits& limits, Metrics& metrics, EscalationListener on_escalation)
-    : engine_(engine), store_(store), limits_(limits), metrics_(metrics), on_escalation_(std::move(on_escalation)) {
-  dialog::Engine::Welcome welcome = engine_.WelcomeReply();
-  started_texts_.welcome_text = std::move(welcome.text);
-  started_texts_.welcome_quick_replies = std::move(welcome.quick_replies);
-  for (const auto& g : engine_.kb().red_flags.guidance) {
-    if (g.level != knowledge::Urgency::kNone && !g.banner.empty()) started_texts_.banners.push_back({g.level, g.banner});
-  }
-  // An escalation whose turn failed to commit reaches the operators when the store's retry makes
-  // it durable.
-  store_.SetRetriedEscalationListener([this](const EscalationEvent& event) {
-    metrics_.Escalation(event.level);
-    if (on_escalation_) on_escalation_(event);
-  });
-}
-
 namespace {
-// The record of a conversation's current state; `full`: with the state serialised, for a store
-// that keeps it.
-TurnRecord StateRecord(const Conversation& c, bool full) {
-  TurnRecord r;
-  r.conversation = c.id;
-  r.seq = c.seq;
-  r.expected_seq = c.seq;
-  if (full) r.state_json = nlohmann::json(c.state).dump();
-  r.at_ms = UnixMillis();
-  return r;
-}
-
-// The last `turns` turns of `history` with a seq below `before` (all, when absent). Entries are
-// in seq order; the user's message and its reply share a seq.
-HistoryPage Page(const std::vector<HistoryEntry>& history, std::optional<std::uint64_t> before, std::size_t turns) {
-  auto end = history.end();
-  if (before) {
-    end = std::lower_bound(history.begin(), history.end(), *before,
-                           [](const HistoryEntry& e, std::uint64_t seq) { return e.seq < seq; });
-  }
-  auto begin = end;
-  std::size_t seen = 0;
-  while (begin != history.begin()) {
-    const std::uint64_t seq = std::prev(begin)->seq;
-    if (begin == end || seq != begin->seq) {
-      if (seen == turns) break;
-      ++seen;
-    }
-    --begin;
-  }
-  return HistoryPage{std::vector<HistoryEntry>(begin, end), begin != history.begin()};
-}
 
 std::string_view TruncateCodePoints(std::string_view text, std::size_t max) {
   std::size_t n = 0;
@@ -101,7 +52,46 @@ std::optional<Guidance> GuidanceOf(const dialog::Reply& reply) {
   return Guidance{reply.text, reply.urgency, reply.red_flags, reply.possible_flags};
 }
 
+// How often one message is run again after a conflict before the client is told to retry: a
+// conflict means another instance wrote this conversation in between, which is rare.
+constexpr int kMaxAttempts = 8;
+
 }  // namespace
+
+// One request waiting in a conversation's queue.
+struct ConversationService::Job {
+  enum class Kind { kMessage, kEnd, kResume, kCreate } kind = Kind::kMessage;
+  std::string text;  // kMessage
+  Clock::time_point received;
+  std::optional<std::uint64_t> history_before;  // kResume
+  MessageDone on_message;
+  EndDone on_end;
+  StartDone on_start;
+  int attempts = 0;
+};
+
+// A conversation the service is using or used lately. Guarded by the service's mutex.
+struct ConversationService::Active {
+  std::string id;
+  std::optional<StoredConversation> stored;  // as committed; nullopt until loaded (or after a conflict)
+  std::unique_ptr<Job> current;               // the job being run
+  std::deque<std::unique_ptr<Job>> waiting;   // the jobs behind it, in arrival order
+  bool running = false;                        // a job is being run (the queue has an owner)
+  std::list<ActivePtr>::iterator lru;
+};
+
+ConversationService::ConversationService(const dialog::Engine& engine, ConversationStore& store,
+                                         const Limits& limits, Metrics& metrics, Post post)
+    : engine_(engine), store_(store), limits_(limits), metrics_(metrics), post_(std::move(post)) {
+  dialog::Engine::Welcome welcome = engine_.WelcomeReply();
+  started_texts_.welcome_text = std::move(welcome.text);
+  started_texts_.welcome_quick_replies = std::move(welcome.quick_replies);
+  for (const auto& g : engine_.kb().red_flags.guidance) {
+    if (g.level != knowledge::Urgency::kNone && !g.banner.empty()) started_texts_.banners.push_back({g.level, g.banner});
+  }
+}
+
+ConversationService::~ConversationService() = default;
 
 std::optional<Guidance> ConversationService::Guide(std::string_view text) const {
   // The detector runs on a fresh conversation: no state is needed to know "I can't breathe" needs
@@ -121,159 +111,337 @@ Error ConversationService::StoreFailure(std::optional<Guidance> guidance) const 
                std::move(guidance)};
 }
 
-std::variant<ConversationService::Started, Error> ConversationService::Start(const std::optional<std::string>& resume,
-                                                                              Durable durable,
-                                                                              std::optional<std::uint64_t> before) {
-  if (resume) {
-    auto conversation = store_.Find(*resume);
-    if (!conversation) return UnknownConversation();
-    std::lock_guard lock(conversation->mutex);
-    conversation->last_active = Clock::now();
-    Started started{conversation->id, true, conversation->state,
-                    Page(conversation->history, before, limits_.max_history_turns)};
-    durable(std::nullopt);  // nothing changed that the store does not hold
-    return started;
-  }
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    auto conversation = store_.Insert(NewConversationId(), engine_.Start(), Clock::now(), limits_.max_conversations);
-    if (conversation) {
-      std::lock_guard lock(conversation->mutex);
-      conversation->durable_state = conversation->state;
-      Started started{conversation->id, false, conversation->state, {}};
-      TurnRecord record = StateRecord(*conversation, store_.KeepsRecords());
-      record.kind = TurnRecord::Kind::kCreate;
-      store_.Persist(std::move(record), [this, durable = std::move(durable), id = conversation->id](bool ok, const auto&) {
-        if (ok) return durable(std::nullopt);
-        store_.Erase(id);  // never created, as far as the store knows
-        durable(StoreFailure(std::nullopt));
-      });
-      return started;
-    }
-    if (store_.Size() >= limits_.max_conversations) break;  // full, not an id collision
-  }
-  return Error{ErrorCode::kTooManyConversations, "the server holds as many conversations as it may; try again later"};
-}
-
 std::optional<Error> ConversationService::CheckText(std::string_view text) const {
   if (CountCodePoints(text) <= limits_.max_text_chars) return std::nullopt;
   return Error{ErrorCode::kTextTooLong,
                "a message may have at most " + std::to_string(limits_.max_text_chars) + " characters"};
 }
 
-std::variant<ConversationService::Replied, Error> ConversationService::Message(const std::string& id,
-                                                                                std::string_view text,
-                                                                                Clock::time_point received,
-                                                                                Durable durable) {
-  if (auto error = CheckText(text)) return WithGuidance(std::move(*error), text);
-  auto conversation = store_.Find(id);
-  if (!conversation) {
-    return WithGuidance(UnknownConversation(), text);
-  }
-  metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);
-
-  Replied out;
-  out.conversation = id;
-  std::lock_guard lock(conversation->mutex);
-  dialog::Turn turn = engine_.Respond(conversation->state, text, dialog::LocalNow());
-  conversation->state = std::move(turn.state);
-  const std::uint64_t expected_seq = conversation->seq;
-  out.seq = ++conversation->seq;
-  conversation->history.push_back(HistoryEntry{"user", std::string(text), out.seq});
-  conversation->history.push_back(HistoryEntry{"assistant", turn.reply.text, out.seq});
-  conversation->last_active = Clock::now();
-  out.reply = std::move(turn.reply);
-
-  const bool keeps = store_.KeepsRecords();
-  TurnRecord record = StateRecord(*conversation, keeps);
-  record.expected_seq = expected_seq;
-  record.has_turn = true;
-  if (keeps) {
-    record.user_text = std::string(text);
-    record.reply_text = out.reply.text;
-  }
-  if (out.reply.escalated) {
-    record.escalation = EscalationEvent{0, id, out.reply.urgency, out.reply.red_flags, std::string(text), record.at_ms};
-  }
-  // What a failure needs: the guidance to send instead of the reply, and (for a store that can
-  // fail) the state to remember as durable when it succeeds.
-  std::optional<Guidance> guidance = GuidanceOf(out.reply);
-  std::optional<dialog::ConversationState> state_after;
-  if (keeps) state_after = conversation->state;
-  // Under the conversation's lock, so its turns reach the store in seq order.
-  store_.Persist(std::move(record),
-                 [this, durable = std::move(durable), intent = metrics_.IntentIndex(out.reply.intent), received,
-                  conversation, epoch = conversation->epoch, seq = out.seq, escalated = out.reply.escalated,
-                  guidance = std::move(guidance),
-                  state_after = std::move(state_after)](bool ok, const std::optional<EscalationEvent>& escalation) mutable {
-                   if (!ok) {
-                     RollBack(*conversation, epoch, escalated ? guidance : std::nullopt);
-                     return durable(StoreFailure(std::move(guidance)));
-                   }
-                   if (state_after) {  // a store that calls back later, on its own thread: lock
-                     std::lock_guard later(conversation->mutex);
-                     if (conversation->epoch == epoch) {
-                       conversation->durable_state = std::move(*state_after);
-                       conversation->durable_seq = seq;
-                     }
-                   }
-                   metrics_.Reply(intent, Clock::now() - received);
-                   if (escalation) {
-                     metrics_.Escalation(escalation->level);
-                     if (on_escalation_) on_escalation_(*escalation);
-                   }
-                   durable(std::nullopt);
-                 });
-  return out;
+std::size_t ConversationService::Cached() const {
+  std::lock_guard lock(mutex_);
+  return active_.size();
 }
 
-void ConversationService::RollBack(Conversation& c, std::uint64_t epoch, const std::optional<Guidance>& lost) {
-  std::lock_guard lock(c.mutex);
-  if (c.epoch == epoch) {  // the first failure of this run of turns: back to what is on disk
-    c.state = c.durable_state;
-    c.seq = c.durable_seq;
-    std::erase_if(c.history, [&](const HistoryEntry& e) { return e.seq > c.durable_seq; });
-    ++c.epoch;
+// ---- starting -------------------------------------------------------------------------------
+
+std::string ConversationService::Start(const std::optional<std::string>& resume, std::optional<std::uint64_t> before,
+                                       StartDone done) {
+  if (!resume) return CreateConversation(std::move(done));
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kResume;
+  job->history_before = before;
+  job->on_start = std::move(done);
+  if (!Enqueue(*resume, job)) {
+    job->on_start(Error{ErrorCode::kRateLimited, "too many requests wait for this conversation; try again shortly"});
+    return "";
   }
-  if (lost) {  // the store keeps this escalation and retries it: its urgency stays
-    c.state = engine_.Escalate(c.state, lost->urgency, lost->red_flags);
-    c.durable_state = engine_.Escalate(c.durable_state, lost->urgency, lost->red_flags);
-  }
+  return *resume;
 }
 
-std::optional<Error> ConversationService::End(const std::string& id, Durable durable) {
-  auto conversation = store_.Find(id);
-  if (!conversation) return UnknownConversation();
-  std::lock_guard lock(conversation->mutex);
-  const bool keeps = store_.KeepsRecords();
-  if (conversation->seq == 0) {  // nothing to resume: free its place at once
-    store_.Erase(id);
-    TurnRecord record = StateRecord(*conversation, false);
-    record.kind = TurnRecord::Kind::kDelete;
-    store_.Persist(std::move(record), [durable = std::move(durable)](bool, const auto&) { durable(std::nullopt); });
-    return std::nullopt;
+// The creation is the new conversation's first job: messages sent before it is committed wait
+// behind it, and fail with it.
+std::string ConversationService::CreateConversation(StartDone done) {
+  if (Full()) {
+    done(Error{ErrorCode::kTooManyConversations, "the server holds as many conversations as it may; try again later"});
+    return "";
   }
-  conversation->state = engine_.End(conversation->state);
-  conversation->last_active = Clock::now();
-  TurnRecord record = StateRecord(*conversation, keeps);
-  std::optional<dialog::ConversationState> state_after;
-  if (keeps) state_after = conversation->state;
-  store_.Persist(std::move(record), [this, durable = std::move(durable), conversation, epoch = conversation->epoch,
-                                     state_after = std::move(state_after)](bool ok, const auto&) mutable {
-    if (!ok) {
-      RollBack(*conversation, epoch, std::nullopt);
-      return durable(StoreFailure(std::nullopt));
+  TurnRecord record;
+  record.kind = TurnRecord::Kind::kCreate;
+  record.conversation = NewConversationId();
+  record.state = engine_.Start();
+  record.at_ms = UnixMillis();
+  StoredConversation stored{record.conversation, record.state, 0, record.at_ms};
+  auto a = std::make_shared<Active>();
+  a->id = record.conversation;
+  a->running = true;
+  a->current = std::make_unique<Job>();
+  a->current->kind = Job::Kind::kCreate;
+  a->current->on_start = std::move(done);
+  {
+    std::lock_guard lock(mutex_);
+    lru_.push_front(a);
+    a->lru = lru_.begin();
+    active_.emplace(a->id, a);  // 128 random bits: never taken
+    EvictIdleLocked();
+  }
+  store_.Commit(std::move(record), [this, a, stored = std::move(stored)](CommitResult result, const auto&) mutable {
+    Job& job = *a->current;
+    if (result != CommitResult::kCommitted) {
+      job.on_start(StoreFailure(std::nullopt));  // what waits behind it finds no conversation
+      return Finish(a);
     }
-    if (state_after) {
-      std::lock_guard later(conversation->mutex);
-      if (conversation->epoch == epoch) conversation->durable_state = std::move(*state_after);
-    }
-    durable(std::nullopt);
+    Started started{stored.id, false, stored.state, {}};
+    Remember(a, std::move(stored));
+    job.on_start(std::move(started));
+    Finish(a);
   });
-  return std::nullopt;
+  return a->id;
 }
 
-std::size_t ConversationService::PurgeExpired(Clock::time_point now) {
-  return store_.PurgeIdle(now - limits_.conversation_expiry, now - limits_.empty_conversation_expiry);
+// ---- the per-conversation queue --------------------------------------------------------------
+
+bool ConversationService::Enqueue(const std::string& id, std::unique_ptr<Job>& job) {
+  ActivePtr a;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = active_.find(id);
+    if (it == active_.end()) {
+      a = std::make_shared<Active>();
+      a->id = id;
+      lru_.push_front(a);
+      a->lru = lru_.begin();
+      active_.emplace(id, a);
+      EvictIdleLocked();
+    } else {
+      a = it->second;
+      lru_.splice(lru_.begin(), lru_, a->lru);
+    }
+    if (a->running) {
+      if (a->waiting.size() >= limits_.max_pending_per_conversation) return false;
+      a->waiting.push_back(std::move(job));
+      return true;
+    }
+    a->running = true;
+    a->current = std::move(job);
+  }
+  Drive(a);
+  return true;
+}
+
+void ConversationService::Drive(const ActivePtr& a) {
+  std::optional<StoredConversation> stored;
+  Job* job = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    job = a->current.get();
+    stored = a->stored;
+  }
+  if (!stored) {
+    return store_.Load(a->id, [this, a](Loaded loaded) { OnLoaded(a, std::move(loaded)); });
+  }
+  switch (job->kind) {
+    case Job::Kind::kMessage: return RunMessage(a, *job, *stored);
+    case Job::Kind::kEnd: return RunEnd(a, *job, *stored);
+    case Job::Kind::kResume: return RunResume(a, *job, *stored);
+    case Job::Kind::kCreate: return;  // never queued: it is the first job, run by CreateConversation
+  }
+}
+
+void ConversationService::OnLoaded(const ActivePtr& a, Loaded loaded) {
+  if (loaded.status == Loaded::Status::kFound) {
+    {
+      std::lock_guard lock(mutex_);
+      a->stored = std::move(loaded.conversation);
+    }
+    return Continue(a);  // loads complete on a store thread: the engine runs elsewhere
+  }
+  if (loaded.status == Loaded::Status::kUnavailable) {
+    Fail(*a->current, StoreFailure(std::nullopt));
+    return Finish(a);
+  }
+  // No such conversation: every request waiting for it gets the same answer.
+  std::deque<std::unique_ptr<Job>> waiting;
+  {
+    std::lock_guard lock(mutex_);
+    waiting.swap(a->waiting);
+  }
+  Fail(*a->current, UnknownConversation());
+  for (auto& job : waiting) Fail(*job, UnknownConversation());
+  Finish(a);
+}
+
+void ConversationService::Fail(Job& job, const Error& error) {
+  switch (job.kind) {
+    case Job::Kind::kMessage: return job.on_message(WithGuidance(error, job.text));
+    case Job::Kind::kEnd: return job.on_end(error);
+    case Job::Kind::kResume:
+    case Job::Kind::kCreate: return job.on_start(error);
+  }
+}
+
+void ConversationService::Finish(const ActivePtr& a) {
+  {
+    std::lock_guard lock(mutex_);
+    a->current.reset();
+    if (a->waiting.empty()) {
+      a->running = false;
+      if (!a->stored) {  // unknown or unreadable: nothing worth caching
+        if (auto it = active_.find(a->id); it != active_.end() && it->second == a) {
+          lru_.erase(a->lru);
+          active_.erase(it);
+        }
+      }
+      return;
+    }
+    a->current = std::move(a->waiting.front());
+    a->waiting.pop_front();
+  }
+  Continue(a);
+}
+
+void ConversationService::Continue(const ActivePtr& a) {
+  if (!post_) return Drive(a);
+  post_([this, a] { Drive(a); });
+}
+
+void ConversationService::Retry(const ActivePtr& a) {
+  Job& job = *a->current;
+  {
+    std::lock_guard lock(mutex_);
+    a->stored.reset();  // somebody else wrote it: read it again
+  }
+  if (++job.attempts >= kMaxAttempts) {
+    Fail(job, StoreFailure(std::nullopt));
+    return Finish(a);
+  }
+  Continue(a);
+}
+
+void ConversationService::Remember(const ActivePtr& a, StoredConversation stored) {
+  std::lock_guard lock(mutex_);
+  a->stored = std::move(stored);
+}
+
+// ---- the three kinds of job -----------------------------------------------------------------
+
+void ConversationService::Message(const std::string& id, std::string text, Clock::time_point received,
+                                  MessageDone done) {
+  if (auto error = CheckText(text)) return done(WithGuidance(std::move(*error), text));
+  metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kMessage;
+  job->text = std::move(text);
+  job->received = received;
+  job->on_message = std::move(done);
+  if (!Enqueue(id, job)) {
+    Fail(*job, Error{ErrorCode::kRateLimited,
+                     "too many messages of this conversation wait for an answer; send the next one after a reply"});
+  }
+}
+
+void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredConversation& stored) {
+  dialog::Turn turn = engine_.Respond(stored.state, job.text, dialog::LocalNow());
+  TurnRecord record;
+  record.conversation = a->id;
+  record.expected_seq = stored.seq;
+  record.seq = stored.seq + 1;
+  record.has_turn = true;
+  record.at_ms = UnixMillis();
+  if (store_.KeepsRecords()) {
+    record.user_text = job.text;
+    record.reply_text = turn.reply.text;
+  }
+  record.state = turn.state;
+  if (turn.reply.escalated) {
+    record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};
+  }
+  StoredConversation after{a->id, std::move(turn.state), record.seq, record.at_ms};
+  store_.Commit(std::move(record), [this, a, &job, after = std::move(after), reply = std::move(turn.reply)](
+                                       CommitResult result, const std::optional<EscalationEvent>& escalation) mutable {
+    if (result == CommitResult::kConflict) return Retry(a);
+    if (result == CommitResult::kUnavailable) {
+      // The store keeps the escalation and retries it; its urgency stays with the conversation
+      // (a reload reads it from the stored escalation; the cache is raised now).
+      if (reply.escalated) {
+        std::lock_guard lock(mutex_);
+        if (a->stored) a->stored->state = engine_.Escalate(a->stored->state, reply.urgency, reply.red_flags);
+      }
+      job.on_message(StoreFailure(GuidanceOf(reply)));
+      return Finish(a);
+    }
+    const std::uint64_t seq = after.seq;
+    Remember(a, std::move(after));
+    metrics_.Reply(metrics_.IntentIndex(reply.intent), Clock::now() - job.received);
+    if (escalation) metrics_.Escalation(escalation->level);
+    job.on_message(Replied{a->id, seq, std::move(reply)});
+    Finish(a);
+  });
+}
+
+void ConversationService::End(const std::string& id, EndDone done) {
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kEnd;
+  job->on_end = std::move(done);
+  if (!Enqueue(id, job)) {
+    job->on_end(Error{ErrorCode::kRateLimited, "too many requests wait for this conversation; try again shortly"});
+  }
+}
+
+void ConversationService::RunEnd(const ActivePtr& a, Job& job, const StoredConversation& stored) {
+  TurnRecord record;
+  record.conversation = a->id;
+  record.expected_seq = stored.seq;
+  record.seq = stored.seq;
+  record.at_ms = UnixMillis();
+  // One that never had a message has nothing to resume: it is deleted, freeing its place.
+  const bool erase = stored.seq == 0;
+  record.kind = erase ? TurnRecord::Kind::kDelete : TurnRecord::Kind::kUpdate;
+  record.state = engine_.End(stored.state);
+  StoredConversation after{a->id, record.state, stored.seq, record.at_ms};
+  store_.Commit(std::move(record), [this, a, &job, erase, after = std::move(after)](CommitResult result,
+                                                                                   const auto&) mutable {
+    if (result == CommitResult::kConflict) return Retry(a);
+    if (result == CommitResult::kUnavailable) {
+      job.on_end(StoreFailure(std::nullopt));
+      return Finish(a);
+    }
+    if (erase) {
+      std::lock_guard lock(mutex_);
+      a->stored.reset();  // gone: Finish drops it from the cache
+    } else {
+      Remember(a, std::move(after));
+    }
+    job.on_end(std::nullopt);
+    Finish(a);
+  });
+}
+
+void ConversationService::RunResume(const ActivePtr& a, Job& job, const StoredConversation& stored) {
+  store_.History(a->id, job.history_before, limits_.max_history_turns,
+                 [this, a, &job, state = stored.state](std::optional<HistoryPage> page) mutable {
+                   if (!page) {
+                     job.on_start(StoreFailure(std::nullopt));
+                   } else {
+                     job.on_start(Started{a->id, true, std::move(state), std::move(*page)});
+                   }
+                   Finish(a);
+                 });
+}
+
+// ---- the cache --------------------------------------------------------------------------------
+
+void ConversationService::EvictIdleLocked() {
+  // From the least recently used end: an entry with a job running or waiting stays, whatever
+  // the bound (it is evicted once idle). The store holds everything an evicted one had.
+  auto it = lru_.end();
+  while (active_.size() > limits_.max_cached_conversations && it != lru_.begin()) {
+    --it;
+    if ((*it)->running) continue;
+    active_.erase((*it)->id);
+    it = lru_.erase(it);
+  }
+}
+
+void ConversationService::PurgeExpired() {
+  const std::int64_t now = UnixMillis();
+  const auto ms = [](std::chrono::seconds s) { return std::chrono::duration_cast<std::chrono::milliseconds>(s).count(); };
+  const std::int64_t cutoff = now - ms(limits_.conversation_expiry);
+  const std::int64_t empty_cutoff = now - ms(limits_.empty_conversation_expiry);
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = lru_.begin(); it != lru_.end();) {
+      const Active& a = **it;
+      const bool expired = a.stored && (a.stored->last_active_ms < cutoff ||
+                                        (a.stored->seq == 0 && a.stored->last_active_ms < empty_cutoff));
+      if (!a.running && expired) {
+        active_.erase(a.id);
+        it = lru_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  store_.Purge(cutoff, empty_cutoff);
 }
 
 }  // namespace backcheck::server

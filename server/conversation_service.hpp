@@ -1,32 +1,39 @@
 // The conversation logic the transports share: start or resume a conversation, handle a message,
 // end one. WebSocket sessions and POST /v1/messages both call this; it knows nothing of sockets.
 //
-// Each call updates the conversation in memory and returns at once; the store then makes the
-// change durable and calls `durable(failure)`. A transport sends what the call returned only
-// after `durable(std::nullopt)`, so no client ever sees a reply the store could lose. When the
-// store fails, `durable` gets the error to send in its place (store_unavailable, with the safety
-// guidance when the message raised a red flag) and the conversation in memory is rolled back to
-// what the store holds; an escalation is kept by the store and retried until durable. An
-// escalation is pushed to the escalation listener (the operators) once it is durable, before
-// `durable` is called.
+// Each message runs as Load -> Respond -> Commit (server/store/store.hpp): the conversation's
+// state comes from a bounded cache of active conversations, else from the store; the engine
+// answers; the turn is committed only if nobody else (another instance) committed one first,
+// otherwise the service reloads and runs the message again. The result is handed to `done` only
+// once the store has committed it, so no client ever sees a reply the store could lose. When the
+// store cannot take the turn, `done` gets store_unavailable instead, with the safety guidance
+// when the message raised a red flag; the store keeps that escalation and retries it.
 //
-// Thread-safe: any number of threads may call it at once. Messages of one conversation are
-// handled one at a time, in the order they arrive at the conversation's lock, and made durable
-// in that order.
+// Within this process the messages of one conversation run one at a time, in arrival order,
+// whatever connection they come from: a per-conversation queue, not a lock held across the
+// commit. Across processes the store's compare-and-set on seq keeps the order.
+//
+// Thread-safe. Callbacks run on a store thread, on the Post executor, or inline before the call
+// returns (the memory store); they must not block. The engine runs only on the Post executor
+// or the calling thread, never on a store's thread.
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
 #include "dialog/engine.hpp"
 #include "server/config.hpp"
-#include "server/conversation_store.hpp"
 #include "server/metrics.hpp"
 #include "server/protocol.hpp"
+#include "server/store/store.hpp"
 
 namespace backcheck::server {
 
@@ -35,11 +42,12 @@ std::string NewConversationId();
 
 class ConversationService {
  public:
-  using Durable = std::function<void(std::optional<Error> failure)>;
-  using EscalationListener = std::function<void(const EscalationEvent&)>;
+  // Runs `work` soon on a thread that may run the engine (the server's io_context). Empty: inline.
+  using Post = std::function<void(std::function<void()> work)>;
 
   ConversationService(const dialog::Engine& engine, ConversationStore& store, const Limits& limits, Metrics& metrics,
-                      EscalationListener on_escalation = {});
+                      Post post = {});
+  ~ConversationService();
 
   struct Started {
     std::string conversation;
@@ -47,25 +55,29 @@ class ConversationService {
     dialog::ConversationState state;
     HistoryPage history;  // the last --max-history-turns turns (before `history_before`)
   };
+  using StartDone = std::function<void(std::variant<Started, Error>)>;
   // A new conversation, or the one `resume` names (unknown_conversation if there is none).
-  std::variant<Started, Error> Start(const std::optional<std::string>& resume, Durable durable,
-                                     std::optional<std::uint64_t> history_before = std::nullopt);
+  // Returns the conversation's id at once (a new one's before it is committed: messages for it
+  // queue behind its creation), or "" when refused at once (`done` has the error).
+  std::string Start(const std::optional<std::string>& resume, std::optional<std::uint64_t> history_before,
+                    StartDone done);
 
   struct Replied {
     std::string conversation;
     std::uint64_t seq = 0;
     dialog::Reply reply;
   };
+  using MessageDone = std::function<void(std::variant<Replied, Error>)>;
   // text_too_long when `text` has more characters than the limit.
   std::optional<Error> CheckText(std::string_view text) const;
+  // Handles one user message (text_too_long, unknown_conversation, rate_limited when too many
+  // messages of this conversation wait, store_unavailable).
+  void Message(const std::string& conversation, std::string text, Clock::time_point received, MessageDone done);
 
-  // Handles one user message (text_too_long past the limit, unknown_conversation).
-  std::variant<Replied, Error> Message(const std::string& conversation, std::string_view text,
-                                       Clock::time_point received, Durable durable);
-
+  using EndDone = std::function<void(std::optional<Error>)>;
   // Ends a conversation: it stays resumable until it expires. One that never had a message is
   // deleted, so it stops counting against --max-conversations.
-  std::optional<Error> End(const std::string& conversation, Durable durable);
+  void End(const std::string& conversation, EndDone done);
 
   // The safety guidance for `text` without any conversation: what an error frame carries when a
   // message that raised a red flag cannot be handled (a full table, a limit, a store failure).
@@ -73,7 +85,6 @@ class ConversationService {
   // `error` with the guidance for `text` added, when it raises a red flag.
   Error WithGuidance(Error error, std::string_view text) const;
 
-  // unknown_conversation, for every transport alike.
   static Error UnknownConversation() {
     return Error{ErrorCode::kUnknownConversation, "no conversation with this id (it may have expired)"};
   }
@@ -84,25 +95,45 @@ class ConversationService {
   // The welcome and the banners every `started` frame carries, from the knowledge data.
   const StartedTexts& started_texts() const { return started_texts_; }
 
-  bool Exists(const std::string& conversation) const { return store_.Find(conversation) != nullptr; }
-  std::size_t Count() const { return store_.Size(); }
-  bool Full() const { return store_.Size() >= limits_.max_conversations; }
+  std::size_t Count() const { return store_.Count(); }
+  std::size_t Cached() const;  // conversations in the active cache
+  bool Full() const { return store_.Count() >= limits_.max_conversations; }
   bool StoreHealthy() const { return store_.Healthy(); }
-  // Drops conversations idle for longer than the expiry (or than the empty-conversation expiry,
-  // for those without a message); returns how many.
-  std::size_t PurgeExpired(Clock::time_point now = Clock::now());
+  // Purges conversations idle past the expiry (or the empty-conversation expiry) from the store
+  // and idle entries from the cache.
+  void PurgeExpired();
 
  private:
-  // A failed write: the conversation goes back to what the store holds, keeping the urgency of
-  // the escalation the store retries (`lost`), so urgency never goes down.
-  void RollBack(Conversation& conversation, std::uint64_t epoch, const std::optional<Guidance>& lost);
+  struct Job;
+  struct Active;
+  using ActivePtr = std::shared_ptr<Active>;
+
+  // Queues `job` on the conversation's queue and runs it when its turn comes; false (and the
+  // job untouched) when too many jobs of this conversation wait already.
+  bool Enqueue(const std::string& id, std::unique_ptr<Job>& job);
+  void Drive(const ActivePtr& a);         // runs the next job of `a`, loading it first if needed
+  void Continue(const ActivePtr& a);      // after a job: the next one, through Post
+  void OnLoaded(const ActivePtr& a, Loaded loaded);
+  void RunMessage(const ActivePtr& a, Job& job, const StoredConversation& stored);
+  void RunEnd(const ActivePtr& a, Job& job, const StoredConversation& stored);
+  void RunResume(const ActivePtr& a, Job& job, const StoredConversation& stored);
+  void Fail(Job& job, const Error& error);
+  void Finish(const ActivePtr& a);        // the current job is answered: drop it, go on
+  void Retry(const ActivePtr& a);         // the commit conflicted: reload and run it again
+  void Remember(const ActivePtr& a, StoredConversation stored);
+  void EvictIdleLocked();
+  std::string CreateConversation(StartDone done);
 
   const dialog::Engine& engine_;
   ConversationStore& store_;
   const Limits& limits_;
   Metrics& metrics_;
-  EscalationListener on_escalation_;
+  Post post_;
   StartedTexts started_texts_;
+
+  mutable std::mutex mutex_;  // guards active_, lru_ and every Active's fields
+  std::unordered_map<std::string, ActivePtr> active_;
+  std::list<ActivePtr> lru_;  // most recently used first
 };
 
 }  // namespace backcheck::server

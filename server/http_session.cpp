@@ -252,42 +252,43 @@ void HttpSession::PostMessage(const Request& req) {
     if (!context_.addresses.TryNewConversation(address_)) {
       return fail(Error{ErrorCode::kRateLimited, "too many new conversations from your address; try again in a minute"});
     }
-    // The creation is made durable before the turn (the store keeps order); the turn's
-    // completion is the one that answers (a failed creation fails the turn too).
-    auto started = context_.service.Start(std::nullopt, [](std::optional<Error>) {});
-    if (auto* error = std::get_if<Error>(&started)) return fail(std::move(*error));
-    conversation = std::get<ConversationService::Started>(started).conversation;
+    // The message queues behind the creation; a failed creation fails it too (the turn's
+    // completion is the one that answers).
+    std::optional<Error> refused;
+    conversation = context_.service.Start(std::nullopt, std::nullopt, [&refused](auto result) {
+      if (auto* error = std::get_if<Error>(&result)) refused = *error;  // only read when refused at once
+    });
+    if (conversation.empty()) return fail(refused.value_or(context_.service.StoreFailure(std::nullopt)));
     implicit = true;
   }
-  // The response is answered once the store has the turn; it waits on this connection's strand.
-  // The completion is posted, so the response below is filled in before it runs.
-  auto pending = std::make_shared<Response>();
-  auto result = context_.service.Message(
+  // The response is written once the store has the turn, on this connection's strand.
+  context_.service.Message(
       conversation, message, received,
-      [self = shared_from_this(), pending, version = req.version(), keep_alive = req.keep_alive(),
-       origin = std::string(req[http::field::origin])](std::optional<Error> failure) {
-        asio::post(self->stream_.get_executor(), [self, pending, version, keep_alive, origin = std::move(origin),
-                                                  failure = std::move(failure)] {
-          if (!failure) return self->Write(std::move(*pending));
-          // The store could not keep the turn: 503 store_unavailable, with the guidance.
-          self->context_.metrics.ErrorSent(failure->code);
+      [self = shared_from_this(), implicit, version = req.version(), keep_alive = req.keep_alive(),
+       origin = std::string(req[http::field::origin])](std::variant<ConversationService::Replied, Error> result) {
+        asio::post(self->stream_.get_executor(), [self, implicit, version, keep_alive, origin = std::move(origin),
+                                                  result = std::move(result)]() mutable {
           Request original{http::verb::post, "/v1/messages", version};
           original.keep_alive(keep_alive);
           if (!origin.empty()) original.set(http::field::origin, origin);
-          auto res = ErrorResponse(original, StatusFor(failure->code), *failure);
+          if (auto* error = std::get_if<Error>(&result)) {
+            // The one this message just started is gone only if the store failed to create it.
+            if (implicit && error->code == ErrorCode::kUnknownConversation) {
+              *error = self->context_.service.StoreFailure(error->guidance);
+            }
+            self->context_.metrics.ErrorSent(error->code);
+            auto res = ErrorResponse(original, StatusFor(error->code), *error);
+            self->AllowOrigin(original, res);
+            return self->Write(std::move(res));
+          }
+          const auto& replied = std::get<ConversationService::Replied>(result);
+          auto res = Respond(original, http::status::ok,
+                                   ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
+                                   "application/json");
           self->AllowOrigin(original, res);
           self->Write(std::move(res));
         });
       });
-  if (auto* error = std::get_if<Error>(&result)) {
-    // The one this message just started is gone only if the store failed to create it.
-    if (implicit && error->code == ErrorCode::kUnknownConversation) *error = context_.service.StoreFailure(error->guidance);
-    return fail(std::move(*error));
-  }
-  auto& replied = std::get<ConversationService::Replied>(result);
-  *pending = Respond(req, http::status::ok, ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
-                     "application/json");
-  AllowOrigin(req, *pending);
 }
 
 void HttpSession::Write(Response&& res) {

@@ -116,6 +116,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued-bytes", limits.max_queued_bytes,
                  "bytes of frames waiting for one client; past it the server stops reading from it")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-cached-conversations", limits.max_cached_conversations,
+                 "active conversations kept in memory (others are loaded from the store when used)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-pending-per-conversation", limits.max_pending_per_conversation,
+                 "messages of one conversation waiting their turn (past it: rate_limited)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-history-turns", limits.max_history_turns, "turns in started.history (history_before pages back)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-idle-without-message", silent,

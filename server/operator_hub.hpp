@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "server/conversation_store.hpp"
+#include "server/store/store.hpp"
 
 namespace backcheck::server {
 

@@ -52,7 +52,7 @@ void OperatorSession::OnAccept(beast::error_code ec) {
 }
 
 void OperatorSession::NextPage() {
-  const auto page = context_.store.Unacknowledged(paged_to_, kPageSize);
+  const auto page = context_.store.escalations().Unacknowledged(paged_to_, kPageSize);
   for (const auto& event : page) {
     paged_to_ = event.id;
     if (live_sent_.erase(event.id)) continue;  // went out live while we were behind
@@ -98,11 +98,9 @@ void OperatorSession::Handle(std::string_view text) {
     return;
   }
   const std::int64_t ack = parsed.frame->ack;
-  context_.store.Acknowledge(ack, [self = shared_from_this(), ack](bool found) {
-    if (found) {
-      self->context_.operators.Broadcast(JsonObject(32).String("type", "acked").Int("id", ack).Done());
-      return;
-    }
+  // Every operator of every instance hears of the ack through the escalation log's listener.
+  context_.store.escalations().Acknowledge(ack, "", [self = shared_from_this(), ack](bool found) {
+    if (found) return;
     auto frame = ErrorJson(Error{ErrorCode::kBadRequest, "no unacknowledged escalation has id " + std::to_string(ack)},
                            std::nullopt);
     self->Deliver(0, std::make_shared<const std::string>(std::move(frame)));

@@ -9,7 +9,9 @@
 #include "server/conversation_service.hpp"
 #include "server/http_session.hpp"
 #include "server/server_context.hpp"
-#include "server/sqlite_store.hpp"
+#include "server/json_writer.hpp"
+#include "server/store/memory_store.hpp"
+#include "server/store/sqlite_store.hpp"
 
 namespace backcheck::server {
 namespace {
@@ -78,6 +80,14 @@ std::string Describe(const tcp::endpoint& endpoint) {
          std::to_string(endpoint.port());
 }
 
+std::unique_ptr<ConversationStore> OpenStore(const ServerConfig& config, const dialog::Engine& engine) {
+  if (config.store == "memory") return std::make_unique<MemoryStore>();
+  return std::make_unique<SqliteStore>(config.data_dir,
+                                       [&engine](dialog::ConversationState& state, const EscalationEvent& escalation) {
+                                         state = engine.Escalate(state, escalation.level, escalation.flags);
+                                       });
+}
+
 }  // namespace
 
 int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
@@ -88,25 +98,26 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   std::vector<std::string> intents;
   for (const auto& intent : engine.kb().intents) intents.push_back(intent.id);
   Metrics metrics(std::move(intents));
-  std::unique_ptr<ConversationStore> store;
-  if (config.store == "memory") {
-    store = std::make_unique<MemoryStore>();
-  } else {
-    store = std::make_unique<SqliteStore>(
-        std::filesystem::path(config.data_dir) / "backcheck.db",
-        [&engine](dialog::ConversationState& state, const EscalationEvent& escalation) {
-          state = engine.Escalate(state, escalation.level, escalation.flags);
-        });
-  }
+  std::unique_ptr<ConversationStore> store = OpenStore(config, engine);
   OperatorHub operators;
+  store->escalations().Subscribe(EscalationLog::Listener{
+      [&operators](const EscalationEvent& event) { operators.Publish(event); },
+      [&operators](std::int64_t id, const std::string&) {
+        operators.Broadcast(JsonObject(32).String("type", "acked").Int("id", id).Done());
+      }});
+  // The service runs the engine for a message that waited behind another on an I/O thread,
+  // never on the store's thread that completed the one before. (The io_context is declared
+  // below: it must be destroyed first, see above.)
+  asio::io_context* io = nullptr;
   ConversationService service(engine, *store, config.limits, metrics,
-                              [&operators](const EscalationEvent& event) { operators.Publish(event); });
+                              [&io](std::function<void()> work) { asio::post(*io, std::move(work)); });
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
   AddressLimits addresses(config.limits);
   ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses};
 
   asio::io_context ioc{static_cast<int>(threads)};
+  io = &ioc;
 
   beast::error_code ec;
   const auto address = asio::ip::make_address(config.host, ec);

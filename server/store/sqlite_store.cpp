@@ -1,9 +1,16 @@
-#include "server/sqlite_store.hpp"
+#include "server/store/sqlite_store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+
 
 namespace backcheck::server {
 namespace {
@@ -42,6 +49,11 @@ CREATE INDEX conversations_idle ON conversations (last_active);
     R"sql(
 CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
 )sql",
+    // 3: who acknowledged an escalation; a conversation's escalations are read when it loads.
+    R"sql(
+ALTER TABLE escalations ADD COLUMN acked_by TEXT;
+CREATE INDEX escalations_by_conversation ON escalations (conversation, id);
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -53,9 +65,11 @@ std::string Column(sqlite3_stmt* s, int i) {
 }
 
 void Bind(sqlite3_stmt* s, int i, std::string_view text) {
-  // SQLITE_STATIC: the text outlives the step (the batch owns it), so SQLite need not copy it.
+  // SQLITE_STATIC: the text outlives the step (the caller owns it), so SQLite need not copy it.
   sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
+void Bind(sqlite3_stmt* s, int i, std::int64_t value) { sqlite3_bind_int64(s, i, value); }
+void Bind(sqlite3_stmt* s, int i, std::uint64_t value) { sqlite3_bind_int64(s, i, static_cast<std::int64_t>(value)); }
 
 // A stored JSON array of flag ids; anything unreadable in it is skipped, never thrown.
 std::vector<std::string> FlagList(const std::string& json) {
@@ -68,202 +82,313 @@ std::vector<std::string> FlagList(const std::string& json) {
   return out;
 }
 
+// Runs `call`, reporting what it throws: a completion that throws must not take a store thread
+// (and every later turn) with it.
+template <typename F>
+void Guarded(const F& call) {
+  try {
+    call();
+  } catch (const std::exception& e) {
+    std::cerr << "chat-server: a store completion failed: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "chat-server: a store completion failed\n";
+  }
+}
+
 }  // namespace
 
-SqliteStore::SqliteStore(const std::filesystem::path& path, Raise raise) : path_(path) {
+// One SQLite handle with its prepared statements, by SQL text. Used by one thread at a time.
+class SqliteStore::Connection {
+ public:
+  explicit Connection(const std::filesystem::path& path) : path_(path) { Open(); }
+  ~Connection() {
+    for (auto& [sql, s] : statements_) sqlite3_finalize(s);
+    sqlite3_close(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  [[noreturn]] void Fail(const std::string& what) const { throw StoreError("database " + path_.string() + ": " + what); }
+
+  void Exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string message = error ? error : sqlite3_errmsg(db_);
+      sqlite3_free(error);
+      Fail(message);
+    }
+  }
+
+  // The statement for `sql`, prepared once and reset for this use. `sql` must be a literal.
+  sqlite3_stmt* Statement(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      return it->second;
+    }
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+      Fail(std::string("cannot prepare a statement (") + sqlite3_errmsg(db_) + ")");
+    }
+    statements_.emplace(sql, s);
+    return s;
+  }
+
+  // Runs a write statement to completion.
+  void Step(sqlite3_stmt* s) {
+    const int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) Fail(std::string("a write failed (") + sqlite3_errstr(rc) + ")");
+  }
+  // The next row of a query: true with a row, false at the end; throws on an error.
+  bool Row(sqlite3_stmt* s) {
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    Fail(std::string("a read failed (") + sqlite3_errstr(rc) + ")");
+  }
+  int Changes() const { return sqlite3_changes(db_); }
+  std::int64_t LastRowId() const { return sqlite3_last_insert_rowid(db_); }
+
+ private:
+  void Open() {
+    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      Fail("cannot be opened (" + message + ")");
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    // SQLite opens a file it may not write read-only without saying so; every turn would then
+    // fail. Refuse at start-up instead.
+    if (sqlite3_db_readonly(db_, "main") != 0) Fail("is not writable by this user; refusing to start");
+    // The first statement reads the header: a file that is not a database fails here, untouched.
+    sqlite3_stmt* mode = nullptr;
+    if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &mode, nullptr) != SQLITE_OK ||
+        sqlite3_step(mode) != SQLITE_ROW) {
+      std::string message = sqlite3_errmsg(db_);
+      sqlite3_finalize(mode);
+      Fail("is not a valid SQLite database (" + message +
+           "); refusing to start rather than reset it: move it aside or restore a backup");
+    }
+    std::string journal = Column(mode, 0);
+    sqlite3_finalize(mode);
+    if (journal != "wal") Fail("cannot use write-ahead logging (journal mode is " + journal + ")");
+    Exec("PRAGMA synchronous=FULL");
+  }
+
+  std::filesystem::path path_;
+  sqlite3* db_ = nullptr;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;  // by the literal's address
+};
+
+void SqliteStore::LockDataDir(const std::filesystem::path& dir) {
+  const std::filesystem::path lock = dir / "lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) throw StoreError("cannot open " + lock.string() + ": " + std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder;
+    std::ifstream(lock) >> holder;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw StoreError("data directory " + dir.string() + " is in use by another chat-server (pid " +
+                     (holder.empty() ? std::string("unknown") : holder) +
+                     "); refusing to start: stop it, or give this one its own --data-dir");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
+    // The lock holds without the pid; a refused second server just cannot name us.
+  }
+}
+
+SqliteStore::SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency raise)
+    : path_(data_dir / "backcheck.db"), raise_(std::move(raise)) {
+  LockDataDir(data_dir);
   try {
-    Open();
-    Migrate();
-    insert_conversation_ = Prepare(
-        "INSERT INTO conversations (id, state, seq, created_at, last_active) VALUES (?1, ?2, ?3, ?4, ?4)");
-    update_conversation_ = Prepare(
-        "UPDATE conversations SET state = ?2, seq = ?3, last_active = ?4 WHERE id = ?1 AND seq = ?5");
-    delete_empty_ = Prepare("DELETE FROM conversations WHERE id = ?1 AND seq = 0");
-    probe_ = Prepare("INSERT OR REPLACE INTO store_probe (id, at) VALUES (1, ?1)");
-    insert_turn_ = Prepare("INSERT INTO turns (conversation, seq, role, text, at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    insert_escalation_ =
-        Prepare("INSERT INTO escalations (conversation, level, flags, text, at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    ack_escalation_ = Prepare("UPDATE escalations SET acked_at = ?2 WHERE id = ?1 AND acked_at IS NULL");
-    purge_turns_ = Prepare(
-        "DELETE FROM turns WHERE conversation IN "
-        "(SELECT id FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2))");
-    purge_conversations_ = Prepare("DELETE FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2)");
-    Load(raise);
+    writer_db_ = std::make_unique<Connection>(path_);
+    Connection& db = *writer_db_;
+    db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    sqlite3_stmt* s = db.Statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    const int version = db.Row(s) ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_reset(s);
+    if (version > kSchemaVersion) {
+      db.Fail("has schema version " + std::to_string(version) + ", newer than this server knows (" +
+              std::to_string(kSchemaVersion) + "); refusing to start: run a newer server or restore a backup");
+    }
+    for (int v = version + 1; v <= kMigrationCount; ++v) {
+      db.Exec("BEGIN IMMEDIATE");
+      db.Exec(kMigrations[v - 1]);
+      const std::string record = "INSERT INTO schema_migrations (version, applied_at) VALUES (" + std::to_string(v) +
+                                 ", " + std::to_string(UnixMillis()) + ")";
+      db.Exec(record.c_str());
+      db.Exec("COMMIT");
+    }
+    sqlite3_stmt* count = db.Statement("SELECT COUNT(*) FROM conversations");
+    count_ = db.Row(count) ? sqlite3_column_int64(count, 0) : 0;
+    sqlite3_reset(count);
+    LoadBacklog();
+    reader_db_ = std::make_unique<Connection>(path_);
   } catch (...) {
-    Close();  // a refused database leaves no open handle behind
+    reader_db_.reset();
+    writer_db_.reset();  // a refused database leaves no open handle behind
+    ::close(lock_fd_);
     throw;
   }
   writer_ = std::thread([this] { WriterLoop(); });
+  reader_ = std::thread([this] { ReaderLoop(); });
 }
 
 SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_stopping_ = true;
+  }
+  read_cv_.notify_one();
+  if (reader_.joinable()) reader_.join();
   {
     std::lock_guard lock(queue_mutex_);
     stopping_ = true;
   }
   queue_cv_.notify_one();
   if (writer_.joinable()) writer_.join();
-  Close();
+  reader_db_.reset();
+  writer_db_.reset();
+  ::close(lock_fd_);  // unlocks the data directory
 }
 
-void SqliteStore::Close() noexcept {
-  for (auto** s : {&insert_conversation_, &update_conversation_, &delete_empty_, &probe_, &insert_turn_,
-                   &insert_escalation_, &ack_escalation_, &purge_turns_, &purge_conversations_}) {
-    sqlite3_finalize(*s);
-    *s = nullptr;
-  }
-  sqlite3_close(db_);
-  db_ = nullptr;
-}
-
-void SqliteStore::Fail(const std::string& what) const {
-  throw StoreError("database " + path_.string() + ": " + what);
-}
-
-void SqliteStore::Open() {
-  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    Fail("cannot be opened (" + message + ")");
-  }
-  sqlite3_busy_timeout(db_, 5000);
-  // SQLite opens a file it may not write read-only without saying so; every turn would then
-  // fail. Refuse at start-up instead.
-  if (sqlite3_db_readonly(db_, "main") != 0) Fail("is not writable by this user; refusing to start");
-  // The first statement reads the header: a file that is not a database fails here, untouched.
-  sqlite3_stmt* mode = nullptr;
-  if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &mode, nullptr) != SQLITE_OK ||
-      sqlite3_step(mode) != SQLITE_ROW) {
-    std::string message = sqlite3_errmsg(db_);
-    sqlite3_finalize(mode);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    Fail("is not a valid SQLite database (" + message +
-         "); refusing to start rather than reset it: move it aside or restore a backup");
-  }
-  std::string journal = Column(mode, 0);
-  sqlite3_finalize(mode);
-  if (journal != "wal") Fail("cannot use write-ahead logging (journal mode is " + journal + ")");
-
-  Exec("PRAGMA synchronous=FULL");
-}
-
-void SqliteStore::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : sqlite3_errmsg(db_);
-    sqlite3_free(error);
-    Fail(message);
-  }
-}
-
-sqlite3_stmt* SqliteStore::Prepare(const char* sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
-    Fail(std::string("cannot prepare a statement (") + sqlite3_errmsg(db_) + ")");
-  }
-  return s;
-}
-
-void SqliteStore::Migrate() {
-  Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-  sqlite3_stmt* s = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  sqlite3_step(s);
-  const int version = sqlite3_column_int(s, 0);
-  sqlite3_finalize(s);
-  if (version > kSchemaVersion) {
-    Fail("has schema version " + std::to_string(version) + ", newer than this server knows (" +
-         std::to_string(kSchemaVersion) + "); refusing to start: run a newer server or restore a backup");
-  }
-  for (int v = version + 1; v <= kMigrationCount; ++v) {
-    Exec("BEGIN IMMEDIATE");
-    Exec(kMigrations[v - 1]);
-    const std::string record = "INSERT INTO schema_migrations (version, applied_at) VALUES (" + std::to_string(v) +
-                               ", " + std::to_string(UnixMillis()) + ")";
-    Exec(record.c_str());
-    Exec("COMMIT");
-  }
-}
-
-void SqliteStore::Load(const Raise& raise) {
-  const std::int64_t now_ms = UnixMillis();
-  const auto now = Clock::now();
-  sqlite3_stmt* conversations = Prepare("SELECT id, state, seq, last_active FROM conversations");
-  while (sqlite3_step(conversations) == SQLITE_ROW) {
-    const std::string id = Column(conversations, 0);
-    dialog::ConversationState state;
-    try {
-      state = nlohmann::json::parse(Column(conversations, 1)).get<dialog::ConversationState>();
-    } catch (const std::exception& e) {
-      sqlite3_finalize(conversations);
-      Fail("conversation " + id + " has an unreadable state (" + e.what() + ")");
-    }
-    const auto idle = std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - sqlite3_column_int64(conversations, 3)));
-    auto conversation = MemoryStore::Insert(id, std::move(state), now - idle, SIZE_MAX);
-    conversation->seq = static_cast<std::uint64_t>(sqlite3_column_int64(conversations, 2));
-    conversation->durable_seq = conversation->seq;
-    conversation->durable_state = conversation->state;
-  }
-  sqlite3_finalize(conversations);
-
-  // Turns in order: by conversation and seq, the user's message before the reply.
-  sqlite3_stmt* turns = Prepare("SELECT conversation, seq, role, text FROM turns ORDER BY conversation, seq, role DESC");
-  std::shared_ptr<Conversation> current;
-  while (sqlite3_step(turns) == SQLITE_ROW) {
-    const std::string id = Column(turns, 0);
-    if (!current || current->id != id) current = MemoryStore::Find(id);
-    if (!current) continue;
-    current->history.push_back(
-        HistoryEntry{Column(turns, 2), Column(turns, 3), static_cast<std::uint64_t>(sqlite3_column_int64(turns, 1))});
-  }
-  sqlite3_finalize(turns);
-
-  sqlite3_stmt* escalations =
-      Prepare("SELECT id, conversation, level, flags, text, at FROM escalations WHERE acked_at IS NULL ORDER BY id");
-  while (sqlite3_step(escalations) == SQLITE_ROW) {
+void SqliteStore::LoadBacklog() {
+  Connection& db = *writer_db_;
+  sqlite3_stmt* s =
+      db.Statement("SELECT id, conversation, level, flags, text, at FROM escalations WHERE acked_at IS NULL ORDER BY id");
+  while (db.Row(s)) {
     EscalationEvent e;
-    e.id = sqlite3_column_int64(escalations, 0);
-    e.conversation = Column(escalations, 1);
-    e.level = knowledge::ParseUrgency(Column(escalations, 2)).value_or(knowledge::Urgency::kUrgent);
-    e.flags = FlagList(Column(escalations, 3));
-    e.text = Column(escalations, 4);
-    e.at_ms = sqlite3_column_int64(escalations, 5);
+    e.id = sqlite3_column_int64(s, 0);
+    e.conversation = Column(s, 1);
+    e.level = knowledge::ParseUrgency(Column(s, 2)).value_or(knowledge::Urgency::kUrgent);
+    e.flags = FlagList(Column(s, 3));
+    e.text = Column(s, 4);
+    e.at_ms = sqlite3_column_int64(s, 5);
     backlog_.Add(e);
   }
-  sqlite3_finalize(escalations);
+  sqlite3_reset(s);
+}
 
-  // Urgency never goes down: an escalation may be durable when the turn that raised it is not
-  // (its write failed and the escalation was retried alone).
-  if (!raise) return;
-  sqlite3_stmt* all = Prepare("SELECT conversation, level, flags FROM escalations ORDER BY id");
-  while (sqlite3_step(all) == SQLITE_ROW) {
-    EscalationEvent e;
-    e.conversation = Column(all, 0);
-    auto conversation = MemoryStore::Find(e.conversation);
-    if (!conversation) continue;
-    e.level = knowledge::ParseUrgency(Column(all, 1)).value_or(knowledge::Urgency::kUrgent);
-    e.flags = FlagList(Column(all, 2));
-    raise(conversation->state, e);
-    conversation->durable_state = conversation->state;
+// ---- reads ------------------------------------------------------------------------------------
+
+void SqliteStore::EnqueueRead(Read read) {
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_.push_back(std::move(read));
   }
-  sqlite3_finalize(all);
+  read_cv_.notify_one();
 }
 
-std::size_t SqliteStore::PurgeIdle(Clock::time_point cutoff, Clock::time_point empty_cutoff) {
-  const auto now = Clock::now();
-  const auto to_unix = [&](Clock::time_point t) {
-    return UnixMillis() - std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count();
-  };
-  Enqueue(Purge{to_unix(cutoff), to_unix(empty_cutoff)});
-  return MemoryStore::PurgeIdle(cutoff, empty_cutoff);
+void SqliteStore::ReaderLoop() {
+  std::vector<Read> batch;
+  while (true) {
+    {
+      std::unique_lock lock(read_mutex_);
+      read_cv_.wait(lock, [&] { return reads_stopping_ || !reads_.empty(); });
+      if (reads_.empty()) return;  // stopping, and every read asked for is answered
+      batch.swap(reads_);
+    }
+    for (auto& read : batch) Guarded(read);
+    batch.clear();
+  }
 }
 
-void SqliteStore::Persist(TurnRecord record, Done done) { Enqueue(Write{std::move(record), std::move(done)}); }
+Loaded SqliteStore::ReadConversation(const std::string& id) {
+  Connection& db = *reader_db_;
+  Loaded loaded;
+  try {
+    sqlite3_stmt* s = db.Statement("SELECT state, seq, last_active FROM conversations WHERE id = ?1");
+    Bind(s, 1, id);
+    if (!db.Row(s)) {
+      sqlite3_reset(s);
+      return loaded;
+    }
+    loaded.conversation.id = id;
+    loaded.conversation.seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+    loaded.conversation.last_active_ms = sqlite3_column_int64(s, 2);
+    const std::string state = Column(s, 0);
+    sqlite3_reset(s);
+    try {
+      loaded.conversation.state = nlohmann::json::parse(state).get<dialog::ConversationState>();
+    } catch (const std::exception& e) {
+      std::cerr << "chat-server: conversation " << id << " has an unreadable state (" << e.what() << ")\n";
+      loaded.status = Loaded::Status::kUnavailable;
+      return loaded;
+    }
+    // Urgency never goes down: an escalation may be durable when the turn that raised it is not.
+    if (raise_) {
+      sqlite3_stmt* e = db.Statement("SELECT level, flags FROM escalations WHERE conversation = ?1 ORDER BY id");
+      Bind(e, 1, id);
+      while (db.Row(e)) {
+        EscalationEvent event;
+        event.conversation = id;
+        event.level = knowledge::ParseUrgency(Column(e, 0)).value_or(knowledge::Urgency::kUrgent);
+        event.flags = FlagList(Column(e, 1));
+        raise_(loaded.conversation.state, event);
+      }
+      sqlite3_reset(e);
+    }
+    loaded.status = Loaded::Status::kFound;
+  } catch (const StoreError& e) {
+    std::cerr << "chat-server: " << e.what() << "\n";
+    loaded.status = Loaded::Status::kUnavailable;
+  }
+  return loaded;
+}
 
-void SqliteStore::Acknowledge(std::int64_t id, std::function<void(bool found)> done) {
-  Enqueue(Ack{id, std::move(done)});
+std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::optional<std::uint64_t> before,
+                                                    std::size_t turns) {
+  Connection& db = *reader_db_;
+  try {
+    sqlite3_stmt* s = db.Statement("SELECT seq FROM conversations WHERE id = ?1");
+    Bind(s, 1, id);
+    const std::uint64_t last = db.Row(s) ? static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)) : 0;
+    sqlite3_reset(s);
+    const HistoryRange range = RangeOf(last, before, turns);
+    HistoryPage page;
+    page.more = range.more;
+    // The user's message before the reply: 'user' > 'assistant', so role descending.
+    sqlite3_stmt* t = db.Statement(
+        "SELECT seq, role, text FROM turns WHERE conversation = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq, role DESC");
+    Bind(t, 1, id);
+    Bind(t, 2, range.first);
+    Bind(t, 3, range.end);
+    while (db.Row(t)) {
+      page.entries.push_back(HistoryEntry{Column(t, 1), Column(t, 2), static_cast<std::uint64_t>(sqlite3_column_int64(t, 0))});
+    }
+    sqlite3_reset(t);
+    return page;
+  } catch (const StoreError& e) {
+    std::cerr << "chat-server: " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+void SqliteStore::Load(std::string id, std::function<void(Loaded)> done) {
+  EnqueueRead([this, id = std::move(id), done = std::move(done)] { done(ReadConversation(id)); });
+}
+
+void SqliteStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
+                          std::function<void(std::optional<HistoryPage>)> done) {
+  EnqueueRead([this, id = std::move(id), before, turns, done = std::move(done)] { done(ReadHistory(id, before, turns)); });
+}
+
+// ---- writes -----------------------------------------------------------------------------------
+
+void SqliteStore::Commit(TurnRecord record, CommitDone done) { Enqueue(Write{std::move(record), std::move(done)}); }
+
+void SqliteStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
+  Enqueue(Purging{cutoff_ms, empty_cutoff_ms});
+}
+
+void SqliteStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
+  Enqueue(Ack{id, std::move(by), std::move(done)});
 }
 
 void SqliteStore::Enqueue(Job job) {
@@ -290,151 +415,172 @@ void SqliteStore::WriterLoop() {
       if (queue_.empty() && stopping_) return;  // everything queued is committed
       batch.swap(queue_);
     }
-    Commit(batch);  // an empty batch is a retry or a probe
+    CommitBatch(batch);  // an empty batch is a retry or a probe
     batch.clear();
   }
 }
 
-void SqliteStore::Step(sqlite3_stmt* s) {
-  const int rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  sqlite3_clear_bindings(s);
-  if (rc != SQLITE_DONE) Fail(std::string("a write failed (") + sqlite3_errstr(rc) + ")");
-}
-
 void SqliteStore::InsertEscalation(EscalationEvent& e) {
-  Bind(insert_escalation_, 1, e.conversation);
-  Bind(insert_escalation_, 2, knowledge::UrgencyName(e.level));
+  Connection& db = *writer_db_;
+  sqlite3_stmt* s =
+      db.Statement("INSERT INTO escalations (conversation, level, flags, text, at) VALUES (?1, ?2, ?3, ?4, ?5)");
+  Bind(s, 1, e.conversation);
+  Bind(s, 2, knowledge::UrgencyName(e.level));
   const std::string flags = nlohmann::json(e.flags).dump();  // bound static: lives past the step
-  Bind(insert_escalation_, 3, flags);
-  Bind(insert_escalation_, 4, e.text);
-  sqlite3_bind_int64(insert_escalation_, 5, e.at_ms);
-  Step(insert_escalation_);
-  e.id = sqlite3_last_insert_rowid(db_);
+  Bind(s, 3, flags);
+  Bind(s, 4, e.text);
+  Bind(s, 5, e.at_ms);
+  db.Step(s);
+  e.id = db.LastRowId();
 }
 
-bool SqliteStore::WriteRecord(TurnRecord& r) {
+CommitResult SqliteStore::WriteRecord(TurnRecord& r) {
+  Connection& db = *writer_db_;
   switch (r.kind) {
-    case TurnRecord::Kind::kCreate:
-      Bind(insert_conversation_, 1, r.conversation);
-      Bind(insert_conversation_, 2, r.state_json);
-      sqlite3_bind_int64(insert_conversation_, 3, static_cast<std::int64_t>(r.seq));
-      sqlite3_bind_int64(insert_conversation_, 4, r.at_ms);
-      Step(insert_conversation_);
-      return true;
-    case TurnRecord::Kind::kDelete:
-      Bind(delete_empty_, 1, r.conversation);
-      Step(delete_empty_);
-      return true;
+    case TurnRecord::Kind::kCreate: {
+      sqlite3_stmt* s = db.Statement(
+          "INSERT OR IGNORE INTO conversations (id, state, seq, created_at, last_active) VALUES (?1, ?2, ?3, ?4, ?4)");
+      const std::string state = nlohmann::json(r.state).dump();
+      Bind(s, 1, r.conversation);
+      Bind(s, 2, state);
+      Bind(s, 3, r.seq);
+      Bind(s, 4, r.at_ms);
+      db.Step(s);
+      return db.Changes() == 1 ? CommitResult::kCommitted : CommitResult::kConflict;
+    }
+    case TurnRecord::Kind::kDelete: {
+      sqlite3_stmt* s = db.Statement("DELETE FROM conversations WHERE id = ?1 AND seq = 0");
+      Bind(s, 1, r.conversation);
+      db.Step(s);
+      return CommitResult::kCommitted;
+    }
     case TurnRecord::Kind::kUpdate:
       break;
   }
-  Bind(update_conversation_, 1, r.conversation);
-  Bind(update_conversation_, 2, r.state_json);
-  sqlite3_bind_int64(update_conversation_, 3, static_cast<std::int64_t>(r.seq));
-  sqlite3_bind_int64(update_conversation_, 4, r.at_ms);
-  sqlite3_bind_int64(update_conversation_, 5, static_cast<std::int64_t>(r.expected_seq));
-  Step(update_conversation_);
-  if (sqlite3_changes(db_) != 1) return false;  // not the seq it was computed on: a turn before it failed
+  sqlite3_stmt* s =
+      db.Statement("UPDATE conversations SET state = ?2, seq = ?3, last_active = ?4 WHERE id = ?1 AND seq = ?5");
+  const std::string state = nlohmann::json(r.state).dump();
+  Bind(s, 1, r.conversation);
+  Bind(s, 2, state);
+  Bind(s, 3, r.seq);
+  Bind(s, 4, r.at_ms);
+  Bind(s, 5, r.expected_seq);
+  db.Step(s);
+  if (db.Changes() != 1) return CommitResult::kConflict;  // somebody's turn came first, or it is gone
   if (r.has_turn) {
+    sqlite3_stmt* t = db.Statement("INSERT INTO turns (conversation, seq, role, text, at) VALUES (?1, ?2, ?3, ?4, ?5)");
     for (auto [role, text] : {std::pair<const char*, const std::string*>{"user", &r.user_text},
                               std::pair<const char*, const std::string*>{"assistant", &r.reply_text}}) {
-      Bind(insert_turn_, 1, r.conversation);
-      sqlite3_bind_int64(insert_turn_, 2, static_cast<std::int64_t>(r.seq));
-      Bind(insert_turn_, 3, role);
-      Bind(insert_turn_, 4, *text);
-      sqlite3_bind_int64(insert_turn_, 5, r.at_ms);
-      Step(insert_turn_);
+      sqlite3_reset(t);
+      Bind(t, 1, r.conversation);
+      Bind(t, 2, r.seq);
+      Bind(t, 3, role);
+      Bind(t, 4, *text);
+      Bind(t, 5, r.at_ms);
+      db.Step(t);
     }
   }
   if (r.escalation) InsertEscalation(*r.escalation);
-  return true;
+  return CommitResult::kCommitted;
 }
 
-void SqliteStore::Commit(std::vector<Job>& batch) {
+void SqliteStore::CommitBatch(std::vector<Job>& batch) {
+  Connection& db = *writer_db_;
   bool full = !retry_.empty();
   for (const auto& job : batch) {
     if (std::holds_alternative<Ack>(job)) full = true;
     if (auto* w = std::get_if<Write>(&job); w && w->record.escalation) full = true;
   }
-  std::vector<bool> done_ok(batch.size(), false);  // per job: written (Write) or found (Ack)
+  std::vector<CommitResult> results(batch.size(), CommitResult::kUnavailable);
   std::vector<EscalationEvent> retried = retry_;
+  std::int64_t counted = 0;  // conversations added less those removed, once committed
   bool ok = true;
   try {
-    Exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    Exec("BEGIN IMMEDIATE");
+    db.Exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    db.Exec("BEGIN IMMEDIATE");
     for (auto& e : retried) InsertEscalation(e);
     if (batch.empty() || !healthy_.load()) {  // a probe: does a write work now?
-      sqlite3_bind_int64(probe_, 1, UnixMillis());
-      Step(probe_);
+      sqlite3_stmt* probe = db.Statement("INSERT OR REPLACE INTO store_probe (id, at) VALUES (1, ?1)");
+      Bind(probe, 1, UnixMillis());
+      db.Step(probe);
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (auto* w = std::get_if<Write>(&batch[i])) {
-        done_ok[i] = WriteRecord(w->record);
-      } else if (auto* a = std::get_if<Ack>(&batch[i])) {
-        sqlite3_bind_int64(ack_escalation_, 1, a->id);
-        sqlite3_bind_int64(ack_escalation_, 2, UnixMillis());
-        Step(ack_escalation_);
-        done_ok[i] = sqlite3_changes(db_) > 0;
-      } else if (auto* p = std::get_if<Purge>(&batch[i])) {
-        for (auto* s : {purge_turns_, purge_conversations_}) {
-          sqlite3_bind_int64(s, 1, p->cutoff_ms);
-          sqlite3_bind_int64(s, 2, p->empty_cutoff_ms);
-          Step(s);
+        results[i] = WriteRecord(w->record);
+        if (results[i] == CommitResult::kCommitted && w->record.kind != TurnRecord::Kind::kUpdate) {
+          counted += w->record.kind == TurnRecord::Kind::kCreate ? 1 : -db.Changes();
         }
+      } else if (auto* a = std::get_if<Ack>(&batch[i])) {
+        sqlite3_stmt* s = db.Statement("UPDATE escalations SET acked_at = ?2, acked_by = ?3 WHERE id = ?1 AND acked_at IS NULL");
+        Bind(s, 1, a->id);
+        Bind(s, 2, UnixMillis());
+        Bind(s, 3, a->by);
+        db.Step(s);
+        results[i] = db.Changes() > 0 ? CommitResult::kCommitted : CommitResult::kConflict;
+      } else if (auto* p = std::get_if<Purging>(&batch[i])) {
+        for (const char* sql : {"DELETE FROM turns WHERE conversation IN "
+                                "(SELECT id FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2))",
+                                "DELETE FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2)"}) {
+          sqlite3_stmt* s = db.Statement(sql);
+          Bind(s, 1, p->cutoff_ms);
+          Bind(s, 2, p->empty_cutoff_ms);
+          db.Step(s);
+        }
+        counted -= db.Changes();
       }
     }
-    Exec("COMMIT");
+    db.Exec("COMMIT");
   } catch (const StoreError& e) {
     ok = false;
     if (healthy_.load()) {  // said once per outage; the writer retries quietly
       std::cerr << "chat-server: " << e.what() << "; replies are withheld and escalations kept for a retry until "
                 << "writes work again\n";
     }
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    try {
+      db.Exec("ROLLBACK");
+    } catch (const StoreError&) {
+      // No transaction was open (BEGIN failed): nothing to undo.
+    }
   }
   if (ok) {
     commits_.fetch_add(1);
+    count_.fetch_add(counted);
     if (!healthy_.exchange(true)) std::cerr << "chat-server: database " << path_.string() << ": writes work again\n";
     retry_.clear();
   } else {
     healthy_.store(false);
   }
-  Complete(batch, ok, done_ok, retried);
+  Complete(batch, ok, results, retried);
 }
 
-void SqliteStore::Complete(std::vector<Job>& batch, bool ok, const std::vector<bool>& done_ok,
+void SqliteStore::Complete(std::vector<Job>& batch, bool ok, const std::vector<CommitResult>& results,
                            const std::vector<EscalationEvent>& retried) {
-  // A completion that throws must not take the writer (and every later turn) with it.
-  const auto guarded = [](const auto& call) {
-    try {
-      call();
-    } catch (const std::exception& e) {
-      std::cerr << "chat-server: a store completion failed: " << e.what() << "\n";
-    } catch (...) {
-      std::cerr << "chat-server: a store completion failed\n";
-    }
-  };
   if (ok) {
     for (const auto& e : retried) {
       backlog_.Add(e);
-      if (retried_) guarded([&] { retried_(e); });
+      if (listener_.escalation) Guarded([&] { listener_.escalation(e); });
     }
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
+    const CommitResult result = ok ? results[i] : CommitResult::kUnavailable;
     if (auto* w = std::get_if<Write>(&batch[i])) {
-      const bool written = ok && done_ok[i];
       auto& escalation = w->record.escalation;
-      if (written && escalation) backlog_.Add(*escalation);
-      if (!written && escalation) {
+      const bool written = result == CommitResult::kCommitted;
+      if (written && escalation) {
+        backlog_.Add(*escalation);
+        if (listener_.escalation) Guarded([&] { listener_.escalation(*escalation); });
+      }
+      if (result == CommitResult::kUnavailable && escalation) {
         escalation->id = 0;
         retry_.push_back(*escalation);  // the turn is lost; the operators must still hear of it
       }
-      guarded([&] { w->done(written, written ? escalation : std::nullopt); });
+      Guarded([&] { w->done(result, written ? escalation : std::nullopt); });
     } else if (auto* a = std::get_if<Ack>(&batch[i])) {
-      const bool found = ok && done_ok[i];
-      if (found) backlog_.Remove(a->id);
-      guarded([&] { a->done(found); });
+      const bool found = result == CommitResult::kCommitted;
+      if (found && backlog_.Remove(a->id) && listener_.acknowledged) {
+        Guarded([&] { listener_.acknowledged(a->id, a->by); });
+      }
+      Guarded([&] { a->done(found); });
     }
   }
 }

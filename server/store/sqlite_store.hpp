@@ -1,120 +1,128 @@
-// The durable conversation store: SQLite in WAL mode, one writer thread with group commit.
+// The embedded durable store (--store sqlite, the default): SQLite in WAL mode, for one process.
 //
-// Reads are served from memory (the MemoryStore this extends); every change is queued to the
-// writer, which commits all pending changes of all conversations in one transaction and then
-// calls their completions in order, so a reply is released only once its turn is on disk.
-// A batch holding an escalation or an acknowledgement commits with synchronous=FULL (it
-// survives power loss); other batches with synchronous=NORMAL, which in WAL mode survives the
-// process being killed (kill -9), the promise for turns.
+// Writes: one writer thread with group commit takes every queued record of every conversation
+// and commits them in one transaction, then calls their completions in order, so a reply is
+// released only once its turn is on disk. A batch holding an escalation or an acknowledgement
+// commits with synchronous=FULL (it survives power loss); other batches with synchronous=NORMAL,
+// which in WAL mode survives the process being killed (kill -9), the promise for turns.
+// Reads (Load, History): one reader thread with its own connection, so a read never waits for
+// a commit's fsync. Nothing is loaded at start-up but the count and the unacknowledged
+// escalations: a conversation is read when it is used.
 //
+// The data directory is locked (flock on DIR/lock, holding the owner's pid) for the store's
+// lifetime: a second server on the same directory is refused with StoreError naming the pid.
 // Schema versions are recorded in schema_migrations; opening a database that is corrupt, newer
 // than this code or not writable throws StoreError and changes nothing.
 //
-// When a commit fails (a full disk, an I/O error) every record of the batch is reported failed
-// and nothing of it is kept; the store turns unhealthy (Healthy() false) and the writer probes
-// about once a second until a write succeeds. The escalations of failed records are not dropped:
-// they are retried until durable and then handed to the retried-escalation listener, so an
-// operator is always told. A conversation's urgency never goes down across a restart: on load it
-// is raised to its highest stored escalation (through `raise`), whether or not the turn that
-// made the escalation was committed.
+// When a commit fails (a full disk, an I/O error) every record of the batch is reported
+// kUnavailable and nothing of it is kept; the store turns unhealthy and the writer probes about
+// once a second until a write succeeds. The escalations of failed records are not dropped: they
+// are retried until durable and then handed to the escalation listener, so an operator is
+// always told; Load raises a conversation's urgency to its stored escalations'.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
-#include <stdexcept>
+#include <mutex>
 #include <thread>
 #include <variant>
 
-#include "server/conversation_store.hpp"
+#include "server/store/escalation_backlog.hpp"
+#include "server/store/store.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace backcheck::server {
 
-class StoreError : public std::runtime_error {
+class SqliteStore final : public ConversationStore, public EscalationLog {
  public:
-  using std::runtime_error::runtime_error;
-};
-
-class SqliteStore final : public MemoryStore {
- public:
-  static constexpr int kSchemaVersion = 2;
-  // Raises a loaded state's urgency to a stored escalation's (dialog::Engine::Escalate).
-  using Raise = std::function<void(dialog::ConversationState& state, const EscalationEvent& escalation)>;
+  static constexpr int kSchemaVersion = 3;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
 
-  // Opens or creates the database at `path` and loads every conversation and unacknowledged
-  // escalation into memory.
-  explicit SqliteStore(const std::filesystem::path& path, Raise raise = {});
-  ~SqliteStore() override;  // commits what is queued, then closes
+  // Locks `data_dir`, opens or creates DIR/backcheck.db and migrates it.
+  explicit SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency raise = {});
+  ~SqliteStore() override;  // commits what is queued, then closes and unlocks
 
-  std::size_t PurgeIdle(Clock::time_point cutoff, Clock::time_point empty_cutoff) override;
-  void Persist(TurnRecord record, Done done) override;
-  bool KeepsRecords() const override { return true; }
-  void Acknowledge(std::int64_t id, std::function<void(bool found)> done) override;
+  void Load(std::string id, std::function<void(Loaded)> done) override;
+  void Commit(TurnRecord record, CommitDone done) override;
+  void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
+               std::function<void(std::optional<HistoryPage>)> done) override;
+  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  std::size_t Count() const override { return static_cast<std::size_t>(std::max<std::int64_t>(0, count_.load())); }
   bool Healthy() const override { return healthy_.load(); }
-  void SetRetriedEscalationListener(EscalationListener listener) override { retried_ = std::move(listener); }
+  EscalationLog& escalations() override { return *this; }
+
+  std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id, std::size_t limit) const override {
+    return backlog_.Page(after_id, limit);
+  }
+  void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
+  void Subscribe(Listener listener) override { listener_ = std::move(listener); }
 
   // For tests and benchmarks: how many transactions the writer has committed.
   std::uint64_t Commits() const { return commits_.load(); }
 
  private:
-  struct Purge {
+  struct Purging {
     std::int64_t cutoff_ms;
     std::int64_t empty_cutoff_ms;
   };
   struct Ack {
     std::int64_t id;
+    std::string by;
     std::function<void(bool)> done;
   };
   struct Write {
     TurnRecord record;
-    Done done;
+    CommitDone done;
   };
-  using Job = std::variant<Write, Ack, Purge>;
+  using Job = std::variant<Write, Ack, Purging>;
+  using Read = std::function<void()>;  // runs on the reader thread
 
-  void Open();
-  void Migrate();
-  void Load(const Raise& raise);
-  void Close() noexcept;
+  class Connection;  // one sqlite3 handle and its prepared statements (sqlite_store.cpp)
+
+  void LockDataDir(const std::filesystem::path& dir);
+  void LoadBacklog();
   void Enqueue(Job job);
+  void EnqueueRead(Read read);
   void WriterLoop();
-  void Commit(std::vector<Job>& batch);
+  void ReaderLoop();
+  void CommitBatch(std::vector<Job>& batch);
   // Calls the batch's completions once its commit has succeeded or failed.
-  void Complete(std::vector<Job>& batch, bool ok, const std::vector<bool>& done_ok,
+  void Complete(std::vector<Job>& batch, bool ok, const std::vector<CommitResult>& results,
                 const std::vector<EscalationEvent>& retried);
-  // Writes one record inside the open transaction. False: the conversation's stored seq is not
-  // the one the record expects (an earlier turn failed), nothing of it was written. Throws
-  // StoreError when a statement fails (the transaction is then rolled back).
-  bool WriteRecord(TurnRecord& r);
+  // Writes one record inside the open transaction; kConflict when the stored seq (or the id)
+  // is not the one the record expects, nothing of it written. Throws StoreError when a
+  // statement fails (the transaction is then rolled back).
+  CommitResult WriteRecord(TurnRecord& r);
   void InsertEscalation(EscalationEvent& e);
-  void Step(sqlite3_stmt* s);
-  void Exec(const char* sql);
-  sqlite3_stmt* Prepare(const char* sql);
-  [[noreturn]] void Fail(const std::string& what) const;
+  Loaded ReadConversation(const std::string& id);
+  std::optional<HistoryPage> ReadHistory(const std::string& id, std::optional<std::uint64_t> before, std::size_t turns);
 
   std::filesystem::path path_;
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_conversation_ = nullptr;
-  sqlite3_stmt* update_conversation_ = nullptr;
-  sqlite3_stmt* delete_empty_ = nullptr;
-  sqlite3_stmt* probe_ = nullptr;
-  sqlite3_stmt* insert_turn_ = nullptr;
-  sqlite3_stmt* insert_escalation_ = nullptr;
-  sqlite3_stmt* ack_escalation_ = nullptr;
-  sqlite3_stmt* purge_turns_ = nullptr;
-  sqlite3_stmt* purge_conversations_ = nullptr;
+  int lock_fd_ = -1;
+  RaiseUrgency raise_;
+  std::unique_ptr<Connection> writer_db_;
+  std::unique_ptr<Connection> reader_db_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::vector<Job> queue_;
   bool stopping_ = false;
+  std::mutex read_mutex_;
+  std::condition_variable read_cv_;
+  std::vector<Read> reads_;
+  bool reads_stopping_ = false;
+
   std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::int64_t> count_{0};
   std::atomic<bool> healthy_{true};
   std::vector<EscalationEvent> retry_;  // escalations whose records failed; writer thread only
-  EscalationListener retried_;
+  EscalationBacklog backlog_;
+  Listener listener_;
   std::thread writer_;
+  std::thread reader_;
 };
 
 }  // namespace backcheck::server

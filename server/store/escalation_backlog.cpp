@@ -1,0 +1,34 @@
+#include "server/store/escalation_backlog.hpp"
+
+namespace backcheck::server {
+
+bool EscalationBacklog::Add(const EscalationEvent& event) {
+  std::lock_guard lock(mutex_);
+  return events_.emplace(event.id, event).second;
+}
+
+bool EscalationBacklog::Remove(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  return events_.erase(id) > 0;
+}
+
+bool EscalationBacklog::Contains(std::int64_t id) const {
+  std::lock_guard lock(mutex_);
+  return events_.count(id) > 0;
+}
+
+std::vector<EscalationEvent> EscalationBacklog::Page(std::int64_t after_id, std::size_t limit) const {
+  std::lock_guard lock(mutex_);
+  std::vector<EscalationEvent> out;
+  for (auto it = events_.upper_bound(after_id); it != events_.end() && out.size() < limit; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+std::size_t EscalationBacklog::Size() const {
+  std::lock_guard lock(mutex_);
+  return events_.size();
+}
+
+}  // namespace backcheck::server

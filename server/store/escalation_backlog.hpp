@@ -1,0 +1,26 @@
+// An instance's copy of the unacknowledged escalations, by id: what an operator who connects is
+// sent first. Thread-safe. Every store keeps one; the table stays the truth.
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "server/store/store.hpp"
+
+namespace backcheck::server {
+
+class EscalationBacklog {
+ public:
+  // False when the id is there already: each escalation is announced once.
+  bool Add(const EscalationEvent& event);
+  bool Remove(std::int64_t id);  // false when it was not there
+  bool Contains(std::int64_t id) const;
+  std::vector<EscalationEvent> Page(std::int64_t after_id, std::size_t limit) const;
+  std::size_t Size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, EscalationEvent> events_;
+};
+
+}  // namespace backcheck::server

@@ -1,0 +1,88 @@
+#include "server/store/memory_store.hpp"
+
+namespace backcheck::server {
+
+void MemoryStore::Load(std::string id, std::function<void(Loaded)> done) {
+  Loaded loaded;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = conversations_.find(id); it != conversations_.end()) {
+      loaded.status = Loaded::Status::kFound;
+      loaded.conversation = it->second.stored;
+    }
+  }
+  done(std::move(loaded));
+}
+
+CommitResult MemoryStore::Apply(TurnRecord& r) {
+  std::lock_guard lock(mutex_);
+  auto it = conversations_.find(r.conversation);
+  switch (r.kind) {
+    case TurnRecord::Kind::kCreate:
+      if (it != conversations_.end()) return CommitResult::kConflict;
+      conversations_.emplace(r.conversation, Entry{StoredConversation{r.conversation, std::move(r.state), r.seq, r.at_ms}, {}});
+      return CommitResult::kCommitted;
+    case TurnRecord::Kind::kDelete:
+      if (it != conversations_.end() && it->second.stored.seq == 0) conversations_.erase(it);
+      return CommitResult::kCommitted;
+    case TurnRecord::Kind::kUpdate:
+      break;
+  }
+  if (it == conversations_.end() || it->second.stored.seq != r.expected_seq) return CommitResult::kConflict;
+  Entry& e = it->second;
+  e.stored.state = std::move(r.state);
+  e.stored.seq = r.seq;
+  e.stored.last_active_ms = r.at_ms;
+  if (r.has_turn) {
+    e.history.push_back(HistoryEntry{"user", std::move(r.user_text), r.seq});
+    e.history.push_back(HistoryEntry{"assistant", std::move(r.reply_text), r.seq});
+  }
+  if (r.escalation) r.escalation->id = ++next_escalation_;
+  return CommitResult::kCommitted;
+}
+
+void MemoryStore::Commit(TurnRecord record, CommitDone done) {
+  const CommitResult result = Apply(record);
+  if (result == CommitResult::kCommitted && record.escalation) {
+    backlog_.Add(*record.escalation);
+    if (listener_.escalation) listener_.escalation(*record.escalation);
+  }
+  done(result, result == CommitResult::kCommitted ? record.escalation : std::nullopt);
+}
+
+void MemoryStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
+                          std::function<void(std::optional<HistoryPage>)> done) {
+  HistoryPage page;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = conversations_.find(id); it != conversations_.end()) {
+      const HistoryRange range = RangeOf(it->second.stored.seq, before, turns);
+      for (const auto& entry : it->second.history) {
+        if (entry.seq >= range.first && entry.seq < range.end) page.entries.push_back(entry);
+      }
+      page.more = range.more;
+    }
+  }
+  done(std::move(page));
+}
+
+void MemoryStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(conversations_, [&](const auto& entry) {
+    const StoredConversation& c = entry.second.stored;
+    return c.last_active_ms < cutoff_ms || (c.seq == 0 && c.last_active_ms < empty_cutoff_ms);
+  });
+}
+
+std::size_t MemoryStore::Count() const {
+  std::lock_guard lock(mutex_);
+  return conversations_.size();
+}
+
+void MemoryStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
+  const bool found = backlog_.Remove(id);
+  if (found && listener_.acknowledged) listener_.acknowledged(id, by);
+  done(found);
+}
+
+}  // namespace backcheck::server

@@ -1,0 +1,48 @@
+// Conversations in memory only (--store memory): fast, one process, lost on restart. Every call
+// completes inline, before it returns. Thread-safe.
+#pragma once
+
+#include <mutex>
+#include <unordered_map>
+
+#include "server/store/escalation_backlog.hpp"
+#include "server/store/store.hpp"
+
+namespace backcheck::server {
+
+class MemoryStore final : public ConversationStore, public EscalationLog {
+ public:
+  void Load(std::string id, std::function<void(Loaded)> done) override;
+  void Commit(TurnRecord record, CommitDone done) override;
+  void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
+               std::function<void(std::optional<HistoryPage>)> done) override;
+  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  std::size_t Count() const override;
+  bool KeepsRecords() const override { return true; }  // the history is what it keeps
+  EscalationLog& escalations() override { return *this; }
+
+  std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id, std::size_t limit) const override {
+    return backlog_.Page(after_id, limit);
+  }
+  void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
+  void Subscribe(Listener listener) override { listener_ = std::move(listener); }
+
+ private:
+  struct Entry {
+    StoredConversation stored;
+    std::vector<HistoryEntry> history;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  CommitResult Apply(TurnRecord& record);
+
+  mutable std::mutex mutex_;  // guards conversations_ and next_escalation_
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> conversations_;
+  std::int64_t next_escalation_ = 0;
+  EscalationBacklog backlog_;
+  Listener listener_;
+};
+
+}  // namespace backcheck::server

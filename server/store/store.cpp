@@ -1,0 +1,41 @@
+#include "server/store/store.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include "server/json_writer.hpp"
+
+namespace backcheck::server {
+
+std::int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string EscalationJson(const EscalationEvent& e) {
+  // Written by the one frame writer (server/json_writer.hpp), like every frame we send.
+  // ISO 8601 in UTC with milliseconds: "2026-11-23T20:31:07.123Z".
+  std::time_t seconds = static_cast<std::time_t>(e.at_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char at[32];
+  std::size_t n = std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(at + n, sizeof at - n, ".%03dZ", static_cast<int>(e.at_ms % 1000));
+  return JsonObject(e.text.size() + 192)
+      .String("type", "escalation")
+      .Int("id", e.id)
+      .String("conversation", e.conversation)
+      .String("level", knowledge::UrgencyName(e.level))
+      .Strings("flags", e.flags)
+      .String("text", e.text)
+      .String("at", at)
+      .Done();
+}
+
+HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before, std::size_t turns) {
+  const std::uint64_t end = std::min<std::uint64_t>(before.value_or(last_seq + 1), last_seq + 1);
+  const std::uint64_t span = std::min<std::uint64_t>(turns, end > 0 ? end - 1 : 0);
+  return HistoryRange{end - span, end, end - span > 1};
+}
+
+}  // namespace backcheck::server

@@ -1,0 +1,156 @@
+// The store seam: where conversations and escalations live, for one server process or many.
+//
+// The service runs each message as Load -> Respond -> Commit. `Load` gives a conversation's
+// state and seq; `Commit` writes one change only if the conversation's stored seq is still the
+// one the change was computed on, and reports a conflict otherwise (another instance, or an
+// earlier turn of ours that failed, came first): the caller reloads and runs the message again.
+// Correctness rests on that compare-and-set in the store, never on a lock's lifetime.
+//
+// Every call is asynchronous: its callback runs later on a store thread, or inline before the
+// call returns (the memory store). Callbacks must not block. All calls are thread-safe.
+//
+// Implementations: MemoryStore (memory_store.hpp, lost on restart), SqliteStore
+// (sqlite_store.hpp, the embedded default, one process), PostgresStore (postgres_store.hpp,
+// several instances on one database).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dialog/conversation.hpp"
+#include "server/protocol.hpp"
+
+namespace backcheck::server {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t UnixMillis();
+
+// An escalation event (SPEC section 5): stored durably with the turn that raised it, then pushed
+// to every operator of every instance.
+struct EscalationEvent {
+  std::int64_t id = 0;  // assigned by the store when it is made durable
+  std::string conversation;
+  knowledge::Urgency level = knowledge::Urgency::kNone;
+  std::vector<std::string> flags;
+  std::string text;        // the message that raised the urgency: what an operator needs
+  std::int64_t at_ms = 0;  // Unix time, milliseconds
+};
+std::string EscalationJson(const EscalationEvent& event);
+
+// Which turns a history page holds: seqs are 1, 2, 3... with no gap (a message and its reply
+// share one), so the last `turns` turns before `before` are the seqs [first, end), and earlier
+// ones exist when first > 1.
+struct HistoryRange {
+  std::uint64_t first = 1;
+  std::uint64_t end = 1;
+  bool more = false;
+};
+HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before, std::size_t turns);
+
+// What the store holds of one conversation besides its turns.
+struct StoredConversation {
+  std::string id;
+  dialog::ConversationState state;
+  std::uint64_t seq = 0;             // of the last turn; 0: no message yet
+  std::int64_t last_active_ms = 0;   // Unix ms
+};
+
+// One change to a conversation: a new conversation, a turn, a state change (an end), or the
+// deletion of one that never had a message.
+struct TurnRecord {
+  enum class Kind { kCreate, kUpdate, kDelete } kind = Kind::kUpdate;
+  std::string conversation;
+  // An update applies only if the stored seq is `expected_seq`; a create only if the id is new.
+  std::uint64_t expected_seq = 0;
+  std::uint64_t seq = 0;  // the conversation's seq after the change
+  bool has_turn = false;  // a message and its reply (seq), or only a state change
+  std::string user_text;
+  std::string reply_text;
+  dialog::ConversationState state;  // the engine's state after the change
+  std::int64_t at_ms = 0;           // Unix time, milliseconds
+  std::optional<EscalationEvent> escalation;  // inserted in the same transaction as the turn
+};
+
+enum class CommitResult {
+  kCommitted,    // durable
+  kConflict,     // the stored seq was not the expected one (or the id exists): nothing written
+  kUnavailable,  // the store cannot write now (a full disk, the database away): nothing written
+};
+
+struct Loaded {
+  enum class Status { kFound, kNotFound, kUnavailable } status = Status::kNotFound;
+  StoredConversation conversation;  // when found
+};
+
+// The escalation log: every escalation made durable on any instance, and who acknowledged it.
+// Escalations are appended by ConversationStore::Commit, in the transaction of their turn.
+class EscalationLog {
+ public:
+  virtual ~EscalationLog() = default;
+
+  // Unacknowledged escalations with an id above `after_id`, oldest first, at most `limit`: an
+  // operator pages through a long backlog. Answered from this instance's copy of the log, which
+  // the store keeps current (on another instance's escalation or ack too); never blocks.
+  virtual std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id = 0,
+                                                      std::size_t limit = SIZE_MAX) const = 0;
+  // Marks an escalation acknowledged by `by` (an operator's name; "" when unnamed), durably,
+  // then calls `done(found)`: false when no unacknowledged escalation has this id.
+  virtual void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) = 0;
+
+  struct Listener {
+    // A durable escalation this instance had not seen: made here or on another instance, or
+    // retried until durable after its turn failed. Once per id.
+    std::function<void(const EscalationEvent&)> escalation;
+    // An escalation acknowledged here or on another instance. Once per id.
+    std::function<void(std::int64_t id, const std::string& by)> acknowledged;
+  };
+  // Set once, before the first Commit.
+  virtual void Subscribe(Listener listener) = 0;
+};
+
+// A store that cannot be opened (corrupt, a newer or foreign schema, not writable, unreachable at
+// start-up): the server refuses to start with this message.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Raises a loaded conversation's urgency to one of its stored escalations'
+// (dialog::Engine::Escalate): an escalation can be durable when the turn that raised it is not
+// (its write failed and the escalation was retried alone), and urgency never goes down.
+using RaiseUrgency = std::function<void(dialog::ConversationState& state, const EscalationEvent& escalation)>;
+
+class ConversationStore {
+ public:
+  virtual ~ConversationStore() = default;
+
+  virtual void Load(std::string id, std::function<void(Loaded)> done) = 0;
+  // Makes `record` durable (or not: see CommitResult), then calls `done` with the escalation as
+  // stored (with its id) when it was committed. Commits of one caller are applied in call order.
+  using CommitDone = std::function<void(CommitResult, const std::optional<EscalationEvent>& escalation)>;
+  virtual void Commit(TurnRecord record, CommitDone done) = 0;
+  // The last `turns` turns with a seq below `before` (all, when absent), in seq order; nullopt
+  // when the store cannot read now.
+  virtual void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
+                       std::function<void(std::optional<HistoryPage>)> done) = 0;
+  // Deletes conversations idle since before `cutoff_ms`, and those that never had a message idle
+  // since before `empty_cutoff_ms` (Unix ms), with their turns. In the background.
+  virtual void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) = 0;
+
+  // About how many conversations are stored (for --max-conversations and /metrics).
+  virtual std::size_t Count() const = 0;
+  // False while writes fail; a store that can fail probes by itself and turns healthy again.
+  virtual bool Healthy() const { return true; }
+  // Whether Commit keeps the record's texts and state; when not, callers may leave them empty.
+  virtual bool KeepsRecords() const { return true; }
+
+  virtual EscalationLog& escalations() = 0;
+};
+
+}  // namespace backcheck::server
