@@ -44,7 +44,8 @@ struct ServerConfig {
   std::uint16_t port = 8080;
   unsigned threads = 0;  // 0: one per core
   std::string data_dir = "./var";
-  std::string store = "sqlite";      // or "memory": nothing survives a restart
+  std::string store = "sqlite";      // "postgres": several instances on one database; "memory": nothing survives a restart
+  std::string database_url;          // --store postgres: a libpq connection URI
   std::string operator_token;        // from CHAT_OPERATOR_TOKEN; empty: /v1/operator is off
   std::string kb_dir;
   std::string web_dir;

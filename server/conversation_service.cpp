@@ -52,9 +52,13 @@ std::optional<Guidance> GuidanceOf(const dialog::Reply& reply) {
   return Guidance{reply.text, reply.urgency, reply.red_flags, reply.possible_flags};
 }
 
-// How often one message is run again after a conflict before the client is told to retry: a
-// conflict means another instance wrote this conversation in between, which is rare.
-constexpr int kMaxAttempts = 8;
+// How often one message is run again after a conflict before the client is told to retry
+// (store_unavailable). A conflict means another instance wrote this conversation in between. When
+// two instances take a burst of one conversation at once, the one that just committed needs one
+// round trip for its next turn and the one that lost needs two (reload, commit), so the loser can
+// lose for as long as the other's burst lasts: the bound is generous (a test sends 25 messages
+// to each of two instances at once; none is refused).
+constexpr int kMaxAttempts = 64;
 
 }  // namespace
 

@@ -62,8 +62,13 @@ int main(int argc, char** argv) {
   app.add_option("--port", config.port, "port to listen on; 0 picks a free one")->capture_default_str();
   app.add_option("--threads", config.threads, "I/O threads; 0 = one per core")->capture_default_str();
   app.add_option("--data-dir", config.data_dir, "where conversations are kept (created 0700)")->capture_default_str();
-  app.add_option("--store", config.store, "sqlite: durable, in --data-dir/backcheck.db; memory: lost on restart")
-      ->capture_default_str()->check(CLI::IsMember({"sqlite", "memory"}));
+  app.add_option("--store", config.store,
+                 "sqlite: durable, in --data-dir/backcheck.db, one server; postgres: durable, in --database-url, "
+                 "any number of servers; memory: lost on restart")
+      ->capture_default_str()->check(CLI::IsMember({"sqlite", "postgres", "memory"}));
+  app.add_option("--database-url", config.database_url,
+                 "PostgreSQL connection URI for --store postgres (postgresql://user@host/db); or set "
+                 "BACKCHECK_DATABASE_URL, which keeps a password out of the process list");
   app.add_option("--kb", config.kb_dir, "knowledge base folder")->capture_default_str();
   app.add_option("--web", config.web_dir, "folder of the widget's static files")->capture_default_str();
   app.add_option("--max-connections", limits.max_connections, "open WebSockets in all (HTTP 503 past it)")
@@ -131,6 +136,13 @@ int main(int argc, char** argv) {
              "(clients send Authorization: Bearer <token>); without it the endpoint is off.");
   CLI11_PARSE(app, argc, argv);
   if (const char* token = std::getenv("CHAT_OPERATOR_TOKEN")) config.operator_token = token;
+  if (const char* url = std::getenv("BACKCHECK_DATABASE_URL"); url && config.database_url.empty()) {
+    config.database_url = url;
+  }
+  if (config.store == "postgres" && config.database_url.empty()) {
+    std::cerr << "chat-server: --store postgres needs --database-url (or BACKCHECK_DATABASE_URL)\n";
+    return 2;
+  }
   limits.conversation_expiry = std::chrono::seconds(expiry);
   limits.handshake_timeout = std::chrono::seconds(handshake);
   limits.idle_timeout = std::chrono::seconds(idle);

@@ -11,6 +11,7 @@
 #include "server/server_context.hpp"
 #include "server/json_writer.hpp"
 #include "server/store/memory_store.hpp"
+#include "server/store/postgres_store.hpp"
 #include "server/store/sqlite_store.hpp"
 
 namespace backcheck::server {
@@ -82,10 +83,11 @@ std::string Describe(const tcp::endpoint& endpoint) {
 
 std::unique_ptr<ConversationStore> OpenStore(const ServerConfig& config, const dialog::Engine& engine) {
   if (config.store == "memory") return std::make_unique<MemoryStore>();
-  return std::make_unique<SqliteStore>(config.data_dir,
-                                       [&engine](dialog::ConversationState& state, const EscalationEvent& escalation) {
-                                         state = engine.Escalate(state, escalation.level, escalation.flags);
-                                       });
+  RaiseUrgency raise = [&engine](dialog::ConversationState& state, const EscalationEvent& escalation) {
+    state = engine.Escalate(state, escalation.level, escalation.flags);
+  };
+  if (config.store == "postgres") return std::make_unique<PostgresStore>(config.database_url, std::move(raise));
+  return std::make_unique<SqliteStore>(config.data_dir, std::move(raise));
 }
 
 }  // namespace

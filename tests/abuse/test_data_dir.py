@@ -4,7 +4,7 @@ The server used to chmod whatever folder it was given to 0700: an existing folde
 others (0755), or the target of a symlink (say /srv/backcheck -> /data), silently lost its mode.
 Now: an existing folder's mode is never changed (through a symlink neither); a world-writable
 one is refused (exit 2, stderr names the folder and says "world-writable": anybody could swap the
-database); a missing one is created 0700.
+database); a missing one is created 0700. A folder another server uses is refused (issue 14).
 
 Run: /usr/bin/python3 tests/abuse/test_data_dir.py --server build/chat-server
 """
@@ -95,6 +95,30 @@ class DataDirTest(unittest.TestCase):
         nested = self.root / "a" / "b" / "c"
         self.served_and_stopped(self.server(nested))
         self.assertEqual(oct(mode(nested)), oct(0o700))
+
+
+class DataDirLockTest(unittest.TestCase):
+    """Issue 14 item 4: SQLite is for one process. A second server on the same --data-dir is
+    refused (exit 1, as any database the server cannot use) with a message naming the process that holds it; once that one stops, the
+    directory can be used again."""
+
+    def test_a_second_server_on_the_same_data_dir_is_refused_naming_the_holder(self):
+        first = ab.AbuseServer()
+        self.addCleanup(first.cleanup)
+        first.start()
+        second = ab.AbuseServer(data_dir=first.data_dir)
+        self.addCleanup(second.cleanup)
+        code, stderr = second.start_expect_failure()
+        self.assertEqual(code, 1, stderr)
+        self.assertIn("in use", stderr)
+        self.assertIn(f"pid {first.proc.pid}", stderr)
+        # The first one is unharmed, and after it stops the directory is free again.
+        self.assertEqual(harness.post_json(first, "/v1/messages", {"text": "hi"}).status, 200)
+        first.stop_and_check()
+        third = ab.AbuseServer(data_dir=first.data_dir)
+        self.addCleanup(third.cleanup)
+        third.start()
+        third.stop_and_check()
 
 
 if __name__ == "__main__":
