@@ -483,7 +483,8 @@ TEST_CASE("the database stopped: kUnavailable at once; back by itself; the faile
   CHECK(!store.Healthy());
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
   const auto t1 = std::chrono::steady_clock::now();
-  CHECK(CommitNow(store, Turn("c1", 1)).result == CommitResult::kUnavailable);
+  // Known to be away now: this one fails before it is queued; its escalation is kept too.
+  CHECK(CommitNow(store, Turn("c1", 1, "and my bladder", Urgency::kEmergency)).result == CommitResult::kUnavailable);
   CHECK(LoadNow(store, "c1").status == Loaded::Status::kUnavailable);
   CHECK(!HistoryNow(store, "c1"));
   CHECK(!AckNow(store, 1, "nobody"));
@@ -492,20 +493,55 @@ TEST_CASE("the database stopped: kUnavailable at once; back by itself; the faile
 
   Server("resume");
   REQUIRE(WaitFor([&] { return store.Healthy(); }, 15s));  // by itself: no commit needed
-  REQUIRE(WaitFor([&] { return heard.EscalationsWith(1) + heard.EscalationsWith(2) == 1; }, 5s));
+  REQUIRE(WaitFor([&] { return store.Unacknowledged().size() == 2; }, 5s));
   {
     std::lock_guard lock(heard.mutex);
-    REQUIRE(heard.escalations.size() == 1);
+    REQUIRE(heard.escalations.size() == 2);  // each once
     CHECK(heard.escalations[0].text == "cannot feel my legs");
+    CHECK(heard.escalations[1].text == "and my bladder");
     CHECK(heard.escalations[0].conversation == "c1");
+    CHECK(heard.escalations[0].id != heard.escalations[1].id);
   }
-  CHECK(store.Unacknowledged().size() == 1);
+  CHECK(Sql("SELECT count(*) FROM escalations", url) == "2");
   Loaded after = LoadNow(store, "c1");
   REQUIRE(after.status == Loaded::Status::kFound);
   CHECK(after.conversation.seq == 1);  // the failed turn is not there...
   CHECK(after.conversation.state.urgency == Urgency::kEmergency);  // ...its urgency is
   CHECK(CommitNow(store, Turn("c1", 1)).result == CommitResult::kCommitted);
   CHECK(HistoryNow(store, "c1")->entries.size() == 4);
+}
+
+TEST_CASE("purge deletes idle conversations with their turns; Count follows") {
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  const std::int64_t now = UnixMillis();
+  auto at = [](TurnRecord r, std::int64_t ms) {
+    r.at_ms = ms;
+    return r;
+  };
+  CommitNow(store, at(Create("idle"), now - 100'000));
+  CommitNow(store, at(Turn("idle", 0), now - 100'000));
+  CommitNow(store, at(Create("empty"), now - 20'000));       // never had a message
+  CommitNow(store, at(Create("active"), now - 20'000));
+  CommitNow(store, at(Turn("active", 0), now - 20'000));
+  CHECK(store.Count() == 3);
+  store.Purge(now - 50'000, now - 10'000);
+  REQUIRE(WaitFor([&] { return store.Count() == 1; }, 5s));
+  CHECK(LoadNow(store, "idle").status == Loaded::Status::kNotFound);
+  CHECK(LoadNow(store, "empty").status == Loaded::Status::kNotFound);
+  CHECK(LoadNow(store, "active").status == Loaded::Status::kFound);
+  CHECK(Sql("SELECT count(*) FROM turns", url) == "2");  // the active conversation's turn only
+  // Deleting a conversation that never had a message; one that had messages stays.
+  CommitNow(store, Create("fresh"));
+  TurnRecord gone;
+  gone.kind = TurnRecord::Kind::kDelete;
+  gone.conversation = "fresh";
+  CHECK(CommitNow(store, gone).result == CommitResult::kCommitted);
+  CHECK(LoadNow(store, "fresh").status == Loaded::Status::kNotFound);
+  gone.conversation = "active";
+  CommitNow(store, gone);
+  CHECK(LoadNow(store, "active").status == Loaded::Status::kFound);
+  CHECK(store.Count() == 1);
 }
 
 int main(int argc, char** argv) {
