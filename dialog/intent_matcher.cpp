@@ -18,9 +18,8 @@ bool AllLower(std::string_view w) {
 RE2::Options PatternOptions() {
   RE2::Options options;
   options.set_log_errors(false);
-  // Normalised text is lower-case; patterns are written lower-case. 64 MiB lets a large set
-  // compile its DFA without falling back to the slower NFA.
-  options.set_max_mem(64 << 20);
+  // Normalised text is lower-case; patterns are written lower-case.
+  options.set_max_mem(IntentMatcher::kSetMaxMem);
   return options;
 }
 
@@ -169,7 +168,9 @@ std::optional<std::string> IntentMatcher::CorrectReportWords(std::string_view no
 }
 
 void IntentMatcher::MatchPatterns(std::string_view text, std::vector<int>& patterns) const {
-  if (set_) {
+  if (set_ && patterns.empty()) {
+    set_->Match(text, &patterns);  // no copy: RE2 fills the vector it is given
+  } else if (set_) {
     std::vector<int> found;
     set_->Match(text, &found);
     patterns.insert(patterns.end(), found.begin(), found.end());
@@ -188,10 +189,22 @@ int IntentMatcher::PriorityIn(std::size_t intent, std::string_view state) const 
   return (*intents_)[intent].priority;
 }
 
+std::optional<std::vector<std::string>> IntentMatcher::SetPatterns() const {
+  if (!set_) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& intent : *intents_) out.insert(out.end(), intent.patterns.begin(), intent.patterns.end());
+  return out;
+}
+
 std::vector<IntentMatcher::Match> IntentMatcher::MatchAll(std::string_view normalised,
                                                           std::string_view state) const {
   std::vector<int> patterns;
   MatchPatterns(normalised, patterns);
+  return MatchAll(normalised, state, std::move(patterns));
+}
+
+std::vector<IntentMatcher::Match> IntentMatcher::MatchAll(std::string_view normalised, std::string_view state,
+                                                          std::vector<int> patterns) const {
   // The typo pass exists to find a report the typo hid; when one matched as written, it is moot.
   const bool report = std::any_of(patterns.begin(), patterns.end(), [&](int p) {
     return (*intents_)[pattern_intent_[static_cast<std::size_t>(p)]].kind == knowledge::IntentKind::kReport;

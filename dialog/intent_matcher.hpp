@@ -44,6 +44,9 @@ class IntentMatcher {
   // kSet matches all patterns in one RE2::Set pass. kSequential tries the patterns one regex at a
   // time; it gives the same answers and exists so the benchmark can show what the set buys.
   enum class Strategy { kSet, kSequential };
+  // What RE2 may use for the set (program and DFA cache): enough for its DFA not to fall back to
+  // the slower NFA.
+  static constexpr std::int64_t kSetMaxMem = 64 << 20;
 
   struct Match {
     std::size_t intent = 0;  // index into the intents given to the constructor
@@ -57,6 +60,13 @@ class IntentMatcher {
   // Every intent with a matching pattern, best first (see the ordering above). Empty when nothing
   // matches. `state` is the dialogue state the message arrives in.
   std::vector<Match> MatchAll(std::string_view normalised, std::string_view state) const;
+  // The same, for a caller that has matched the patterns on `normalised` already (PatternPass):
+  // `hits` is what the set answered, in its order.
+  std::vector<Match> MatchAll(std::string_view normalised, std::string_view state, std::vector<int> hits) const;
+
+  // The patterns in the order of the set's indices (for a PatternPass); nullopt for kSequential,
+  // which is meant to match one regex at a time.
+  std::optional<std::vector<std::string>> SetPatterns() const;
 
   // `normalised` with the typos of report words corrected (see above); nullopt when there were
   // none. MatchAll uses it; public for tests and explain.

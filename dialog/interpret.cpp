@@ -11,6 +11,19 @@ using knowledge::IntentKind;
 
 namespace {
 
+// The patterns of the three in one pass, when all three match through a set.
+std::unique_ptr<const PatternPass> MakePatternPass(const IntentMatcher& matcher, const RedFlagDetector& detector,
+                                                   const SlotExtractor& slots) {
+  auto intents = matcher.SetPatterns();
+  auto red_flags = detector.SetPatterns();
+  if (!intents || !red_flags) return nullptr;
+  // What the three sets may use, together.
+  const std::int64_t max_mem = IntentMatcher::kSetMaxMem + RedFlagDetector::kSetMaxMem + RE2::Options::kDefaultMaxMem;
+  auto pass = std::make_unique<const PatternPass>(*intents, *red_flags, slots.SetPatterns(), max_mem);
+  if (!pass->active()) return nullptr;
+  return pass;
+}
+
 std::size_t IntentIndex(const knowledge::KnowledgeBase& kb, std::string_view id) {
   for (std::size_t i = 0; i < kb.intents.size(); ++i) {
     if (kb.intents[i].id == id) return i;
@@ -31,7 +44,7 @@ Interpreter::Interpreter(const knowledge::KnowledgeBase& kb, const Normaliser& n
                          const IntentMatcher& matcher, const RedFlagDetector& detector, const SlotExtractor& slots,
                          const knowledge::PassageIndex& passages, const CoreIntents& core)
     : kb_(kb), normaliser_(normaliser), matcher_(matcher), detector_(detector), slots_(slots), passages_(passages),
-      core_(core) {
+      core_(core), pass_(MakePatternPass(matcher, detector, slots)) {
   // A retrieved sentence is answered as the intent of the first topic citing it (topic ids with
   // a ':' are tailoring rules and flags, not intents).
   for (const auto& citers : knowledge::CitationsBySentence(kb_)) {
@@ -94,10 +107,14 @@ Reading Interpreter::Read(const ConversationState& s, std::string_view text,
                           const std::optional<MessageTime>& now) const {
   Reading r;
   r.normalised = normaliser_.Normalise(text);
-  const Detection detection = detector_.Detect(r.normalised);
-  const auto matches = matcher_.MatchAll(r.normalised, s.state);
+  PatternPass::Hits hits;
+  const bool passed = pass_ && pass_->Match(r.normalised, hits);  // else each matches on its own
+  const Detection detection = passed ? detector_.Detect(r.normalised, hits.red_flags) : detector_.Detect(r.normalised);
+  const auto matches = passed ? matcher_.MatchAll(r.normalised, s.state, std::move(hits.intents))
+                              : matcher_.MatchAll(r.normalised, s.state);
   r.slots = s.slots;
-  r.slots_found = slots_.Extract(r.normalised, r.slots, now, s.asked_training);
+  r.slots_found = passed ? slots_.Extract(r.normalised, std::move(hits.slots), r.slots, now, s.asked_training)
+                         : slots_.Extract(r.normalised, r.slots, now, s.asked_training);
   r.intent = matches.empty() ? core_.fallback : matches.front().intent;
   const auto kind = [&](std::size_t i) { return kb_.intents[i].kind; };
   r.reports_pain = ReportsPain(r.normalised, s.state, matches);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 
 #include "dialog/conversation.hpp"
 #include "dialog/intent_matcher.hpp"
+#include "dialog/pattern_pass.hpp"
 #include "dialog/safety/red_flag_detector.hpp"
 #include "dialog/slots.hpp"
 #include "dialog/text/normaliser.hpp"
@@ -80,6 +82,9 @@ class Interpreter {
   const knowledge::PassageIndex& passages_;
   const CoreIntents& core_;
   std::vector<std::optional<std::size_t>> intent_of_sentence_;
+  // The intents', red flags' and slots' patterns in one pass; null when one of them does not
+  // match through a set (the benchmark's one regex at a time, a red-flag set too large to build).
+  std::unique_ptr<const PatternPass> pass_;
 };
 
 }  // namespace backcheck::dialog

@@ -41,12 +41,23 @@ MessageTime LocalNow() {
   return MessageTime{now, std::chrono::minutes(local.tm_gmtoff / 60)};
 }
 
+std::vector<std::string> SlotExtractor::SetPatterns() const {
+  std::vector<std::string> out;
+  for (const auto& e : entries_) out.push_back(e.re->pattern());
+  return out;
+}
+
 bool SlotExtractor::Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now,
                             bool training_asked) const {
-  // One pass: an empty vector allocates nothing, so a message without a slot (most) costs no more
-  // than asking "any match?" first, and one with a slot is not scanned twice.
+  // One pass: a message with a slot is not scanned twice.
   std::vector<int> hits;
-  if (!set_->Match(normalised, &hits)) return false;
+  set_->Match(normalised, &hits);
+  return Extract(normalised, std::move(hits), slots, now, training_asked);
+}
+
+bool SlotExtractor::Extract(std::string_view normalised, std::vector<int> hits, Slots& slots,
+                            const std::optional<MessageTime>& now, bool training_asked) const {
+  if (hits.empty()) return false;
   std::sort(hits.begin(), hits.end());  // declaration order: the first entry of a kind wins
   // Training context: the question about it was asked, or an exercise is known and its time is
   // not ("sore after deadlifts" ... "it was two days ago").

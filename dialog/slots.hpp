@@ -52,6 +52,13 @@ class SlotExtractor {
   // started hurting this morning", said before any of that, dates the pain.
   bool Extract(std::string_view normalised, Slots& slots, const std::optional<MessageTime>& now = std::nullopt,
                bool training_asked = false) const;
+  // The same, for a caller that has matched the patterns on `normalised` already (PatternPass):
+  // `hits` is what the set answered.
+  bool Extract(std::string_view normalised, std::vector<int> hits, Slots& slots,
+               const std::optional<MessageTime>& now, bool training_asked) const;
+
+  // The patterns in the order of the set's indices (for a PatternPass).
+  std::vector<std::string> SetPatterns() const;
 
  private:
   enum class Kind { kExercise, kQuality, kTime, kDate };

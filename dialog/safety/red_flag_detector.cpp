@@ -567,7 +567,23 @@ const char* CueListName(std::size_t list) {
 
 }  // namespace
 
+std::optional<std::vector<std::string>> RedFlagDetector::SetPatterns() const {
+  std::vector<std::string> out;
+  if (!set_ && !patterns_.empty()) return std::nullopt;
+  for (const auto& re : patterns_) out.push_back(re->pattern());
+  return out;
+}
+
 Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) const {
+  return DetectWith(text, nullptr, trace);
+}
+
+Detection RedFlagDetector::Detect(std::string_view text, const std::vector<int>& pattern_hits) const {
+  return DetectWith(text, &pattern_hits, nullptr);
+}
+
+Detection RedFlagDetector::DetectWith(std::string_view text, const std::vector<int>* given,
+                                      DetectionTrace* trace) const {
   Detection detection;
   // Scratch space kept per thread (cleared, capacity kept): this runs for every message, and
   // allocating its vectors anew was a tenth of its cost.
@@ -583,7 +599,8 @@ Detection RedFlagDetector::Detect(std::string_view text, DetectionTrace* trace) 
   Tokenise(text, raw);
   concepts_.Find(text, raw, m.concepts, &m.idioms);
   hits.clear();
-  const bool patterns_hit = MatchPatterns(text, hits);
+  if (given) hits = *given;
+  const bool patterns_hit = given ? !hits.empty() : MatchPatterns(text, hits);
   if (trace) {
     for (const auto& c : m.concepts) {
       const auto& cn = lexicon_->concepts[c.id];

@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -129,6 +130,13 @@ class RedFlagDetector {
 
   // `trace`, when given, receives why (see DetectionTrace).
   Detection Detect(std::string_view normalised, DetectionTrace* trace = nullptr) const;
+  // The same, for a caller that has matched the patterns on `normalised` already (PatternPass):
+  // `pattern_hits` is what the set answered, in its order.
+  Detection Detect(std::string_view normalised, const std::vector<int>& pattern_hits) const;
+
+  // The patterns in the order of the set's indices (for a PatternPass); nullopt when there are
+  // patterns but the set could not be built (they are then matched one at a time).
+  std::optional<std::vector<std::string>> SetPatterns() const;
 
   const ConceptMatcher& concepts() const { return concepts_; }
 
@@ -139,6 +147,8 @@ class RedFlagDetector {
  private:
   // The indices of the patterns that match `text`; false when none does.
   bool MatchPatterns(std::string_view text, std::vector<int>& hits) const;
+  // Detect(), with the pattern hits given (`given`) or matched here (null).
+  Detection DetectWith(std::string_view normalised, const std::vector<int>* given, DetectionTrace* trace) const;
 
   // The cue phrase lists, and one table from a word to the phrases of each list that start with
   // it, so each token is looked up once however many lists are consulted.
