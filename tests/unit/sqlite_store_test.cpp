@@ -1,17 +1,22 @@
-// The durable store: what is persisted comes back after reopening; bad files are refused.
+// The embedded durable store: what is committed comes back after reopening; bad files, newer
+// schemas and a second process on the same data directory are refused. Every callback runs on
+// one of the store's threads: the tests wait for it through a future.
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <nlohmann/json.hpp>
+#include <mutex>
 #include <random>
 
-#include "server/sqlite_store.hpp"
+#include "server/store/sqlite_store.hpp"
 
 namespace fs = std::filesystem;
 using namespace backcheck::server;
+using backcheck::dialog::ConversationState;
+using backcheck::knowledge::Urgency;
 
 namespace {
 
@@ -23,40 +28,69 @@ class TempDir {
     fs::create_directories(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
   fs::path db() const { return path_ / "backcheck.db"; }
 
  private:
   fs::path path_;
 };
 
-// Persists and waits until durable; returns the escalation as stored.
-std::optional<EscalationEvent> PersistNow(ConversationStore& store, TurnRecord record, bool expect_ok = true) {
-  std::promise<std::optional<EscalationEvent>> done;
-  store.Persist(std::move(record), [&](bool ok, const std::optional<EscalationEvent>& e) {
-    CHECK(ok == expect_ok);
-    done.set_value(e);
-  });
-  return done.get_future().get();
+// A callback's value, waited for with a bound (a lost callback fails the test instead of
+// hanging it; nothing here is timed).
+template <typename T>
+T Wait(std::future<T> future) {
+  REQUIRE(future.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  return future.get();
 }
 
-bool AckNow(ConversationStore& store, std::int64_t id) {
+struct Committed {
+  CommitResult result;
+  std::optional<EscalationEvent> escalation;
+};
+Committed CommitNow(ConversationStore& store, TurnRecord record) {
+  std::promise<Committed> done;
+  store.Commit(std::move(record), [&](CommitResult r, const std::optional<EscalationEvent>& e) { done.set_value({r, e}); });
+  return Wait(done.get_future());
+}
+Loaded LoadNow(ConversationStore& store, const std::string& id) {
+  std::promise<Loaded> done;
+  store.Load(id, [&](Loaded l) { done.set_value(std::move(l)); });
+  return Wait(done.get_future());
+}
+StoredConversation Found(ConversationStore& store, const std::string& id) {
+  Loaded loaded = LoadNow(store, id);
+  REQUIRE(loaded.status == Loaded::Status::kFound);
+  CHECK(loaded.conversation.id == id);
+  return loaded.conversation;
+}
+HistoryPage HistoryNow(ConversationStore& store, const std::string& id, std::size_t turns = 100) {
+  std::promise<std::optional<HistoryPage>> done;
+  store.History(id, std::nullopt, turns, [&](std::optional<HistoryPage> p) { done.set_value(std::move(p)); });
+  auto page = Wait(done.get_future());
+  REQUIRE(page);
+  return *page;
+}
+bool AckNow(EscalationLog& log, std::int64_t id, const std::string& by = "") {
   std::promise<bool> done;
-  store.Acknowledge(id, [&](bool found) { done.set_value(found); });
-  return done.get_future().get();
+  log.Acknowledge(id, by, [&](bool found) { done.set_value(found); });
+  return Wait(done.get_future());
 }
 
-// A new conversation's record (a turn's record updates the row only if it exists with seq - 1).
-TurnRecord Created(const std::string& id, const backcheck::dialog::ConversationState& state) {
+// The unacknowledged escalations, oldest first (through the interface, whose defaults are all of them).
+std::vector<EscalationEvent> Backlog(ConversationStore& store) { return store.escalations().Unacknowledged(); }
+
+// A new conversation's record.
+TurnRecord Created(const std::string& id, const ConversationState& state, std::int64_t at_ms = UnixMillis()) {
   TurnRecord r;
   r.kind = TurnRecord::Kind::kCreate;
   r.conversation = id;
-  r.state_json = nlohmann::json(state).dump();
-  r.at_ms = UnixMillis();
+  r.state = state;
+  r.at_ms = at_ms;
   return r;
 }
-
+// A turn computed on seq - 1.
 TurnRecord Turn(const std::string& id, std::uint64_t seq, const std::string& user, const std::string& reply,
-                const backcheck::dialog::ConversationState& state) {
+                const ConversationState& state, std::int64_t at_ms = UnixMillis()) {
   TurnRecord r;
   r.conversation = id;
   r.seq = seq;
@@ -64,147 +98,320 @@ TurnRecord Turn(const std::string& id, std::uint64_t seq, const std::string& use
   r.has_turn = true;
   r.user_text = user;
   r.reply_text = reply;
-  r.state_json = nlohmann::json(state).dump();
+  r.state = state;
+  r.at_ms = at_ms;
+  return r;
+}
+TurnRecord Deleted(const std::string& id) {
+  TurnRecord r;
+  r.kind = TurnRecord::Kind::kDelete;
+  r.conversation = id;
   r.at_ms = UnixMillis();
   return r;
 }
+
+ConversationState Advising() {
+  ConversationState s;
+  s.state = "advising";
+  return s;
+}
+
+// Runs SQL on the database behind the store's back (another connection of this process).
+void Sql(const fs::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 10000);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  INFO(sql << ": " << (error ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+std::string SqlText(const fs::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+  std::string out;
+  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return out;
+}
+
+// What the escalation listener heard, from the writer thread.
+struct Heard {
+  std::mutex mutex;
+  std::vector<EscalationEvent> escalations;
+  std::vector<std::pair<std::int64_t, std::string>> acks;
+  std::promise<EscalationEvent> first_escalation;
+  EscalationLog::Listener Listener() {
+    return {[this](const EscalationEvent& e) {
+              std::lock_guard lock(mutex);
+              if (escalations.empty()) first_escalation.set_value(e);
+              escalations.push_back(e);
+            },
+            [this](std::int64_t id, const std::string& by) {
+              std::lock_guard lock(mutex);
+              acks.emplace_back(id, by);
+            }};
+  }
+};
 
 }  // namespace
 
 TEST_CASE("conversations, turns and unacknowledged escalations come back after reopening", "[sqlite]") {
   TempDir dir;
-  backcheck::dialog::ConversationState state;
+  ConversationState state;
   state.state = "escalated";
-  state.urgency = backcheck::knowledge::Urgency::kEmergency;
+  state.urgency = Urgency::kEmergency;
   state.flags = {"shortness_of_breath"};
   std::int64_t first_id = 0;
   {
-    SqliteStore store(dir.db());
-    CHECK(store.Size() == 0);
-    PersistNow(store, Created("c1", {}));
-    PersistNow(store, Created("c2", {}));
-    PersistNow(store, Turn("c1", 1, "hi", "hello", state));
+    SqliteStore store(dir.path());
+    CHECK(store.Count() == 0);
+    CHECK(CommitNow(store, Created("c1", {})).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Created("c2", {})).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Turn("c1", 1, "hi", "hello", state)).result == CommitResult::kCommitted);
     auto record = Turn("c1", 2, "I'm short of breath", "Call now", state);
     record.escalation = EscalationEvent{0, "c1", state.urgency, {"shortness_of_breath"}, "I'm short of breath", 1};
-    auto stored = PersistNow(store, record);
-    REQUIRE(stored);
-    first_id = stored->id;
+    auto stored = CommitNow(store, record);
+    REQUIRE(stored.result == CommitResult::kCommitted);
+    REQUIRE(stored.escalation);
+    first_id = stored.escalation->id;
     CHECK(first_id > 0);
     record = Turn("c2", 1, "chest pain", "Call now", state);
     record.escalation = EscalationEvent{0, "c2", state.urgency, {"chest_pain"}, "chest pain", 2};
-    PersistNow(store, record);
-    CHECK(store.Unacknowledged().size() == 2);
+    CHECK(CommitNow(store, record).result == CommitResult::kCommitted);
+    CHECK(Backlog(store).size() == 2);
     CHECK(AckNow(store, first_id));
-    CHECK_FALSE(AckNow(store, first_id));  // once
-    CHECK_FALSE(AckNow(store, 12345));
+    CHECK(store.Count() == 2);
   }
-  SqliteStore reopened(dir.db());
-  REQUIRE(reopened.Size() == 2);
-  auto c1 = reopened.Find("c1");
-  REQUIRE(c1);
-  CHECK(c1->seq == 2);
-  CHECK(c1->state == state);
-  REQUIRE(c1->history.size() == 4);
-  CHECK(c1->history[0].role == "user");
-  CHECK(c1->history[0].text == "hi");
-  CHECK(c1->history[1].role == "assistant");
-  CHECK(c1->history[3].text == "Call now");
-  CHECK(c1->history[3].seq == 2);
-  auto backlog = reopened.Unacknowledged();
+  SqliteStore reopened(dir.path());
+  CHECK(reopened.Count() == 2);
+  const StoredConversation c1 = Found(reopened, "c1");
+  CHECK(c1.seq == 2);
+  CHECK(c1.state == state);
+  const HistoryPage history = HistoryNow(reopened, "c1");
+  REQUIRE(history.entries.size() == 4);
+  CHECK(history.entries[0].role == "user");
+  CHECK(history.entries[0].text == "hi");
+  CHECK(history.entries[0].seq == 1);
+  CHECK(history.entries[1].role == "assistant");
+  CHECK(history.entries[1].text == "hello");
+  CHECK(history.entries[2].text == "I'm short of breath");
+  CHECK(history.entries[3].text == "Call now");
+  CHECK(history.entries[3].seq == 2);
+  CHECK_FALSE(history.more);
+  // A bounded page: the last turn, and word that there is more.
+  const HistoryPage last = HistoryNow(reopened, "c1", 1);
+  REQUIRE(last.entries.size() == 2);
+  CHECK(last.entries[0].seq == 2);
+  CHECK(last.more);
+  CHECK(LoadNow(reopened, "nope").status == Loaded::Status::kNotFound);
+
+  auto backlog = Backlog(reopened);
   REQUIRE(backlog.size() == 1);  // the acknowledged one stays acknowledged
   CHECK(backlog[0].conversation == "c2");
   CHECK(backlog[0].flags == std::vector<std::string>{"chest_pain"});
+  CHECK(backlog[0].text == "chest pain");
+  CHECK(backlog[0].level == Urgency::kEmergency);
   CHECK(backlog[0].id > first_id);
+  CHECK_FALSE(AckNow(reopened, first_id));
 }
 
 TEST_CASE("idle conversations are purged from the database too", "[sqlite]") {
   TempDir dir;
-  backcheck::dialog::ConversationState state;
-  state.state = "advising";
+  const std::int64_t now = UnixMillis();
+  const std::int64_t hour = 3600 * 1000;
   {
-    SqliteStore store(dir.db());
-    PersistNow(store, Created("old", state));
-    PersistNow(store, Turn("old", 1, "hi", "hello", state));
-    store.Insert("old", state, Clock::now(), 10);
-    CHECK(store.PurgeIdle(Clock::now() + std::chrono::hours(1), Clock::now()) == 1);
-    CHECK_FALSE(store.Find("old"));
-  }
-  SqliteStore reopened(dir.db());
-  CHECK(reopened.Size() == 0);
+    SqliteStore store(dir.path());
+    CHECK(CommitNow(store, Created("old", Advising(), now - 3 * hour)).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Turn("old", 1, "hi", "hello", Advising(), now - 2 * hour)).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Created("empty", Advising(), now - hour / 2)).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Created("recent", Advising(), now - hour / 2)).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Turn("recent", 1, "hi", "hello", Advising(), now - hour / 2)).result ==
+          CommitResult::kCommitted);
+    // Idle for an hour, or empty for ten minutes: "old" and "empty" go, "recent" stays.
+    store.Purge(now - hour, now - hour / 6);
+  }  // the store commits what is queued before it closes
+  SqliteStore reopened(dir.path());
+  CHECK(reopened.Count() == 1);
+  CHECK(LoadNow(reopened, "old").status == Loaded::Status::kNotFound);
+  CHECK(LoadNow(reopened, "empty").status == Loaded::Status::kNotFound);
+  CHECK(HistoryNow(reopened, "old").entries.empty());
+  CHECK(Found(reopened, "recent").seq == 1);
+  CHECK(HistoryNow(reopened, "recent").entries.size() == 2);
+  CHECK(SqlText(dir.db(), "SELECT COUNT(*) FROM turns WHERE conversation = 'old'") == "0");  // its turns too
+}
+
+TEST_CASE("Count follows creations, deletions and purges", "[sqlite]") {
+  TempDir dir;
+  const std::int64_t now = UnixMillis();
+  SqliteStore store(dir.path());
+  for (const char* id : {"a", "b", "c"}) CHECK(CommitNow(store, Created(id, Advising())).result == CommitResult::kCommitted);
+  CHECK(store.Count() == 3);
+  CHECK(CommitNow(store, Created("a", Advising())).result == CommitResult::kConflict);  // taken: not counted twice
+  CHECK(store.Count() == 3);
+  CHECK(CommitNow(store, Turn("a", 1, "hi", "hello", Advising())).result == CommitResult::kCommitted);
+  CHECK(CommitNow(store, Deleted("b")).result == CommitResult::kCommitted);  // never had a message: deleted
+  CHECK(store.Count() == 2);
+  CHECK(CommitNow(store, Deleted("a")).result == CommitResult::kCommitted);  // had one: kept
+  CHECK(store.Count() == 2);
+  CHECK(LoadNow(store, "a").status == Loaded::Status::kFound);
+  CHECK(LoadNow(store, "b").status == Loaded::Status::kNotFound);
+  store.Purge(now + 3600 * 1000, now + 3600 * 1000);  // everything is idle past this cutoff
+  // Purges run on the writer in the order they were asked for, like commits: once a later write
+  // is answered the purge is done.
+  CHECK_FALSE(AckNow(store, 424242));
+  CHECK(store.Count() == 0);
+  CHECK(LoadNow(store, "a").status == Loaded::Status::kNotFound);
 }
 
 TEST_CASE("a file that is not a database is refused and left as it was", "[sqlite]") {
   TempDir dir;
   std::ofstream(dir.db()) << "this is not a database, it is a shopping list";
-  CHECK_THROWS_WITH(SqliteStore(dir.db()), Catch::Contains("is not a valid SQLite database") &&
-                                               Catch::Contains(dir.db().string()));
+  CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains("is not a valid SQLite database") &&
+                                                 Catch::Contains(dir.db().string()));
   std::ifstream in(dir.db());
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(text == "this is not a database, it is a shopping list");
+  // The refusal let go of the data directory: asking again gets the same answer, not "in use".
+  CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains("is not a valid SQLite database"));
 }
 
 TEST_CASE("a database from a newer server is refused", "[sqlite]") {
   TempDir dir;
-  { SqliteStore store(dir.db()); }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(dir.db().c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (7, 0)", nullptr, nullptr,
-                       nullptr) == SQLITE_OK);
-  sqlite3_close(db);
-  CHECK_THROWS_WITH(SqliteStore(dir.db()), Catch::Contains("schema version 7, newer than this server knows (" +
-                                                        std::to_string(SqliteStore::kSchemaVersion) + ")"));
+  { SqliteStore store(dir.path()); }
+  Sql(dir.db(), "INSERT INTO schema_migrations (version, applied_at) VALUES (7, 0)");
+  CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains("schema version 7, newer than this server knows (" +
+                                                             std::to_string(SqliteStore::kSchemaVersion) + ")"));
 }
 
-TEST_CASE("a turn computed on a seq the store does not hold writes nothing", "[sqlite]") {
+TEST_CASE("a turn computed on a seq the store does not hold conflicts and writes nothing", "[sqlite]") {
   TempDir dir;
-  backcheck::dialog::ConversationState state;
-  state.state = "advising";
   {
-    SqliteStore store(dir.db());
-    PersistNow(store, Created("c1", state));
-    PersistNow(store, Turn("c1", 1, "hi", "hello", state));
-    // Seq 3 on top of 1: the turn with seq 2 never committed (e.g. the disk was full).
-    auto gap = Turn("c1", 3, "I can't breathe", "Call now", state);
-    gap.escalation = EscalationEvent{0, "c1", backcheck::knowledge::Urgency::kEmergency, {"shortness_of_breath"},
-                                     "I can't breathe", 1};
-    CHECK_FALSE(PersistNow(store, gap, /*expect_ok=*/false));
-    PersistNow(store, Turn("c1", 2, "what is doms", "DOMS is...", state));
+    SqliteStore store(dir.path());
+    CHECK(CommitNow(store, Created("c1", Advising())).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Turn("c1", 1, "hi", "hello", Advising())).result == CommitResult::kCommitted);
+    // Another instance's view: seq 3 on top of 2, but the store holds 1.
+    auto ahead = Turn("c1", 3, "I can't breathe", "Call now", Advising());
+    ahead.escalation = EscalationEvent{0, "c1", Urgency::kEmergency, {"shortness_of_breath"}, "I can't breathe", 1};
+    auto result = CommitNow(store, ahead);
+    CHECK(result.result == CommitResult::kConflict);
+    CHECK_FALSE(result.escalation);
+    // ...and on top of 0, when the store already has 1.
+    CHECK(CommitNow(store, Turn("c1", 1, "again", "again", Advising())).result == CommitResult::kConflict);
+    CHECK(CommitNow(store, Turn("nope", 1, "hi", "hello", Advising())).result == CommitResult::kConflict);
+    CHECK(store.Healthy());  // a conflict is not a failure
+    CHECK(Backlog(store).empty());
+    CHECK(CommitNow(store, Turn("c1", 2, "what is doms", "DOMS is...", Advising())).result == CommitResult::kCommitted);
+    CHECK(store.Count() == 1);
   }
-  SqliteStore reopened(dir.db());
-  auto c1 = reopened.Find("c1");
-  REQUIRE(c1);
-  CHECK(c1->seq == 2);
-  REQUIRE(c1->history.size() == 4);
-  CHECK(c1->history[3].seq == 2);
+  SqliteStore reopened(dir.path());
+  CHECK(Found(reopened, "c1").seq == 2);
+  const HistoryPage history = HistoryNow(reopened, "c1");
+  REQUIRE(history.entries.size() == 4);
+  CHECK(history.entries[2].text == "what is doms");
+  CHECK(history.entries[3].seq == 2);
+  CHECK(Backlog(reopened).empty());  // the conflicting turn's escalation was not written
+  CHECK(LoadNow(reopened, "nope").status == Loaded::Status::kNotFound);
 }
 
 TEST_CASE("an escalation whose turn failed is retried alone and raises the urgency on load", "[sqlite]") {
   TempDir dir;
-  backcheck::dialog::ConversationState state;
-  state.state = "advising";
-  std::promise<EscalationEvent> retried;
+  const auto raise = [](ConversationState& s, const EscalationEvent& e) { s.urgency = std::max(s.urgency, e.level); };
+  Heard heard;
   {
-    SqliteStore store(dir.db());
-    store.SetRetriedEscalationListener([&](const EscalationEvent& e) { retried.set_value(e); });
-    PersistNow(store, Created("c1", state));
-    auto gap = Turn("c1", 2, "I can't breathe", "Call now", state);  // seq 1 is missing: fails
-    gap.escalation = EscalationEvent{0, "c1", backcheck::knowledge::Urgency::kEmergency, {"shortness_of_breath"},
-                                     "I can't breathe", 1};
-    PersistNow(store, gap, /*expect_ok=*/false);
-    auto event = retried.get_future().get();  // the writer retries it by itself
+    SqliteStore store(dir.path(), raise);
+    store.Subscribe(heard.Listener());
+    CHECK(CommitNow(store, Created("c1", Advising())).result == CommitResult::kCommitted);
+    CHECK(CommitNow(store, Turn("c1", 1, "hi", "hello", Advising())).result == CommitResult::kCommitted);
+    // Writing a turn now fails (as on a full disk or an I/O error): the transaction is rolled back.
+    Sql(dir.db(),
+        "CREATE TRIGGER fail_turns BEFORE INSERT ON turns BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
+    auto record = Turn("c1", 2, "I can't breathe", "Call now", Advising());
+    record.escalation = EscalationEvent{0, "c1", Urgency::kEmergency, {"shortness_of_breath"}, "I can't breathe", 1};
+    auto failed = CommitNow(store, record);
+    CHECK(failed.result == CommitResult::kUnavailable);
+    CHECK_FALSE(failed.escalation);
+    CHECK_FALSE(store.Healthy());
+    CHECK(Backlog(store).empty());
+    // Writes work again; the next write (or the writer's own probe) carries the kept escalation.
+    Sql(dir.db(), "DROP TRIGGER fail_turns");
+    CHECK(CommitNow(store, Created("c2", Advising())).result == CommitResult::kCommitted);
+    const EscalationEvent event = Wait(heard.first_escalation.get_future());
     CHECK(event.id > 0);
     CHECK(event.conversation == "c1");
-    REQUIRE(store.Unacknowledged().size() == 1);
+    CHECK(event.level == Urgency::kEmergency);
+    CHECK(event.text == "I can't breathe");
+    CHECK(store.Healthy());
+    REQUIRE(Backlog(store).size() == 1);
+    CHECK(Backlog(store)[0].id == event.id);
+    // The turn itself is not there, but its urgency is.
+    const StoredConversation c1 = Found(store, "c1");
+    CHECK(c1.seq == 1);
+    CHECK(c1.state.urgency == Urgency::kEmergency);
+    CHECK(HistoryNow(store, "c1").entries.size() == 2);
   }
-  std::vector<std::string> raised;
-  SqliteStore reopened(dir.db(), [&](backcheck::dialog::ConversationState& s, const EscalationEvent& e) {
-    s.urgency = std::max(s.urgency, e.level);
-    raised.push_back(e.conversation);
-  });
-  CHECK(raised == std::vector<std::string>{"c1"});
-  auto c1 = reopened.Find("c1");
-  REQUIRE(c1);
-  CHECK(c1->seq == 0);  // the turn itself is not there
-  CHECK(c1->state.urgency == backcheck::knowledge::Urgency::kEmergency);
-  CHECK(c1->durable_state.urgency == backcheck::knowledge::Urgency::kEmergency);
+  {
+    std::lock_guard lock(heard.mutex);
+    CHECK(heard.escalations.size() == 1);  // once
+  }
+  SqliteStore reopened(dir.path(), raise);
+  CHECK(Backlog(reopened).size() == 1);
+  const StoredConversation c1 = Found(reopened, "c1");
+  CHECK(c1.seq == 1);
+  CHECK(c1.state.urgency == Urgency::kEmergency);
+  CHECK(Found(reopened, "c2").state.urgency == Urgency::kNone);  // only the conversation it belongs to
+}
+
+TEST_CASE("an acknowledgement names who made it, is heard once and is kept", "[sqlite]") {
+  TempDir dir;
+  Heard heard;
+  std::int64_t id = 0;
+  {
+    SqliteStore store(dir.path());
+    store.Subscribe(heard.Listener());
+    CHECK(CommitNow(store, Created("c1", Advising())).result == CommitResult::kCommitted);
+    auto record = Turn("c1", 1, "chest pain", "Call now", Advising());
+    record.escalation = EscalationEvent{0, "c1", Urgency::kEmergency, {"chest_pain"}, "chest pain", 1};
+    auto committed = CommitNow(store, record);
+    REQUIRE(committed.escalation);
+    id = committed.escalation->id;
+    REQUIRE(Backlog(store).size() == 1);
+
+    CHECK(AckNow(store, id, "ana"));
+    {
+      std::lock_guard lock(heard.mutex);
+      CHECK(heard.acks == std::vector<std::pair<std::int64_t, std::string>>{{id, "ana"}});
+    }
+    CHECK(Backlog(store).empty());
+    CHECK_FALSE(AckNow(store, id, "ben"));  // once
+    CHECK_FALSE(AckNow(store, 12345, "ana"));
+    std::lock_guard lock(heard.mutex);
+    CHECK(heard.acks.size() == 1);
+    CHECK(heard.escalations.size() == 1);
+  }
+  CHECK(SqlText(dir.db(), "SELECT acked_by FROM escalations WHERE id = " + std::to_string(id)) == "ana");
+  SqliteStore reopened(dir.path());
+  CHECK(Backlog(reopened).empty());
+  CHECK_FALSE(AckNow(reopened, id, "ana"));
+}
+
+TEST_CASE("a second store on the same data directory is refused, naming the process that holds it", "[sqlite]") {
+  TempDir dir;
+  const std::string pid = "pid " + std::to_string(::getpid());
+  {
+    SqliteStore first(dir.path());
+    CHECK(CommitNow(first, Created("c1", Advising())).result == CommitResult::kCommitted);
+    CHECK_THROWS_AS(SqliteStore(dir.path()), StoreError);
+    CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains(pid) && Catch::Contains(dir.path().string()));
+    // The refused one took nothing from the first: it still works, and still holds the lock.
+    CHECK(CommitNow(first, Turn("c1", 1, "hi", "hello", Advising())).result == CommitResult::kCommitted);
+    CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains(pid));
+  }
+  SqliteStore next(dir.path());  // the first one is closed: the directory is free
+  CHECK(Found(next, "c1").seq == 1);
 }
