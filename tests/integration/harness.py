@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -53,6 +54,32 @@ STATES = {"welcome", "screening", "advising", "escalated", "ended"}
 LEVELS = ["none", "see_doctor", "urgent", "emergency"]
 
 _MISSING = object()
+
+# The store every Server uses unless a test names one: the default (SQLite) or, when
+# BACKCHECK_TEST_STORE=postgres and a database server is given (BACKCHECK_TEST_DATABASE_URL, as
+# tests/pg/pg_instance.py run sets it), PostgreSQL: each Server then gets a database of its own,
+# as it gets a data dir of its own, so the suites run unchanged against either store.
+STORE = os.environ.get("BACKCHECK_TEST_STORE", "sqlite")
+if STORE not in ("sqlite", "postgres"):
+    raise SystemExit(f"BACKCHECK_TEST_STORE must be sqlite or postgres, not {STORE!r}")
+
+
+def postgres_database_for(data_dir: Path) -> str:
+    """The database on the test's PostgreSQL that stands for `data_dir` (created empty the first
+    time: a server restarted on the same data dir finds its conversations); returns its URL."""
+    base = os.environ.get("BACKCHECK_TEST_DATABASE_URL")
+    if not base:
+        raise SystemExit("BACKCHECK_TEST_STORE=postgres needs BACKCHECK_TEST_DATABASE_URL "
+                         "(run the suite under tests/pg/pg_instance.py run -- ...)")
+    name = "it_" + hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    exists = subprocess.run(["psql", "-X", "-A", "-t", "-q", base, "-c",
+                             f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    if not exists:
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", base, "-c", f"CREATE DATABASE {name}"],
+                       check=True, capture_output=True)
+    path, _, query = base.partition("?")
+    return f"{path.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 # The per-address and global abuse limits (README "Security") would throttle these tests, which
 # make many conversations and bursts of messages from 127.0.0.1 on purpose. They are lifted here
@@ -193,6 +220,15 @@ class Server:
         self._lines: "queue.Queue[str | None]" = queue.Queue()
         self.stdout_lines: list[str] = []
         self._reader: threading.Thread | None = None
+        # The store this Server uses: what the test named, else the suite's (see STORE).
+        self.store = next((self.extra_args[i + 1] for i, a in enumerate(self.extra_args[:-1]) if a == "--store"),
+                          None)
+        self.database_url: str | None = None
+        if self.store is None and STORE == "postgres":
+            self.store = "postgres"
+            self.database_url = postgres_database_for(self.data_dir)
+            self.extra_args = ["--store", "postgres", "--database-url", self.database_url] + self.extra_args
+        self.store = self.store or "sqlite"
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class ReadmeClaimsTest(unittest.IsolatedAsyncioTestCase):
         code = await asyncio.to_thread(server.stop, signal.SIGTERM, harness.SHUTDOWN_TIMEOUT + 1)
         self.assertEqual(code, 0, server.stderr_tail())
 
+    @unittest.skipIf(harness.STORE != "sqlite", "about the SQLite files in --data-dir")
     async def test_data_files_are_0600_and_the_folder_0700(self):
         server = self.make_server("--rate", "1000", "--burst", "1000", create_data_dir=False)
         async with harness.connect(server) as c:
