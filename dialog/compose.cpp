@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <bit>
-#include <deque>
+#include <list>
 #include <string_view>
 
 namespace backcheck::dialog {
@@ -59,7 +59,9 @@ bool Applies(const knowledge::TailoringRule& rule, const Slots& slots) {
 // knowledge-base text (which outlives the reply) or of strings the builder owns.
 struct Composer::Builder {
   std::vector<std::string_view> paragraphs;
-  std::deque<std::string> owned;  // a deque: growing it does not move the strings viewed
+  // A list: growing it does not move the strings viewed, and unlike a std::deque (which
+  // allocates a block up front) it costs nothing in the many replies that own no string.
+  std::list<std::string> owned;
   std::vector<knowledge::Source> sources;
   const std::vector<std::string>* quick_replies = nullptr;
   std::vector<std::string>* said = nullptr;
@@ -207,6 +209,7 @@ void Composer::Compose(const Plan& plan, const ConversationState& state, Reply& 
                        std::vector<std::string>* said) const {
   const auto& flow = kb_.flow;
   Builder out;
+  out.paragraphs.reserve(8);  // more than nearly any reply has: one allocation, not one per doubling
   out.said = said;
   if (!plan.quick_replies.empty()) out.Suggest(flow.QuickReplies(plan.quick_replies));
   for (const Part& part : plan.parts) Add(part, state, out);

@@ -284,6 +284,7 @@ Policy::~Policy() = default;
 
 Decision Policy::Decide(const ConversationState& previous, const Reading& r) const {
   Step t{kb_, core_, r};
+  t.d.plan.parts.reserve(8);  // more than nearly any plan has: one allocation, not one per doubling
   t.d.state = previous;
   t.d.intent = r.intent;
   t.from = kb_.flow.FindState(previous.state);
