@@ -124,9 +124,13 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     const Entry* entry;  // the token's rewrite entry, when already looked up
     bool looked_up;
   };
-  std::string buf;
+  // Scratch space kept per thread (cleared, capacity kept): this runs for every message, and
+  // allocating the buffer and the token list anew each time was two allocations a message.
+  thread_local std::string buf;
+  thread_local std::vector<Span> tokens;
+  buf.clear();
+  tokens.clear();
   buf.reserve(text.size() + 16);
-  std::vector<Span> tokens;
   tokens.reserve(text.size() / 4 + 4);
   auto push = [&](std::string_view tok) {
     tokens.push_back(Span{static_cast<std::uint32_t>(buf.size()), static_cast<std::uint32_t>(tok.size()), nullptr, false});
@@ -142,7 +146,8 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     }
     return false;
   };
-  std::string word;
+  thread_local std::string word;  // the word being read (scratch, as above)
+  word.clear();
   auto flush = [&] {
     if (word.empty()) return;
     // Apostrophes: kept inside the word for the rewrite table ("don't"), dropped at the edges.
