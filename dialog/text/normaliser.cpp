@@ -36,6 +36,23 @@ bool IsWordChar(char c) {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
+// An ASCII letter, digit or apostrophe: a byte the loop below folds to nothing and lower-cases
+// into the current word, whatever comes before or after it.
+bool IsAsciiWordByte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '\'';
+}
+
+// Appends the run of ASCII word bytes at text[i...] to `word`, lower-cased, and moves i past it:
+// what the loop would do a byte at a time, without decoding and folding each (most of a message).
+void AppendAsciiWordRun(std::string_view text, std::size_t& i, std::string& word) {
+  std::size_t end = i;
+  while (end < text.size() && IsAsciiWordByte(text[end])) ++end;
+  for (; i < end; ++i) {
+    const char c = text[i];
+    word.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+}
+
 bool IsKeptPunct(char c) { return c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?'; }
 
 bool IsSpaceByte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
@@ -163,8 +180,12 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
         const bool plain = !link_word && w.find('\'') == std::string_view::npos;  // the lookup above stands
         if (w.size() > 2 && w.substr(w.size() - 2) == "'s") w.remove_suffix(2);  // possessive
         std::uint32_t at = static_cast<std::uint32_t>(buf.size());
-        for (char c : w) {
-          if (c != '\'') buf.push_back(c);
+        if (w.find('\'') == std::string_view::npos) {
+          buf.append(w);  // the common case, at once
+        } else {
+          for (char c : w) {
+            if (c != '\'') buf.push_back(c);
+          }
         }
         const Entry* entry = plain ? found : nullptr;
         bool looked_up = plain;
@@ -203,7 +224,9 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t start = i;
-    char32_t cp = knowledge::DecodeUtf8At(text, i);
+    // ASCII, nearly every byte of a message, without the call to the UTF-8 decoder.
+    const auto byte = static_cast<unsigned char>(text[i]);
+    char32_t cp = byte < 0x80 ? (++i, char32_t{byte}) : knowledge::DecodeUtf8At(text, i);
     if (cp == knowledge::kBadUtf8) cp = 0xFFFD;  // an invalid byte reads as U+FFFD
     char c = FoldCodePoint(cp);
     if (c == 0) {
@@ -220,6 +243,7 @@ std::string Normaliser::NormaliseWords(std::string_view text) const {
     if (IsWordChar(c)) {
       if (word.empty()) word_start = start;
       word.push_back(c);
+      AppendAsciiWordRun(text, i, word);
     } else if ((c == '.' || c == ',' || c == '/') && digit_before && digit_after) {
       word.push_back(c);  // "38.5", "38,5", "9/10": for the quantities stage
     } else if (c == '/' && (digit_before || (word.empty() && last_is_number())) && digit_after_space(i)) {
