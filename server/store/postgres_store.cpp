@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <deque>
+#include <utility>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -208,6 +210,37 @@ void ReplaceNul(std::string& text) {
   text = std::move(out);
 }
 
+// For an escalation retried alone: its text must be storable or it would be retried for ever, and
+// an operator never told. Invalid UTF-8 (and NUL) become U+FFFD. (A turn's texts are left as they
+// are: the server takes valid UTF-8 only, and a refused turn fails alone.)
+void MakeStorable(std::string& text) {
+  std::string out;
+  bool changed = false;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+    bool ok = n != 0 && b != 0 && i + n <= text.size() && !(n == 2 && b < 0xc2) && !(n == 4 && b > 0xf4);
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (ok && n == 3) {  // no overlong forms, no surrogates
+      const auto c = static_cast<unsigned char>(text[i + 1]);
+      ok = !(b == 0xe0 && c < 0xa0) && !(b == 0xed && c >= 0xa0);
+    }
+    if (ok && n == 4) {
+      const auto c = static_cast<unsigned char>(text[i + 1]);
+      ok = !(b == 0xf0 && c < 0x90) && !(b == 0xf4 && c >= 0x90);
+    }
+    if (ok) {
+      out.append(text, i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      changed = true;
+      ++i;
+    }
+  }
+  if (changed) text = std::move(out);
+}
+
 std::string IdArray(const std::vector<std::int64_t>& ids) {
   std::string out = "{";
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -322,13 +355,13 @@ class PostgresStore::Connection {
   bool Bad() const { return PQstatus(conn_) != CONNECTION_OK; }
   // Bad, or left in pipeline mode by a pipeline that failed half way: not to be used again.
   bool Broken() const { return Bad() || PQpipelineStatus(conn_) != PQ_PIPELINE_OFF; }
-  // Closed by the server while idle (e.g. it was restarted): reads what is waiting without
-  // blocking, which turns a closed connection bad.
+  // Closed by the server while idle (e.g. it was shut down or restarted). A server sends an idle
+  // connection that listens to nothing only bad news (a FATAL error, then end of file), so
+  // anything waiting to be read counts: the caller drops it and connects again, losing nothing.
   bool Stale() {
     if (Broken()) return true;
     pollfd fd{PQsocket(conn_), POLLIN, 0};
-    if (poll(&fd, 1, 0) > 0 && PQconsumeInput(conn_) != 1) return true;
-    return Bad();
+    return poll(&fd, 1, 0) != 0;
   }
   std::string Error() const;
   std::string Where() const;
@@ -602,9 +635,10 @@ void PostgresStore::WriterLoop() {
   std::vector<Job> batch;
   while (true) {
     bool stopping = false;
+    bool probe = false;
     {
       std::unique_lock lock(queue_mutex_);
-      const auto ready = [&] { return stopping_ || !queue_.empty(); };
+      const auto ready = [&] { return stopping_ || !queue_.empty() || probe_requested_; };
       if (!healthy_.load()) {
         queue_cv_.wait_until(lock, writer_backoff_.next, ready);
       } else if (!retry_.empty()) {
@@ -614,12 +648,16 @@ void PostgresStore::WriterLoop() {
       }
       batch.swap(queue_);
       stopping = stopping_;
+      probe = std::exchange(probe_requested_, false);
     }
     try {
       if (!healthy_.load()) {
         for (auto& job : batch) FailJob(job);  // queued before the failure was seen
         if (!stopping && writer_backoff_.Due()) Recover();
       } else {
+        // The listener lost its connection: is the database away? Healthy() should say so
+        // before a turn finds out.
+        if (probe && !WriterConnected()) SetUnhealthy("the connection is closed and a new one cannot be made");
         if (!batch.empty()) WriteBatch(batch);
         if (healthy_.load() && retry_backoff_.Due()) RetryEscalations();
       }
@@ -841,27 +879,36 @@ void PostgresStore::RetryEscalations() {
     pending.swap(retry_);
   }
   if (pending.empty()) return;
-  std::size_t stored = 0;
-  for (; stored < pending.size() && writer_conn_; ++stored) {
-    auto& e = pending[stored];
+  // Each alone, autocommit: one the database refuses does not hold up the others.
+  std::vector<EscalationEvent> kept;
+  for (auto& e : pending) {
+    if (!writer_conn_ || writer_conn_->Broken()) {
+      kept.push_back(std::move(e));
+      continue;
+    }
     const std::string flags = nlohmann::json(e.flags).dump();
-    ReplaceNul(e.text);
+    MakeStorable(e.text);
+    MakeStorable(e.conversation);
     Params p;
     p.Text(e.conversation).Text(knowledge::UrgencyName(e.level)).Text(flags).Text(e.text).Int8(e.at_ms);
     Result r = writer_conn_->Run("escalation", p);
-    if (!Ok(r) || PQntuples(r.get()) != 1) break;
+    if (!Ok(r) || PQntuples(r.get()) != 1) {
+      kept.push_back(std::move(e));
+      continue;
+    }
     e.id = Int(r, 0, 0);
     Deliver(e);
   }
-  if (stored < pending.size()) {
-    std::lock_guard lock(queue_mutex_);
-    retry_.insert(retry_.begin(), std::make_move_iterator(pending.begin() + static_cast<std::ptrdiff_t>(stored)),
-                  std::make_move_iterator(pending.end()));
-    retry_backoff_.Failed(options_);
-    if (writer_conn_ && writer_conn_->Bad()) SetUnhealthy(writer_conn_->Error());
-  } else {
+  if (kept.empty()) {
     retry_backoff_.Succeeded();
+    return;
   }
+  {
+    std::lock_guard lock(queue_mutex_);
+    retry_.insert(retry_.begin(), std::make_move_iterator(kept.begin()), std::make_move_iterator(kept.end()));
+  }
+  retry_backoff_.Failed(options_);
+  if (writer_conn_ && writer_conn_->Broken()) SetUnhealthy(writer_conn_->Error());
 }
 
 void PostgresStore::Recover() {
@@ -898,6 +945,14 @@ void PostgresStore::RefreshCount(Connection& c) {
   if (Ok(r) && PQntuples(r.get()) == 1) count_.store(static_cast<std::size_t>(Int(r, 0, 0)));
 }
 
+void PostgresStore::RequestProbe() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    probe_requested_ = true;
+  }
+  queue_cv_.notify_one();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The readers
 
@@ -927,7 +982,7 @@ void PostgresStore::ReaderLoop(std::unique_ptr<Connection> c) {
       read_cv_.wait(lock, [&] { return reads_stopping_ || !reads_.empty(); });
       if (reads_.empty()) return;
       job.emplace(std::move(reads_.front()));
-      reads_.erase(reads_.begin());
+      reads_.pop_front();
     }
     RunRead(c, backoff, *job);
   }
@@ -1147,6 +1202,7 @@ void PostgresStore::ListenerLoop() {
           } else {
             listen_conn_.reset();
             backoff.Failed(options_);
+            RequestProbe();  // the database may have gone while we were reconnecting
           }
         }
       }
@@ -1161,9 +1217,10 @@ void PostgresStore::ListenerLoop() {
       if (!listen_conn_) continue;
       bool notified = false;
       if (n > 0 && fds[1].revents != 0) {
-        if (PQconsumeInput(listen_conn_->get()) != 1) {
+        if (PQconsumeInput(listen_conn_->get()) != 1 || listen_conn_->Bad()) {
           listen_conn_.reset();
           backoff.Failed(options_);
+          RequestProbe();
           continue;
         }
         while (PGnotify* note = PQnotifies(listen_conn_->get())) {

@@ -38,12 +38,18 @@
 // nothing, when the database cannot be reached or its schema is newer than this code or foreign.
 //
 // Callbacks run on the store's threads (or inline, when failing fast); an exception they throw
-// is caught and logged, never let out of a thread. Message texts are never logged.
+// is caught and logged, never let out of a thread. Listener.escalation runs on the writer thread
+// for an escalation committed here (before the commit's `done`), and on the listener thread for
+// one seen in the table (made on another instance). Message texts are never logged.
+//
+// Healthy() turns false when a write fails, or when the listener's connection drops and the
+// writer then cannot connect: /healthz tells before a turn finds out.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -150,6 +156,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   void FailJob(Job& job);
   void SetUnhealthy(const std::string& why);
   void RefreshCount(Connection& c);
+  void RequestProbe();  // any thread: the writer checks its connection soon
 
   // Reader threads.
   void ReaderLoop(std::unique_ptr<Connection> c);
@@ -169,10 +176,11 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   const PostgresOptions options_;
   std::string where_;  // "database NAME on HOST:PORT", for messages (never the password)
 
-  std::mutex queue_mutex_;  // guards queue_, stopping_, retry_, and healthy_'s changes
+  std::mutex queue_mutex_;  // guards queue_, stopping_, probe_requested_, retry_, and healthy_'s changes
   std::condition_variable queue_cv_;
   std::vector<Job> queue_;
   bool stopping_ = false;
+  bool probe_requested_ = false;  // by the listener, on losing its connection
   std::vector<EscalationEvent> retry_;  // of records that failed: inserted alone until durable
   std::atomic<bool> healthy_{true};
   std::unique_ptr<Connection> writer_conn_;  // writer thread only (after start-up)
@@ -184,7 +192,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
 
   std::mutex read_mutex_;  // guards reads_ and reads_stopping_
   std::condition_variable read_cv_;
-  std::vector<ReadJob> reads_;
+  std::deque<ReadJob> reads_;
   bool reads_stopping_ = false;
 
   mutable std::mutex log_mutex_;  // guards backlog_, acked_, listener_

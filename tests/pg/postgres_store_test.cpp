@@ -476,6 +476,9 @@ TEST_CASE("the database stopped: kUnavailable at once; back by itself; the faile
   REQUIRE(CommitNow(store, Turn("c1", 0)).result == CommitResult::kCommitted);
 
   Server("halt");
+  // Its text is not UTF-8: the turn would be refused anyway; the escalation still reaches an
+  // operator (with U+FFFD for the bad byte), and does not hold up the others.
+  CHECK(CommitNow(store, Turn("c1", 1, "numb \xff", Urgency::kUrgent)).result == CommitResult::kUnavailable);
   const auto t0 = std::chrono::steady_clock::now();
   auto failed = CommitNow(store, Turn("c1", 1, "cannot feel my legs", Urgency::kEmergency));
   CHECK(failed.result == CommitResult::kUnavailable);
@@ -493,22 +496,96 @@ TEST_CASE("the database stopped: kUnavailable at once; back by itself; the faile
 
   Server("resume");
   REQUIRE(WaitFor([&] { return store.Healthy(); }, 15s));  // by itself: no commit needed
-  REQUIRE(WaitFor([&] { return store.Unacknowledged().size() == 2; }, 5s));
+  REQUIRE(WaitFor([&] { return store.Unacknowledged().size() == 3; }, 5s));
   {
     std::lock_guard lock(heard.mutex);
-    REQUIRE(heard.escalations.size() == 2);  // each once
-    CHECK(heard.escalations[0].text == "cannot feel my legs");
-    CHECK(heard.escalations[1].text == "and my bladder");
-    CHECK(heard.escalations[0].conversation == "c1");
-    CHECK(heard.escalations[0].id != heard.escalations[1].id);
+    REQUIRE(heard.escalations.size() == 3);  // each once
+    CHECK(heard.escalations[0].text == "numb \xEF\xBF\xBD");
+    CHECK(heard.escalations[1].text == "cannot feel my legs");
+    CHECK(heard.escalations[2].text == "and my bladder");
+    CHECK(heard.escalations[1].conversation == "c1");
+    CHECK(heard.escalations[1].id != heard.escalations[2].id);
   }
-  CHECK(Sql("SELECT count(*) FROM escalations", url) == "2");
+  CHECK(Sql("SELECT count(*) FROM escalations", url) == "3");
   Loaded after = LoadNow(store, "c1");
   REQUIRE(after.status == Loaded::Status::kFound);
   CHECK(after.conversation.seq == 1);  // the failed turn is not there...
   CHECK(after.conversation.state.urgency == Urgency::kEmergency);  // ...its urgency is
   CHECK(CommitNow(store, Turn("c1", 1)).result == CommitResult::kCommitted);
   CHECK(HistoryNow(store, "c1")->entries.size() == 4);
+
+  // Away again with no traffic at all: Healthy() says so without waiting for a turn.
+  Server("halt");
+  CHECK(WaitFor([&] { return !store.Healthy(); }, 5s));
+  Server("resume");
+  CHECK(WaitFor([&] { return store.Healthy(); }, 15s));
+}
+
+TEST_CASE("connections killed mid-stream: every commit reported committed is stored, seqs without gaps") {
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  constexpr int kClients = 4;
+  for (int t = 0; t < kClients; ++t) CommitNow(store, Create(Id(t)));
+  std::atomic<bool> stop{false};
+  // What each client was told is committed: "seq:text", every text unique.
+  std::vector<std::vector<std::string>> told(kClients);
+  std::atomic<int> unavailable{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      std::uint64_t seq = 0;
+      for (int attempt = 0; !stop; ++attempt) {
+        const std::string text = "attempt " + std::to_string(attempt);
+        const auto r = CommitNow(store, Turn(Id(t), seq, text)).result;
+        if (r == CommitResult::kCommitted) {
+          told[static_cast<std::size_t>(t)].push_back(std::to_string(++seq) + ":" + text);
+          continue;
+        }
+        // Unavailable or a conflict (a commit whose outcome was unknown did land): reload, go on.
+        if (r == CommitResult::kUnavailable) ++unavailable;
+        std::this_thread::sleep_for(20ms);
+        Loaded l = LoadNow(store, Id(t));
+        if (l.status == Loaded::Status::kFound) seq = l.conversation.seq;
+      }
+    });
+  }
+  const std::string kill =
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'backcheck' "
+      "AND datname = current_database() AND pid <> pg_backend_pid()";
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(300ms);
+    CHECK(std::stoi(Sql(kill, url)) >= 3);  // the writer, the reader, the listener
+  }
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (auto& c : clients) c.join();
+  INFO("unavailable: " << unavailable);
+  for (int t = 0; t < kClients; ++t) {
+    const auto& mine = told[static_cast<std::size_t>(t)];
+    REQUIRE(!mine.empty());
+    const std::string where = " FROM turns WHERE conversation = '" + Id(t) + "'";
+    // Every seq 1..max once, both rows: no gap, no duplicate.
+    const std::string max_seq = Sql("SELECT COALESCE(max(seq), 0)" + where, url);
+    CHECK(Sql("SELECT count(*) || ',' || count(DISTINCT seq)" + where, url) ==
+          std::to_string(2 * std::stoull(max_seq)) + "," + max_seq);
+    // Every turn a client was told is committed is there, with its text.
+    const std::string stored = "," + Sql("SELECT string_agg(seq || ':' || text, ',')" + where + " AND role = 'user'", url) + ",";
+    std::size_t missing = 0;
+    for (const auto& turn : mine) missing += stored.find("," + turn + ",") == std::string::npos;
+    CHECK(missing == 0);
+  }
+  CHECK(WaitFor([&] { return store.Healthy(); }, 10s));
+}
+
+TEST_CASE("a store shut down with commits queued commits them first") {
+  const std::string url = FreshDatabase();
+  {
+    PostgresStore store(url, Raise, Fast());
+    CommitNow(store, Create("c1"));
+    for (std::uint64_t s = 0; s < 30; ++s) store.Commit(Turn("c1", s), [](CommitResult, const auto&) {});
+  }
+  PostgresStore again(url, Raise, Fast());
+  CHECK(LoadNow(again, "c1").conversation.seq == 30);
 }
 
 TEST_CASE("purge deletes idle conversations with their turns; Count follows") {
