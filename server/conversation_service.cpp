@@ -72,12 +72,14 @@ struct ConversationService::Job {
   EndDone on_end;
   StartDone on_start;
   int attempts = 0;
+  bool reloaded = false;  // kResume: the state was read from the store for it
 };
 
 // A conversation the service is using or used lately. Guarded by the service's mutex.
 struct ConversationService::Active {
   std::string id;
-  std::optional<StoredConversation> stored;  // as committed; nullopt until loaded (or after a conflict)
+  std::optional<StoredConversation> stored;  // as committed; nullopt until loaded
+  bool stale = false;                         // another instance wrote it: read it again before use
   std::unique_ptr<Job> current;               // the job being run
   std::deque<std::unique_ptr<Job>> waiting;   // the jobs behind it, in arrival order
   bool running = false;                        // a job is being run (the queue has an owner)
@@ -195,7 +197,6 @@ bool ConversationService::Enqueue(const std::string& id, std::unique_ptr<Job>& j
       lru_.push_front(a);
       a->lru = lru_.begin();
       active_.emplace(id, a);
-      EvictIdleLocked();
     } else {
       a = it->second;
       lru_.splice(lru_.begin(), lru_, a->lru);
@@ -205,8 +206,9 @@ bool ConversationService::Enqueue(const std::string& id, std::unique_ptr<Job>& j
       a->waiting.push_back(std::move(job));
       return true;
     }
-    a->running = true;
+    a->running = true;  // before evicting: a running entry is never evicted
     a->current = std::move(job);
+    EvictIdleLocked();
   }
   Drive(a);
   return true;
@@ -220,7 +222,16 @@ void ConversationService::Drive(const ActivePtr& a) {
     job = a->current.get();
     stored = a->stored;
   }
-  if (!stored) {
+  // A resume reads the state afresh: another instance may have taken a turn (and raised the
+  // urgency) since this cache last saw the conversation. A message needs no such read: a stale
+  // state makes its commit conflict, and it is answered again on the fresh one.
+  bool stale = false;
+  {
+    std::lock_guard lock(mutex_);
+    stale = a->stale;
+  }
+  if (!stored || stale || (job->kind == Job::Kind::kResume && !job->reloaded)) {
+    job->reloaded = true;
     return store_.Load(a->id, [this, a](Loaded loaded) { OnLoaded(a, std::move(loaded)); });
   }
   switch (job->kind) {
@@ -235,7 +246,14 @@ void ConversationService::OnLoaded(const ActivePtr& a, Loaded loaded) {
   if (loaded.status == Loaded::Status::kFound) {
     {
       std::lock_guard lock(mutex_);
+      // Urgency never goes down: a turn that failed to commit raised this cache's urgency, and
+      // the store has that escalation only once its retry succeeds.
+      if (a->stored && a->stored->state.urgency > loaded.conversation.state.urgency) {
+        loaded.conversation.state =
+            engine_.Escalate(loaded.conversation.state, a->stored->state.urgency, a->stored->state.flags);
+      }
       a->stored = std::move(loaded.conversation);
+      a->stale = false;
     }
     return Continue(a);  // loads complete on a store thread: the engine runs elsewhere
   }
@@ -248,6 +266,7 @@ void ConversationService::OnLoaded(const ActivePtr& a, Loaded loaded) {
   {
     std::lock_guard lock(mutex_);
     waiting.swap(a->waiting);
+    a->stored.reset();  // gone (expired, or purged by another instance): Finish drops it
   }
   Fail(*a->current, UnknownConversation());
   for (auto& job : waiting) Fail(*job, UnknownConversation());
@@ -292,7 +311,7 @@ void ConversationService::Retry(const ActivePtr& a) {
   Job& job = *a->current;
   {
     std::lock_guard lock(mutex_);
-    a->stored.reset();  // somebody else wrote it: read it again
+    a->stale = true;  // somebody else wrote it: read it again
   }
   if (++job.attempts >= kMaxAttempts) {
     Fail(job, StoreFailure(std::nullopt));

@@ -465,7 +465,7 @@ TEST_CASE("two instances on one store: a turn on stale state conflicts, reloads 
   CHECK(UserTexts(seen.history) == std::vector<std::string>{"my upper back hurts after rows", "yes"});
   REQUIRE(seen.history.entries.size() == 4);
   CHECK(seen.history.entries[3].seq == 2);
-  CHECK(UserTexts(Resume(a, id).history) == UserTexts(seen.history));  // (A's state: see the [bug] case below)
+  CHECK(UserTexts(Resume(a, id).history) == UserTexts(seen.history));
   // And back on A, whose cache holds seq 1 now: the same again.
   CHECK(SeqOf(Send(a, id, "what should I do")) == 3);
   CHECK(SeqOf(Send(b, id, "thanks")) == 4);
@@ -547,12 +547,12 @@ TEST_CASE("messages queued behind a slow commit are answered in order; past the 
   CHECK(SeqOf(Send(f.service, id, "thanks")) == 5);
 }
 
-// ---- known bugs (hidden: run with "[bug]"; each fails until the service is fixed) -------------
+// ---- two bugs the seam had (each seen failing before its fix) ----------------------------------
 
-TEST_CASE("resumed on an instance whose cache is stale, a conversation shows its stored state", "[.][bug]") {
-  // RunResume answers with the cached state without asking the store whether it is current, and
-  // the history from the store: on instance A, after B took a turn, the person sees B's turn in
-  // the history but A's older state (its urgency, hence its banner).
+TEST_CASE("resumed on an instance whose cache is stale, a conversation shows its stored state", "[service][seam]") {
+  // A resume used to answer with the cached state and the history from the store: on instance A,
+  // after B took a turn, the person saw B's turn in the history but A's older state (its
+  // urgency, hence its banner). A resume now reads the state afresh.
   Limits limits;
   MemoryStore store;
   Metrics metrics_a{{"greeting", "doms"}}, metrics_b{{"greeting", "doms"}};
@@ -568,10 +568,10 @@ TEST_CASE("resumed on an instance whose cache is stale, a conversation shows its
 }
 
 TEST_CASE("a conversation's messages keep their order when the cache is full of busy conversations",
-          "[.][bug]") {
-  // Enqueue adds a new cache entry and calls EvictIdleLocked before marking it running, so when
-  // every other entry is busy the new one is evicted at once; the next message of the same
-  // conversation then gets a second entry and runs beside the first instead of behind it.
+          "[service][seam]") {
+  // Enqueue used to evict before marking a new entry running, so when every other entry was
+  // busy the new one was evicted at once; the next message of the same conversation then got a
+  // second entry and ran beside the first instead of behind it.
   ScriptedFixture f;
   f.limits.max_cached_conversations = 1;
   f.limits.max_pending_per_conversation = 1;
