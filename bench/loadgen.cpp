@@ -5,6 +5,10 @@
 //   build/bench/loadgen --url ws://127.0.0.1:8080/v1/chat --connections 1000 --rate 20000
 //   build/bench/loadgen --url ws://127.0.0.1:9000/ --mode echo --connections 100
 //   build/bench/loadgen --url ws://127.0.0.1:8080/v1/chat --connections 10000 --idle --duration 30
+//   build/bench/loadgen --url ws://127.0.0.1:8080/v1/chat --url ws://127.0.0.1:8081/v1/chat --connections 100
+//
+// With several --url (several server instances), connection i goes to URL i mod n; the
+// latencies of all of them go into one histogram.
 //
 // Timeline: open every connection (at most 500 connects in flight, so the server's accept queue
 // is not flooded; in chat mode each one also starts a conversation and waits for "started"),
@@ -88,7 +92,7 @@ const std::vector<std::string> kTexts = {
 };
 
 struct Options {
-  std::string url;
+  std::vector<std::string> urls;
   int connections = 1;
   double duration = 10;
   double warmup = 2;
@@ -144,12 +148,17 @@ void CountError(const std::string& kind) {
   if (t_stats) ++t_stats->errors[kind];
 }
 
-struct Run {
-  Options opt;
-  asio::io_context& ioc;
+// One server the connections are spread over.
+struct Endpoint {
   tcp::resolver::results_type endpoints;
   std::string host_header;
   std::string path;
+};
+
+struct Run {
+  Options opt;
+  asio::io_context& ioc;
+  std::vector<Endpoint> targets;  // connection i goes to targets[i % size]
   bool chat = true;
   std::string echo_frame;
 
@@ -180,12 +189,13 @@ std::string_view FrameType(std::string_view frame) {
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
   Conn(Run& run, int index)
-      : run_(run), index_(index), ws_(asio::make_strand(run.ioc)), timer_(ws_.get_executor()),
+      : run_(run), index_(index), target_(run.targets[static_cast<std::size_t>(index) % run.targets.size()]),
+        ws_(asio::make_strand(run.ioc)), timer_(ws_.get_executor()),
         text_index_(static_cast<std::size_t>(index) % kTexts.size()) {}
 
   void Start() {
     beast::get_lowest_layer(ws_).expires_after(kConnectTimeout);
-    beast::get_lowest_layer(ws_).async_connect(run_.endpoints,
+    beast::get_lowest_layer(ws_).async_connect(target_.endpoints,
                                                beast::bind_front_handler(&Conn::OnConnect, shared_from_this()));
   }
 
@@ -243,7 +253,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "backcheck-loadgen"); }));
-    ws_.async_handshake(response_, run_.host_header, run_.path,
+    ws_.async_handshake(response_, target_.host_header, target_.path,
                         beast::bind_front_handler(&Conn::OnHandshake, shared_from_this()));
   }
 
@@ -447,6 +457,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
  private:
   Run& run_;
   int index_;
+  const Endpoint& target_;
   websocket::stream<Stream> ws_;
   Timer timer_;
   beast::flat_buffer buffer_;
@@ -505,7 +516,9 @@ std::string EchoFrame() {
 int main(int argc, char** argv) {
   Options opt;
   CLI::App app{"Backcheck load generator: WebSocket chat (protocol v1) or echo load, with latency histograms"};
-  app.add_option("--url", opt.url, "ws://HOST:PORT/PATH, e.g. ws://127.0.0.1:8080/v1/chat")->required();
+  app.add_option("--url", opt.urls,
+                 "ws://HOST:PORT/PATH, e.g. ws://127.0.0.1:8080/v1/chat; repeated: connection i goes to URL i mod n")
+      ->required();
   app.add_option("--connections", opt.connections, "WebSocket connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
@@ -529,27 +542,31 @@ int main(int argc, char** argv) {
   app.add_option("--label", opt.label, "free text copied into the JSON");
   CLI11_PARSE(app, argc, argv);
 
-  auto target = ParseUrl(opt.url);
-  if (!target) {
-    std::cerr << "loadgen: --url must look like ws://HOST:PORT/PATH (wss is not supported)\n";
-    return 2;
-  }
   RaiseFileLimit(opt.connections);
 
   asio::io_context ioc{opt.threads};
   Run run(ioc);
   run.opt = opt;
   run.chat = opt.mode == "chat";
-  run.path = target->path;
-  run.host_header = target->host.find(':') != std::string::npos ? "[" + target->host + "]:" + target->port
-                                                                  : target->host + ":" + target->port;
   run.echo_frame = EchoFrame();
-  try {
-    tcp::resolver resolver(ioc);
-    run.endpoints = resolver.resolve(target->host, target->port);
-  } catch (const std::exception& e) {
-    std::cerr << "loadgen: cannot resolve " << target->host << ":" << target->port << ": " << e.what() << "\n";
-    return 2;
+  for (const auto& url : opt.urls) {
+    auto target = ParseUrl(url);
+    if (!target) {
+      std::cerr << "loadgen: --url must look like ws://HOST:PORT/PATH (wss is not supported)\n";
+      return 2;
+    }
+    Endpoint e;
+    e.path = target->path;
+    e.host_header = target->host.find(':') != std::string::npos ? "[" + target->host + "]:" + target->port
+                                                                 : target->host + ":" + target->port;
+    try {
+      tcp::resolver resolver(ioc);
+      e.endpoints = resolver.resolve(target->host, target->port);
+    } catch (const std::exception& ex) {
+      std::cerr << "loadgen: cannot resolve " << target->host << ":" << target->port << ": " << ex.what() << "\n";
+      return 2;
+    }
+    run.targets.push_back(std::move(e));
   }
 
   std::vector<std::shared_ptr<Conn>> conns;
@@ -633,7 +650,8 @@ int main(int argc, char** argv) {
   // Table.
   std::ostringstream out;
   out << std::fixed;
-  out << "loadgen " << opt.mode << (opt.idle ? " idle" : "") << "  " << opt.url;
+  out << "loadgen " << opt.mode << (opt.idle ? " idle" : "");
+  for (const auto& url : opt.urls) out << "  " << url;
   if (!opt.label.empty()) out << "  [" << opt.label << "]";
   out << "\n";
   out << "  connections     " << opt.connections << " (" << ready_at_start << " ready after " << std::setprecision(2)
@@ -662,7 +680,8 @@ int main(int argc, char** argv) {
     j["label"] = opt.label;
     j["mode"] = opt.mode;
     j["idle"] = opt.idle;
-    j["url"] = opt.url;
+    j["url"] = opt.urls.front();
+    j["urls"] = opt.urls;
     j["connections"] = opt.connections;
     j["rate"] = opt.rate;
     j["threads"] = opt.threads;
