@@ -101,7 +101,8 @@ struct Composer::Builder {
   }
 };
 
-Composer::Composer(const knowledge::KnowledgeBase& kb) : kb_(kb) {
+Composer::Composer(const knowledge::KnowledgeBase& kb)
+    : kb_(kb), default_quick_replies_(&kb_.flow.QuickReplies("default")) {
   for (const auto& intent : kb_.intents) topic_of_intent_.push_back(kb_.FindTopic(intent.id));
 }
 
@@ -214,7 +215,7 @@ void Composer::Compose(const Plan& plan, const ConversationState& state, Reply& 
   if (!plan.quick_replies.empty()) out.Suggest(flow.QuickReplies(plan.quick_replies));
   for (const Part& part : plan.parts) Add(part, state, out);
   out.Suggest(flow.QuickReplies(state.state));
-  out.Suggest(flow.QuickReplies("default"));
+  out.Suggest(*default_quick_replies_);
   reply.text = out.Text();
   reply.sources = std::move(out.sources);
   if (out.quick_replies) reply.quick_replies = *out.quick_replies;

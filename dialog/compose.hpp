@@ -72,6 +72,7 @@ class Composer {
 
   const knowledge::KnowledgeBase& kb_;
   std::vector<const knowledge::Topic*> topic_of_intent_;
+  const std::vector<std::string>* default_quick_replies_;  // flow "default", looked up once, not per reply
 };
 
 }  // namespace backcheck::dialog
