@@ -254,11 +254,13 @@ void HttpSession::PostMessage(const Request& req) {
     }
     // The message queues behind the creation; a failed creation fails it too (the turn's
     // completion is the one that answers).
-    std::optional<Error> refused;
-    conversation = context_.service.Start(std::nullopt, std::nullopt, [&refused](auto result) {
-      if (auto* error = std::get_if<Error>(&result)) refused = *error;  // only read when refused at once
+    // The completion may run later, on the store's thread (the creation's commit): what it
+    // leaves is shared, and read here only when the start was refused at once.
+    auto refused = std::make_shared<std::optional<Error>>();
+    conversation = context_.service.Start(std::nullopt, std::nullopt, [refused](auto result) {
+      if (auto* error = std::get_if<Error>(&result)) *refused = *error;
     });
-    if (conversation.empty()) return fail(refused.value_or(context_.service.StoreFailure(std::nullopt)));
+    if (conversation.empty()) return fail(refused->value_or(context_.service.StoreFailure(std::nullopt)));
     implicit = true;
   }
   // The response is written once the store has the turn, on this connection's strand.

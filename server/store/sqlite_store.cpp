@@ -100,7 +100,14 @@ void Guarded(const F& call) {
 // One SQLite handle with its prepared statements, by SQL text. Used by one thread at a time.
 class SqliteStore::Connection {
  public:
-  explicit Connection(const std::filesystem::path& path) : path_(path) { Open(); }
+  explicit Connection(const std::filesystem::path& path) : path_(path) {
+    try {
+      Open();
+    } catch (...) {
+      sqlite3_close(db_);  // a refused database leaves no open handle behind
+      throw;
+    }
+  }
   ~Connection() {
     for (auto& [sql, s] : statements_) sqlite3_finalize(s);
     sqlite3_close(db_);

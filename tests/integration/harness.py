@@ -391,7 +391,7 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stderr_tail(self, n: int = 3000) -> str:
+    def stderr_tail(self, n: int = int(os.environ.get("BACKCHECK_TEST_STDERR_TAIL", "3000"))) -> str:
         with contextlib.suppress(Exception):
             self._stderr.flush()
         try:
