@@ -55,13 +55,10 @@ void OperatorSession::NextPage() {
   const auto page = context_.store.escalations().Unacknowledged(paged_to_, kPageSize);
   for (const auto& event : page) {
     paged_to_ = event.id;
-    if (live_sent_.erase(event.id)) continue;  // went out live while we were behind
+    if (!Remember(event.id)) continue;  // went out live while we were behind
     Queue(std::make_shared<const std::string>(EscalationJson(event)));
   }
-  if (page.size() < kPageSize) {
-    paging_ = false;  // caught up: from now on escalations arrive live
-    std::erase_if(live_sent_, [&](std::int64_t id) { return id <= paged_to_; });
-  }
+  if (page.size() < kPageSize) paging_ = false;  // caught up: from now on escalations arrive live
 }
 
 void OperatorSession::Deliver(std::int64_t id, std::shared_ptr<const std::string> frame) {
@@ -111,13 +108,24 @@ void OperatorSession::Send(std::int64_t id, std::shared_ptr<const std::string> f
   if (id == 0) return Queue(std::move(frame));
   // A live escalation. While paging it waits in the store's backlog; after, it is new unless
   // the paging or an earlier live delivery queued it already.
-  if (paging_ || id <= paged_to_ || live_sent_.count(id)) return;
-  if (queue_.size() >= kLiveHighWater) {  // behind: let the backlog carry the rest, in pages
+  // While paging, one above the pages so far waits in the store's backlog for a later page. One
+  // at or below them was added to the backlog after its page was read (ids need not reach the
+  // backlog in order: a batch, another instance), so no page will carry it: it goes now.
+  if (sent_.count(id) || (paging_ && id > paged_to_)) return;
+  if (queue_.size() >= kLiveHighWater && id > paged_to_) {  // behind: let the backlog carry the rest, in pages
     paging_ = true;
     return;
   }
-  live_sent_.insert(id);
+  Remember(id);
   Queue(std::move(frame));
+}
+
+bool OperatorSession::Remember(std::int64_t id) {
+  if (!sent_.insert(id).second) return false;
+  // Only recent ids can come twice (a page and its live event are close in time); the oldest
+  // are forgotten so the set stays bounded however long the operator stays.
+  if (sent_.size() > kRememberedIds) sent_.erase(sent_.begin());
+  return true;
 }
 
 void OperatorSession::Queue(std::shared_ptr<const std::string> frame) {

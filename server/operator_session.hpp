@@ -13,7 +13,7 @@
 #include <deque>
 #include <memory>
 #include <string>
-#include <unordered_set>
+#include <set>
 
 #include "server/beast.hpp"
 #include "server/operator_hub.hpp"
@@ -35,6 +35,7 @@ class OperatorSession : public Closeable,
  private:
   static constexpr std::size_t kPageSize = 64;
   static constexpr std::size_t kLiveHighWater = 256;
+  static constexpr std::size_t kRememberedIds = 4096;  // of sent_
   // Other frames (acked notices, errors) are small and few; an operator that lets this many pile
   // up unread is not reading at all.
   static constexpr std::size_t kMaxQueuedFrames = 4096;
@@ -46,6 +47,7 @@ class OperatorSession : public Closeable,
   void Handle(std::string_view frame);
   void Send(std::int64_t id, std::shared_ptr<const std::string> frame);
   void Queue(std::shared_ptr<const std::string> frame);
+  bool Remember(std::int64_t id);  // false when it was queued already
   void NextPage();  // queues the next page of the backlog, or goes live when it is done
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
@@ -59,7 +61,7 @@ class OperatorSession : public Closeable,
   bool close_after_write_ = false;  // a shutdown came while a write was in flight
   bool paging_ = true;            // streaming the backlog: live escalations wait in the store
   std::int64_t paged_to_ = 0;     // every unacknowledged escalation up to this id has been queued
-  std::unordered_set<std::int64_t> live_sent_;  // ids above paged_to_ queued live (not to page again)
+  std::set<std::int64_t> sent_;   // ids queued to this operator lately, by a page or live (never twice)
   std::uint64_t registry_id_ = 0;
 };
 

@@ -1108,6 +1108,10 @@ void PostgresStore::Subscribe(Listener listener) {
 }
 
 bool PostgresStore::Deliver(const EscalationEvent& event) {
+  // One publisher at a time, held across the call: when the writer finds an id the listener
+  // thread added first, that id has been published before the writer answers the turn, so an
+  // operator never sees a later escalation (or the reply's next one) before it.
+  std::lock_guard publishing(publish_mutex_);
   std::function<void(const EscalationEvent&)> call;
   {
     std::lock_guard lock(log_mutex_);
@@ -1119,6 +1123,7 @@ bool PostgresStore::Deliver(const EscalationEvent& event) {
 }
 
 void PostgresStore::Acknowledged(std::int64_t id, const std::string& by) {
+  std::lock_guard publishing(publish_mutex_);  // as Deliver: announced before this returns
   std::function<void(std::int64_t, const std::string&)> call;
   {
     std::lock_guard lock(log_mutex_);

@@ -196,6 +196,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   bool reads_stopping_ = false;
 
   mutable std::mutex log_mutex_;  // guards backlog_, acked_, listener_
+  std::mutex publish_mutex_;  // held while an escalation or an ack is added and announced (Deliver, Acknowledged)
   std::map<std::int64_t, EscalationEvent> backlog_;  // unacknowledged, by id
   // Acknowledged ids, kept a while so that a re-read begun before the ack does not announce
   // the escalation again.
