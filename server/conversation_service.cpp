@@ -220,17 +220,13 @@ void ConversationService::Drive(const ActivePtr& a) {
   {
     std::lock_guard lock(mutex_);
     job = a->current.get();
-    stored = a->stored;
+    // A resume reads the state afresh: another instance may have taken a turn (and raised the
+    // urgency) since this cache last saw the conversation. A message needs no such read: a
+    // stale state makes its commit conflict, and it is answered again on the fresh one.
+    const bool reload = !a->stored || a->stale || (job->kind == Job::Kind::kResume && !job->reloaded);
+    if (!reload) stored = a->stored;
   }
-  // A resume reads the state afresh: another instance may have taken a turn (and raised the
-  // urgency) since this cache last saw the conversation. A message needs no such read: a stale
-  // state makes its commit conflict, and it is answered again on the fresh one.
-  bool stale = false;
-  {
-    std::lock_guard lock(mutex_);
-    stale = a->stale;
-  }
-  if (!stored || stale || (job->kind == Job::Kind::kResume && !job->reloaded)) {
+  if (!stored) {
     job->reloaded = true;
     return store_.Load(a->id, [this, a](Loaded loaded) { OnLoaded(a, std::move(loaded)); });
   }
@@ -350,10 +346,8 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
   record.seq = stored.seq + 1;
   record.has_turn = true;
   record.at_ms = UnixMillis();
-  if (store_.KeepsRecords()) {
-    record.user_text = job.text;
-    record.reply_text = turn.reply.text;
-  }
+  record.user_text = job.text;
+  record.reply_text = turn.reply.text;
   record.state = turn.state;
   if (turn.reply.escalated) {
     record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};

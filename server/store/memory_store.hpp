@@ -18,7 +18,6 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
                std::function<void(std::optional<HistoryPage>)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
   std::size_t Count() const override;
-  bool KeepsRecords() const override { return true; }  // the history is what it keeps
   EscalationLog& escalations() override { return *this; }
 
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id, std::size_t limit) const override {

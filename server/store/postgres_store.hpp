@@ -89,7 +89,6 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
   std::size_t Count() const override { return count_.load(); }
   bool Healthy() const override { return healthy_.load(); }
-  bool KeepsRecords() const override { return true; }
   EscalationLog& escalations() override { return *this; }
 
   // EscalationLog

@@ -147,8 +147,6 @@ class ConversationStore {
   virtual std::size_t Count() const = 0;
   // False while writes fail; a store that can fail probes by itself and turns healthy again.
   virtual bool Healthy() const { return true; }
-  // Whether Commit keeps the record's texts and state; when not, callers may leave them empty.
-  virtual bool KeepsRecords() const { return true; }
 
   virtual EscalationLog& escalations() = 0;
 };
