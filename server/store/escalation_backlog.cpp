@@ -26,6 +26,14 @@ std::vector<EscalationEvent> EscalationBacklog::Page(std::int64_t after_id, std:
   return out;
 }
 
+std::vector<std::int64_t> EscalationBacklog::Ids() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::int64_t> out;
+  out.reserve(events_.size());
+  for (const auto& [id, event] : events_) out.push_back(id);
+  return out;
+}
+
 std::size_t EscalationBacklog::Size() const {
   std::lock_guard lock(mutex_);
   return events_.size();

@@ -16,6 +16,7 @@ class EscalationBacklog {
   bool Remove(std::int64_t id);  // false when it was not there
   bool Contains(std::int64_t id) const;
   std::vector<EscalationEvent> Page(std::int64_t after_id, std::size_t limit) const;
+  std::vector<std::int64_t> Ids() const;  // every id held, ascending
   std::size_t Size() const;
 
  private:

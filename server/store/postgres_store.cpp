@@ -1094,12 +1094,7 @@ void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, Re
 // The listener and the in-memory copy of the log
 
 std::vector<EscalationEvent> PostgresStore::Unacknowledged(std::int64_t after_id, std::size_t limit) const {
-  std::lock_guard lock(log_mutex_);
-  std::vector<EscalationEvent> out;
-  for (auto it = backlog_.upper_bound(after_id); it != backlog_.end() && out.size() < limit; ++it) {
-    out.push_back(it->second);
-  }
-  return out;
+  return backlog_.Page(after_id, limit);
 }
 
 void PostgresStore::Subscribe(Listener listener) {
@@ -1115,7 +1110,7 @@ bool PostgresStore::Deliver(const EscalationEvent& event) {
   std::function<void(const EscalationEvent&)> call;
   {
     std::lock_guard lock(log_mutex_);
-    if (acked_.count(event.id) || !backlog_.emplace(event.id, event).second) return false;
+    if (acked_.count(event.id) || !backlog_.Add(event)) return false;
     call = listener_.escalation;
   }
   if (call) Guarded("escalation", [&] { call(event); });
@@ -1127,7 +1122,7 @@ void PostgresStore::Acknowledged(std::int64_t id, const std::string& by) {
   std::function<void(std::int64_t, const std::string&)> call;
   {
     std::lock_guard lock(log_mutex_);
-    if (backlog_.erase(id) == 0) return;  // announced already, or never seen here
+    if (!backlog_.Remove(id)) return;  // announced already, or never seen here
     acked_[id] = Clock::now();
     call = listener_.acknowledged;
   }
@@ -1140,10 +1135,9 @@ bool PostgresStore::StartListening(Connection& c) {
 
 bool PostgresStore::Refresh(Connection& c) {
   // What this instance holds now: an id delivered after this snapshot is not taken for acked.
-  std::vector<std::int64_t> held;
+  const std::vector<std::int64_t> held = backlog_.Ids();
   {
     std::lock_guard lock(log_mutex_);
-    for (const auto& [id, e] : backlog_) held.push_back(id);
     const auto now = Clock::now();
     std::erase_if(acked_, [&](const auto& entry) { return now - entry.second > kTombstoneLife; });
   }

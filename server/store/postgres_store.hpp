@@ -57,6 +57,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "server/store/escalation_backlog.hpp"
 #include "server/store/store.hpp"
 
 namespace backcheck::server {
@@ -194,9 +195,9 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   std::deque<ReadJob> reads_;
   bool reads_stopping_ = false;
 
-  mutable std::mutex log_mutex_;  // guards backlog_, acked_, listener_
+  std::mutex log_mutex_;  // guards acked_ and listener_
   std::mutex publish_mutex_;  // held while an escalation or an ack is added and announced (Deliver, Acknowledged)
-  std::map<std::int64_t, EscalationEvent> backlog_;  // unacknowledged, by id
+  EscalationBacklog backlog_;  // unacknowledged, by id; Deliver and Acknowledged change it under publish_mutex_
   // Acknowledged ids, kept a while so that a re-read begun before the ack does not announce
   // the escalation again.
   std::unordered_map<std::int64_t, Clock::time_point> acked_;
