@@ -46,6 +46,7 @@ struct ServerConfig {
   std::string data_dir = "./var";
   std::string store = "sqlite";      // "postgres": several instances on one database; "memory": nothing survives a restart
   std::string database_url;          // --store postgres: a libpq connection URI
+  unsigned commit_delay_us = 200;    // under load, the durable store's wait for more turns to commit together
   std::string operator_token;        // from CHAT_OPERATOR_TOKEN; empty: /v1/operator is off
   std::string kb_dir;
   std::string web_dir;

@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
   app.add_option("--database-url", config.database_url,
                  "PostgreSQL connection URI for --store postgres (postgresql://user@host/db); or set "
                  "BACKCHECK_DATABASE_URL, which keeps a password out of the process list");
+  app.add_option("--commit-delay-us", config.commit_delay_us,
+                 "under load, microseconds the durable store waits before a commit so that it carries more "
+                 "turns (less CPU and disk per reply; 0: never waits)")
+      ->capture_default_str()->check(CLI::Range(0, 100000));
   app.add_option("--kb", config.kb_dir, "knowledge base folder")->capture_default_str();
   app.add_option("--web", config.web_dir, "folder of the widget's static files")->capture_default_str();
   app.add_option("--max-connections", limits.max_connections, "open WebSockets in all (HTTP 503 past it)")

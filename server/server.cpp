@@ -87,7 +87,8 @@ std::unique_ptr<ConversationStore> OpenStore(const ServerConfig& config, const d
     state = engine.Escalate(state, escalation.level, escalation.flags);
   };
   if (config.store == "postgres") return std::make_unique<PostgresStore>(config.database_url, std::move(raise));
-  return std::make_unique<SqliteStore>(config.data_dir, std::move(raise));
+  return std::make_unique<SqliteStore>(config.data_dir, std::move(raise),
+                                       std::chrono::microseconds(config.commit_delay_us));
 }
 
 }  // namespace

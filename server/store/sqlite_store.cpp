@@ -1,5 +1,7 @@
 #include "server/store/sqlite_store.hpp"
 
+#include "server/store/state_json.hpp"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -53,6 +55,52 @@ CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT 
     R"sql(
 ALTER TABLE escalations ADD COLUMN acked_by TEXT;
 CREATE INDEX escalations_by_conversation ON escalations (conversation, id);
+)sql",
+    // 4: a turn is one row appended to turn_log, in commit order (a batch's turns share pages),
+    // holding the state after it; a conversation's row keeps only its seq and the row of its last
+    // turn, and is no longer indexed by last_active (every turn moved that index entry). History
+    // walks back from the last row through prev. The old rows are carried over; a conversation's
+    // state is its last row's.
+    R"sql(
+CREATE TABLE turn_log (
+  n            INTEGER PRIMARY KEY,
+  conversation INTEGER NOT NULL,  -- conversations.n
+  seq          INTEGER NOT NULL,
+  prev         INTEGER NOT NULL,  -- n of this conversation's previous row; 0 for its first
+  at           INTEGER NOT NULL,  -- Unix ms
+  user_text    TEXT,              -- NULL on a row that only changes the state (an end, a creation)
+  reply_text   TEXT,
+  state        TEXT NOT NULL      -- the state after this row (state_json.hpp); '' on turns carried over
+);
+CREATE TABLE conversations_v4 (
+  n           INTEGER PRIMARY KEY,
+  id          TEXT NOT NULL UNIQUE,
+  seq         INTEGER NOT NULL,  -- of the last turn
+  created_at  INTEGER NOT NULL,  -- Unix ms
+  last_active INTEGER NOT NULL,  -- Unix ms
+  last_turn   INTEGER NOT NULL   -- turn_log.n of the last row
+);
+INSERT INTO conversations_v4 (n, id, seq, created_at, last_active, last_turn)
+  SELECT rowid, id, seq, created_at, last_active, 0 FROM conversations;
+INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state)
+  SELECT c.rowid, u.seq, 0, u.at, u.text, COALESCE(a.text, ''), ''
+  FROM conversations c JOIN turns u ON u.conversation = c.id AND u.role = 'user'
+  LEFT JOIN turns a ON a.conversation = c.id AND a.seq = u.seq AND a.role = 'assistant'
+  ORDER BY c.rowid, u.seq;
+INSERT INTO turn_log (conversation, seq, prev, at, state)
+  SELECT rowid, seq, 0, last_active, state FROM conversations ORDER BY rowid;
+CREATE INDEX turn_log_carry_over ON turn_log (conversation, n);
+UPDATE turn_log SET prev = COALESCE(
+  (SELECT MAX(p.n) FROM turn_log p WHERE p.conversation = turn_log.conversation AND p.n < turn_log.n), 0);
+UPDATE conversations_v4 SET last_turn = (SELECT MAX(t.n) FROM turn_log t WHERE t.conversation = conversations_v4.n);
+DROP INDEX turn_log_carry_over;
+DROP TABLE turns;
+DROP TABLE conversations;
+ALTER TABLE conversations_v4 RENAME TO conversations;
+-- A row appended moves its conversation to it: one statement a turn, not two.
+CREATE TRIGGER turn_log_appended AFTER INSERT ON turn_log BEGIN
+  UPDATE conversations SET seq = NEW.seq, last_active = NEW.at, last_turn = NEW.n WHERE n = NEW.conversation;
+END;
 )sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -142,6 +190,8 @@ class SqliteStore::Connection {
     return s;
   }
 
+  // Runs `sql` (a literal: no parameters, no rows), prepared once.
+  void Run(const char* sql) { Step(Statement(sql)); }
   // Runs a write statement to completion.
   void Step(sqlite3_stmt* s) {
     const int rc = sqlite3_step(s);
@@ -210,8 +260,9 @@ void SqliteStore::LockDataDir(const std::filesystem::path& dir) {
   }
 }
 
-SqliteStore::SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency raise)
-    : path_(data_dir / "backcheck.db"), raise_(std::move(raise)) {
+SqliteStore::SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency raise,
+                         std::chrono::microseconds commit_delay)
+    : path_(data_dir / "backcheck.db"), raise_(std::move(raise)), commit_delay_(commit_delay) {
   LockDataDir(data_dir);
   try {
     writer_db_ = std::make_unique<Connection>(path_);
@@ -310,7 +361,8 @@ Loaded SqliteStore::ReadConversation(const std::string& id) {
   Connection& db = *reader_db_;
   Loaded loaded;
   try {
-    sqlite3_stmt* s = db.Statement("SELECT state, seq, last_active FROM conversations WHERE id = ?1");
+    sqlite3_stmt* s = db.Statement(
+        "SELECT t.state, c.seq, c.last_active FROM conversations c JOIN turn_log t ON t.n = c.last_turn WHERE c.id = ?1");
     Bind(s, 1, id);
     if (!db.Row(s)) {
       sqlite3_reset(s);
@@ -353,23 +405,34 @@ std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::
                                                     std::size_t turns) {
   Connection& db = *reader_db_;
   try {
-    sqlite3_stmt* s = db.Statement("SELECT seq FROM conversations WHERE id = ?1");
+    sqlite3_stmt* s = db.Statement("SELECT seq, last_turn FROM conversations WHERE id = ?1");
     Bind(s, 1, id);
-    const std::uint64_t last = db.Row(s) ? static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)) : 0;
+    std::uint64_t last = 0;
+    std::int64_t row = 0;
+    if (db.Row(s)) {
+      last = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+      row = sqlite3_column_int64(s, 1);
+    }
     sqlite3_reset(s);
     const HistoryRange range = RangeOf(last, before, turns);
     HistoryPage page;
     page.more = range.more;
-    // The user's message before the reply: 'user' > 'assistant', so role descending.
-    sqlite3_stmt* t = db.Statement(
-        "SELECT seq, role, text FROM turns WHERE conversation = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq, role DESC");
-    Bind(t, 1, id);
-    Bind(t, 2, range.first);
-    Bind(t, 3, range.end);
-    while (db.Row(t)) {
-      page.entries.push_back(HistoryEntry{Column(t, 1), Column(t, 2), static_cast<std::uint64_t>(sqlite3_column_int64(t, 0))});
+    // Back from the last row, newest first; a page further back walks past the turns after it.
+    sqlite3_stmt* t = db.Statement("SELECT seq, prev, user_text, reply_text FROM turn_log WHERE n = ?1");
+    while (row != 0) {
+      Bind(t, 1, row);
+      if (!db.Row(t)) break;  // a broken chain ends the history; nothing is made up
+      const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(t, 0));
+      row = sqlite3_column_int64(t, 1);
+      if (seq < range.first) row = 0;
+      if (seq >= range.first && seq < range.end && sqlite3_column_type(t, 2) != SQLITE_NULL) {
+        page.entries.push_back(HistoryEntry{"assistant", Column(t, 3), seq});
+        page.entries.push_back(HistoryEntry{"user", Column(t, 2), seq});
+      }
+      sqlite3_reset(t);
     }
     sqlite3_reset(t);
+    std::reverse(page.entries.begin(), page.entries.end());
     return page;
   } catch (const StoreError& e) {
     std::cerr << "chat-server: " << e.what() << "\n";
@@ -420,9 +483,19 @@ void SqliteStore::WriterLoop() {
         queue_cv_.wait(lock, ready);
       }
       if (queue_.empty() && stopping_) return;  // everything queued is committed
+      // Group commit under load (the last batch carried more than one record): wait a moment for
+      // more, so one commit's page writes, locks and wake-ups carry many turns. A lone
+      // conversation never waits.
+      if (commit_delay_.count() > 0 && last_batch_ > 1 && healthy_.load() && !stopping_ &&
+          queue_.size() < kEnoughToCommit) {
+        lock.unlock();
+        std::this_thread::sleep_for(commit_delay_);
+        lock.lock();
+      }
       batch.swap(queue_);
     }
     CommitBatch(batch);  // an empty batch is a retry or a probe
+    last_batch_ = batch.size();
     batch.clear();
   }
 }
@@ -441,54 +514,86 @@ void SqliteStore::InsertEscalation(EscalationEvent& e) {
   e.id = db.LastRowId();
 }
 
-CommitResult SqliteStore::WriteRecord(TurnRecord& r) {
+// Appends the record's row to turn_log if the conversation's seq is the expected one (the
+// compare-and-set: one row or none); the schema's trigger points the conversation at it.
+CommitResult SqliteStore::AppendRow(const TurnRecord& r) {
+  Connection& db = *writer_db_;
+  state_form_.clear();
+  AppendStateJson(state_form_, r.state);  // bound static: lives past the step
+  sqlite3_stmt* s = db.Statement(
+      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state) "
+      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6 FROM conversations WHERE id = ?1 AND seq = ?7");
+  Bind(s, 1, r.conversation);
+  Bind(s, 2, r.seq);
+  Bind(s, 3, r.at_ms);
+  if (r.has_turn) {
+    Bind(s, 4, r.user_text);
+    Bind(s, 5, r.reply_text);
+  }  // else NULL: a row that only changes the state
+  Bind(s, 6, state_form_);
+  Bind(s, 7, r.expected_seq);
+  db.Step(s);
+  // The trigger turn_log_appended has pointed the conversation at the row.
+  return db.Changes() == 1 ? CommitResult::kCommitted : CommitResult::kConflict;  // else somebody came first
+}
+
+// Deletes a conversation's rows, newest first, following prev from `row`.
+void SqliteStore::DeleteRows(std::int64_t row) {
+  Connection& db = *writer_db_;
+  sqlite3_stmt* s = db.Statement("DELETE FROM turn_log WHERE n = ?1 RETURNING prev");
+  while (row != 0) {
+    Bind(s, 1, row);
+    row = db.Row(s) ? sqlite3_column_int64(s, 0) : 0;
+    while (db.Row(s)) {
+    }
+    sqlite3_reset(s);
+  }
+}
+
+// Deletes the conversations the query selects (n, last_turn) with their rows; how many.
+std::int64_t SqliteStore::DeleteConversations(sqlite3_stmt* select) {
+  Connection& db = *writer_db_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> gone;
+  while (db.Row(select)) gone.emplace_back(sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1));
+  sqlite3_reset(select);
+  sqlite3_stmt* s = db.Statement("DELETE FROM conversations WHERE n = ?1");
+  for (const auto& [n, last_turn] : gone) {
+    DeleteRows(last_turn);
+    Bind(s, 1, n);
+    db.Step(s);
+  }
+  return static_cast<std::int64_t>(gone.size());
+}
+
+CommitResult SqliteStore::WriteRecord(TurnRecord& r, std::int64_t& counted) {
   Connection& db = *writer_db_;
   switch (r.kind) {
     case TurnRecord::Kind::kCreate: {
       sqlite3_stmt* s = db.Statement(
-          "INSERT OR IGNORE INTO conversations (id, state, seq, created_at, last_active) VALUES (?1, ?2, ?3, ?4, ?4)");
-      const std::string state = nlohmann::json(r.state).dump();
+          "INSERT OR IGNORE INTO conversations (id, seq, created_at, last_active, last_turn) VALUES (?1, ?2, ?3, ?3, 0)");
       Bind(s, 1, r.conversation);
-      Bind(s, 2, state);
-      Bind(s, 3, r.seq);
-      Bind(s, 4, r.at_ms);
+      Bind(s, 2, r.seq);
+      Bind(s, 3, r.at_ms);
       db.Step(s);
-      return db.Changes() == 1 ? CommitResult::kCommitted : CommitResult::kConflict;
+      if (db.Changes() != 1) return CommitResult::kConflict;
+      ++counted;
+      TurnRecord first = r;  // its first row: the state, expected to follow seq r.seq
+      first.expected_seq = r.seq;
+      first.has_turn = false;
+      return AppendRow(first);
     }
     case TurnRecord::Kind::kDelete: {
-      sqlite3_stmt* s = db.Statement("DELETE FROM conversations WHERE id = ?1 AND seq = 0");
+      sqlite3_stmt* s = db.Statement("SELECT n, last_turn FROM conversations WHERE id = ?1 AND seq = 0");
       Bind(s, 1, r.conversation);
-      db.Step(s);
+      counted -= DeleteConversations(s);
       return CommitResult::kCommitted;
     }
     case TurnRecord::Kind::kUpdate:
       break;
   }
-  sqlite3_stmt* s =
-      db.Statement("UPDATE conversations SET state = ?2, seq = ?3, last_active = ?4 WHERE id = ?1 AND seq = ?5");
-  const std::string state = nlohmann::json(r.state).dump();
-  Bind(s, 1, r.conversation);
-  Bind(s, 2, state);
-  Bind(s, 3, r.seq);
-  Bind(s, 4, r.at_ms);
-  Bind(s, 5, r.expected_seq);
-  db.Step(s);
-  if (db.Changes() != 1) return CommitResult::kConflict;  // somebody's turn came first, or it is gone
-  if (r.has_turn) {
-    sqlite3_stmt* t = db.Statement("INSERT INTO turns (conversation, seq, role, text, at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    for (auto [role, text] : {std::pair<const char*, const std::string*>{"user", &r.user_text},
-                              std::pair<const char*, const std::string*>{"assistant", &r.reply_text}}) {
-      sqlite3_reset(t);
-      Bind(t, 1, r.conversation);
-      Bind(t, 2, r.seq);
-      Bind(t, 3, role);
-      Bind(t, 4, *text);
-      Bind(t, 5, r.at_ms);
-      db.Step(t);
-    }
-  }
-  if (r.escalation) InsertEscalation(*r.escalation);
-  return CommitResult::kCommitted;
+  const CommitResult result = AppendRow(r);
+  if (result == CommitResult::kCommitted && r.escalation) InsertEscalation(*r.escalation);
+  return result;
 }
 
 void SqliteStore::CommitBatch(std::vector<Job>& batch) {
@@ -503,8 +608,11 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
   std::int64_t counted = 0;  // conversations added less those removed, once committed
   bool ok = true;
   try {
-    db.Exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    db.Exec("BEGIN IMMEDIATE");
+    if (full != synchronous_full_) {
+      db.Run(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      synchronous_full_ = full;
+    }
+    db.Run("BEGIN IMMEDIATE");
     for (auto& e : retried) InsertEscalation(e);
     if (batch.empty() || !healthy_.load()) {  // a probe: does a write work now?
       sqlite3_stmt* probe = db.Statement("INSERT OR REPLACE INTO store_probe (id, at) VALUES (1, ?1)");
@@ -513,10 +621,7 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (auto* w = std::get_if<Write>(&batch[i])) {
-        results[i] = WriteRecord(w->record);
-        if (results[i] == CommitResult::kCommitted && w->record.kind != TurnRecord::Kind::kUpdate) {
-          counted += w->record.kind == TurnRecord::Kind::kCreate ? 1 : -db.Changes();
-        }
+        results[i] = WriteRecord(w->record, counted);
       } else if (auto* a = std::get_if<Ack>(&batch[i])) {
         sqlite3_stmt* s = db.Statement("UPDATE escalations SET acked_at = ?2, acked_by = ?3 WHERE id = ?1 AND acked_at IS NULL");
         Bind(s, 1, a->id);
@@ -525,18 +630,15 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
         db.Step(s);
         results[i] = db.Changes() > 0 ? CommitResult::kCommitted : CommitResult::kConflict;
       } else if (auto* p = std::get_if<Purging>(&batch[i])) {
-        for (const char* sql : {"DELETE FROM turns WHERE conversation IN "
-                                "(SELECT id FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2))",
-                                "DELETE FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2)"}) {
-          sqlite3_stmt* s = db.Statement(sql);
-          Bind(s, 1, p->cutoff_ms);
-          Bind(s, 2, p->empty_cutoff_ms);
-          db.Step(s);
-        }
-        counted -= db.Changes();
+        // A scan: it runs once in a while, and an index on last_active would cost every turn.
+        sqlite3_stmt* s = db.Statement(
+            "SELECT n, last_turn FROM conversations WHERE last_active < ?1 OR (seq = 0 AND last_active < ?2)");
+        Bind(s, 1, p->cutoff_ms);
+        Bind(s, 2, p->empty_cutoff_ms);
+        counted -= DeleteConversations(s);
       }
     }
-    db.Exec("COMMIT");
+    db.Run("COMMIT");
   } catch (const StoreError& e) {
     ok = false;
     if (healthy_.load()) {  // said once per outage; the writer retries quietly

@@ -2,7 +2,9 @@
 //
 // Writes: one writer thread with group commit takes every queued record of every conversation
 // and commits them in one transaction, then calls their completions in order, so a reply is
-// released only once its turn is on disk. A batch holding an escalation or an acknowledgement
+// released only once its turn is on disk. Under load it first waits a moment (commit_delay, like
+// PostgreSQL's commit_delay) so that one commit carries many turns. A turn is one row appended to
+// turn_log with the state after it; the conversation's row points at its last row. A batch holding an escalation or an acknowledgement
 // commits with synchronous=FULL (it survives power loss); other batches with synchronous=NORMAL,
 // which in WAL mode survives the process being killed (kill -9), the promise for turns.
 // Reads (Load, History): one reader thread with its own connection, so a read never waits for
@@ -38,11 +40,15 @@ namespace backcheck::server {
 
 class SqliteStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
+  static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
+  static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting
 
-  // Locks `data_dir`, opens or creates DIR/backcheck.db and migrates it.
-  explicit SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency raise = {});
+  // Locks `data_dir`, opens or creates DIR/backcheck.db and migrates it. Under load the writer
+  // waits `commit_delay` before each commit for more records to join it (0: never waits).
+  explicit SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency raise = {},
+                       std::chrono::microseconds commit_delay = kDefaultCommitDelay);
   ~SqliteStore() override;  // commits what is queued, then closes and unlocks
 
   void Load(std::string id, std::function<void(Loaded)> done) override;
@@ -95,7 +101,11 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   // Writes one record inside the open transaction; kConflict when the stored seq (or the id)
   // is not the one the record expects, nothing of it written. Throws StoreError when a
   // statement fails (the transaction is then rolled back).
-  CommitResult WriteRecord(TurnRecord& r);
+  // `counted` gains the conversations the record adds, less those it deletes.
+  CommitResult WriteRecord(TurnRecord& r, std::int64_t& counted);
+  CommitResult AppendRow(const TurnRecord& r);
+  void DeleteRows(std::int64_t row);
+  std::int64_t DeleteConversations(sqlite3_stmt* select);
   void InsertEscalation(EscalationEvent& e);
   Loaded ReadConversation(const std::string& id);
   std::optional<HistoryPage> ReadHistory(const std::string& id, std::optional<std::uint64_t> before, std::size_t turns);
@@ -119,6 +129,10 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   std::atomic<std::int64_t> count_{0};
   std::atomic<bool> healthy_{true};
   std::vector<EscalationEvent> retry_;  // escalations whose records failed; writer thread only
+  std::string state_form_;              // the state being written; writer thread only
+  std::size_t last_batch_ = 0;          // records in the last commit; writer thread only
+  bool synchronous_full_ = true;        // the writer connection's synchronous setting (it opens FULL)
+  std::chrono::microseconds commit_delay_;
   EscalationBacklog backlog_;
   Listener listener_;
   std::thread writer_;

@@ -63,9 +63,10 @@ StoredConversation Found(ConversationStore& store, const std::string& id) {
   CHECK(loaded.conversation.id == id);
   return loaded.conversation;
 }
-HistoryPage HistoryNow(ConversationStore& store, const std::string& id, std::size_t turns = 100) {
+HistoryPage HistoryNow(ConversationStore& store, const std::string& id, std::size_t turns = 100,
+                       std::optional<std::uint64_t> before = std::nullopt) {
   std::promise<std::optional<HistoryPage>> done;
-  store.History(id, std::nullopt, turns, [&](std::optional<HistoryPage> p) { done.set_value(std::move(p)); });
+  store.History(id, before, turns, [&](std::optional<HistoryPage> p) { done.set_value(std::move(p)); });
   auto page = Wait(done.get_future());
   REQUIRE(page);
   return *page;
@@ -243,7 +244,9 @@ TEST_CASE("idle conversations are purged from the database too", "[sqlite]") {
   CHECK(HistoryNow(reopened, "old").entries.empty());
   CHECK(Found(reopened, "recent").seq == 1);
   CHECK(HistoryNow(reopened, "recent").entries.size() == 2);
-  CHECK(SqlText(dir.db(), "SELECT COUNT(*) FROM turns WHERE conversation = 'old'") == "0");  // its turns too
+  // Their rows went with them: every row left is one of "recent"'s.
+  CHECK(SqlText(dir.db(), "SELECT COUNT(*) FROM turn_log WHERE conversation NOT IN (SELECT n FROM conversations)") == "0");
+  CHECK(SqlText(dir.db(), "SELECT COUNT(*) FROM turn_log") != "0");
 }
 
 TEST_CASE("Count follows creations, deletions and purges", "[sqlite]") {
@@ -330,7 +333,7 @@ TEST_CASE("an escalation whose turn failed is retried alone and raises the urgen
     CHECK(CommitNow(store, Turn("c1", 1, "hi", "hello", Advising())).result == CommitResult::kCommitted);
     // Writing a turn now fails (as on a full disk or an I/O error): the transaction is rolled back.
     Sql(dir.db(),
-        "CREATE TRIGGER fail_turns BEFORE INSERT ON turns BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
+        "CREATE TRIGGER fail_turns BEFORE INSERT ON turn_log BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
     auto record = Turn("c1", 2, "I can't breathe", "Call now", Advising());
     record.escalation = EscalationEvent{0, "c1", Urgency::kEmergency, {"shortness_of_breath"}, "I can't breathe", 1};
     auto failed = CommitNow(store, record);
@@ -414,4 +417,91 @@ TEST_CASE("a second store on the same data directory is refused, naming the proc
   }
   SqliteStore next(dir.path());  // the first one is closed: the directory is free
   CHECK(Found(next, "c1").seq == 1);
+}
+
+// The seqs and texts of a history page, as "seq:role:text" lines.
+std::vector<std::string> Lines(const HistoryPage& page) {
+  std::vector<std::string> out;
+  for (const auto& e : page.entries) out.push_back(std::to_string(e.seq) + ":" + e.role + ":" + e.text);
+  return out;
+}
+
+TEST_CASE("history pages back past turns and skips changes that had no message", "[sqlite]") {
+  TempDir dir;
+  SqliteStore store(dir.path());
+  REQUIRE(CommitNow(store, Created("c", {})).result == CommitResult::kCommitted);
+  REQUIRE(CommitNow(store, Turn("c", 1, "one", "first", Advising())).result == CommitResult::kCommitted);
+  REQUIRE(CommitNow(store, Turn("c", 2, "two", "second", Advising())).result == CommitResult::kCommitted);
+  TurnRecord ended;  // a state change without a message (an end): seq stays 2
+  ended.conversation = "c";
+  ended.expected_seq = 2;
+  ended.seq = 2;
+  ended.state.state = "ended";
+  ended.at_ms = UnixMillis();
+  REQUIRE(CommitNow(store, ended).result == CommitResult::kCommitted);
+  CHECK(Found(store, "c").state.state == "ended");
+  REQUIRE(CommitNow(store, Turn("c", 3, "three", "third", Advising())).result == CommitResult::kCommitted);
+
+  CHECK(Lines(HistoryNow(store, "c")) == std::vector<std::string>{"1:user:one", "1:assistant:first", "2:user:two",
+                                                                   "2:assistant:second", "3:user:three",
+                                                                   "3:assistant:third"});
+  const HistoryPage before_three = HistoryNow(store, "c", 1, 3);
+  CHECK(Lines(before_three) == std::vector<std::string>{"2:user:two", "2:assistant:second"});
+  CHECK(before_three.more);
+  const HistoryPage oldest = HistoryNow(store, "c", 5, 2);
+  CHECK(Lines(oldest) == std::vector<std::string>{"1:user:one", "1:assistant:first"});
+  CHECK_FALSE(oldest.more);
+  CHECK(Found(store, "c").seq == 3);
+}
+
+TEST_CASE("a database of schema version 3 is carried over: states, turns in order, escalations", "[sqlite]") {
+  TempDir dir;
+  // Version 3 as it was written (migrations 1-3), with two conversations.
+  Sql(dir.db(), R"sql(
+CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0);
+CREATE TABLE conversations (id TEXT PRIMARY KEY, state TEXT NOT NULL, seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, last_active INTEGER NOT NULL);
+CREATE TABLE turns (conversation TEXT NOT NULL, seq INTEGER NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('user', 'assistant')), text TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (conversation, seq, role)) WITHOUT ROWID;
+CREATE TABLE escalations (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation TEXT NOT NULL, level TEXT NOT NULL,
+  flags TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL, acked_at INTEGER);
+CREATE INDEX escalations_unacked ON escalations (id) WHERE acked_at IS NULL;
+CREATE INDEX conversations_idle ON conversations (last_active);
+CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+ALTER TABLE escalations ADD COLUMN acked_by TEXT;
+CREATE INDEX escalations_by_conversation ON escalations (conversation, id);
+INSERT INTO conversations VALUES
+  ('b', '{"asked_training":false,"flags":[],"pending_flags":[],"screened":true,"screening_step":3,"slots":{"exercise":"rows"},"state":"advising","turns":2,"urgency":"none"}', 2, 1000, 5000),
+  ('a', '{"asked_training":false,"flags":["chest_pain"],"pending_flags":[],"screened":false,"screening_step":0,"slots":{},"state":"escalated","turns":1,"urgency":"emergency"}', 1, 900, 4000),
+  ('empty', '{"asked_training":false,"flags":[],"pending_flags":[],"screened":false,"screening_step":0,"slots":{},"state":"welcome","turns":0,"urgency":"none"}', 0, 800, 800);
+INSERT INTO turns VALUES ('b', 2, 'user', 'b two', 3000), ('b', 1, 'assistant', 'b reply one', 2000),
+  ('a', 1, 'user', 'my chest hurts', 4000), ('b', 1, 'user', 'b one', 2000), ('a', 1, 'assistant', 'Call now', 4000),
+  ('b', 2, 'assistant', 'b reply two', 3000);
+INSERT INTO escalations (conversation, level, flags, text, at) VALUES ('a', 'emergency', '["chest_pain"]', 'my chest hurts', 4000);
+)sql");
+  SqliteStore store(dir.path());
+  CHECK(store.Count() == 3);
+  const StoredConversation b = Found(store, "b");
+  CHECK(b.seq == 2);
+  CHECK(b.last_active_ms == 5000);
+  CHECK(b.state.state == "advising");
+  CHECK(b.state.slots.exercise == "rows");
+  CHECK(Lines(HistoryNow(store, "b")) ==
+        std::vector<std::string>{"1:user:b one", "1:assistant:b reply one", "2:user:b two", "2:assistant:b reply two"});
+  const StoredConversation a = Found(store, "a");
+  CHECK(a.state.urgency == Urgency::kEmergency);
+  CHECK(Lines(HistoryNow(store, "a")) == std::vector<std::string>{"1:user:my chest hurts", "1:assistant:Call now"});
+  CHECK(Found(store, "empty").seq == 0);
+  CHECK(HistoryNow(store, "empty").entries.empty());
+  REQUIRE(Backlog(store).size() == 1);
+  CHECK(Backlog(store)[0].conversation == "a");
+  // It goes on where it was: the next turn follows the carried-over ones.
+  CHECK(CommitNow(store, Turn("b", 2, "stale", "x", Advising())).result == CommitResult::kConflict);
+  REQUIRE(CommitNow(store, Turn("b", 3, "b three", "b reply three", Advising())).result == CommitResult::kCommitted);
+  CHECK(Lines(HistoryNow(store, "b", 2)) ==
+        std::vector<std::string>{"2:user:b two", "2:assistant:b reply two", "3:user:b three", "3:assistant:b reply three"});
+  CHECK(SqlText(dir.db(), "SELECT MAX(version) FROM schema_migrations") == std::to_string(SqliteStore::kSchemaVersion));
+  CHECK(SqlText(dir.db(), "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('turns', 'conversations_idle')") == "0");
 }
