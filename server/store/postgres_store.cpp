@@ -15,6 +15,9 @@
 #include <set>
 #include <span>
 
+#include "server/json_writer.hpp"
+#include "server/store/state_json.hpp"
+
 namespace backcheck::server {
 namespace {
 
@@ -59,6 +62,12 @@ CREATE INDEX escalations_conversation ON escalations (conversation);
 -- A row the writer rewrites to find out whether writes work again after a failure.
 CREATE TABLE store_probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL);
 )sql"},
+    {"conversation updates can be HOT", R"sql(
+-- The per-turn UPDATE of a conversation then changes no indexed column, so it can be a HOT update
+-- (no new index entries) when its page has room: a purge scans the table instead, rarely.
+DROP INDEX conversations_idle;
+ALTER TABLE conversations SET (fillfactor = 70);
+)sql"},
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
@@ -68,8 +77,8 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(70172804522
 constexpr auto kTombstoneLife = std::chrono::minutes(10);
 
 // Type oids (pg_type.h is a server header): parameters are typed at prepare time so texts can go
-// in binary form (their bytes, no copy, no terminator).
-constexpr Oid kText = 25, kInt8 = 20, kBool = 16, kInt8Array = 1016;
+// in binary form (their bytes, no copy, no terminator), arrays too (built by ArrayParam).
+constexpr Oid kText = 25, kInt8 = 20, kBool = 16, kInt8Array = 1016, kTextArray = 1009, kBoolArray = 1000;
 
 // The prepared statements; every connection prepares all of them.
 struct StatementDef {
@@ -77,29 +86,37 @@ struct StatementDef {
   const char* sql;
   std::vector<Oid> types;
 };
-// A turn, a state change or a creation: the first CTE differs; the rest inserts the turn's two
-// rows and the escalation only when that row was written (count 1), and notifies the operators
-// of the escalation in the same transaction. Result: one row (written, escalation id or NULL).
-#define BACKCHECK_RECORD_TAIL                                                                       \
-  ", t AS (INSERT INTO turns (conversation, seq, role, text, at) "                                  \
-  "  SELECT c.id, $3, r.role, r.text, $4 FROM c, (VALUES ('user', $6), ('assistant', $7)) AS r(role, text) " \
-  "  WHERE $8), "                                                                                   \
-  "e AS (INSERT INTO escalations (conversation, level, flags, text, at) "                           \
-  "  SELECT c.id, $9, $10, $11, $12 FROM c WHERE $13 RETURNING id) "                                \
-  "SELECT (SELECT count(*) FROM c), e.id, "                                                         \
-  "  CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END "          \
-  "FROM (VALUES (1)) AS one LEFT JOIN e ON true"
-const std::vector<Oid> kRecordTypes = {kText, kText, kInt8, kInt8, kInt8, kText, kText,
-                                       kBool, kText, kText, kText, kInt8, kBool};
+// The records of a batch, set-based: each parameter an array with one element per record (at most
+// one record per conversation: a conversation's next record goes in the next statement). Creates
+// insert their row (unless the id exists), updates update theirs where seq is the expected one;
+// the written ones (w) get their turn row and escalation, and come back as rows (i: the record's
+// position, 1-based; its escalation's id or NULL), notifying the operators of each escalation in
+// the same transaction. A record not returned was not written: a conflict.
+constexpr const char* kApplySql = R"sql(
+WITH r AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[])
+    WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
+                         level, flags, etext, eat, i)),
+u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at FROM r
+      WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected RETURNING r.i),
+n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
+      SELECT id, state, seq, at, at FROM r WHERE fresh ORDER BY i ON CONFLICT (id) DO NOTHING RETURNING id),
+w AS (SELECT i FROM u UNION ALL SELECT r.i FROM n JOIN r ON r.id = n.id AND r.fresh),
+t AS (INSERT INTO turns (conversation, seq, role, text, at)
+      SELECT r.id, r.seq, m.role, m.text, r.at FROM w JOIN r USING (i),
+        LATERAL (VALUES ('user', r.user_text), ('assistant', r.reply_text)) AS m(role, text) WHERE r.has_turn),
+e AS (INSERT INTO escalations (conversation, level, flags, text, at)
+      SELECT r.id, r.level, r.flags, r.etext, r.eat FROM w JOIN r USING (i) WHERE r.level <> '' ORDER BY r.i
+      RETURNING conversation, id)
+SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END
+FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
+)sql";
+constexpr int kApplyParams = 13;
 const StatementDef kStatements[] = {
-    {"update",
-     "WITH c AS (UPDATE conversations SET state = $2, seq = $3, last_active = $4 "
-     "  WHERE id = $1 AND seq = $5 RETURNING id)" BACKCHECK_RECORD_TAIL,
-     kRecordTypes},
-    {"create",
-     "WITH c AS (INSERT INTO conversations (id, state, seq, created_at, last_active) "
-     "  VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING RETURNING id)" BACKCHECK_RECORD_TAIL,
-     kRecordTypes},
+    {"apply", kApplySql,
+     {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
+      kTextArray, kTextArray, kTextArray, kInt8Array}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -121,7 +138,6 @@ const StatementDef kStatements[] = {
     {"load", "SELECT state, seq, last_active FROM conversations WHERE id = $1", {kText}},
     {"load_escalations", "SELECT level, flags FROM escalations WHERE conversation = $1 ORDER BY id", {kText}},
     {"last_seq", "SELECT seq FROM conversations WHERE id = $1", {kText}},
-    // The user's message before its reply: 'user' sorts after 'assistant'.
     {"history",
      "SELECT seq, role, text FROM turns WHERE conversation = $1 AND seq >= $2 AND seq < $3 ORDER BY seq, role DESC",
      {kText, kInt8, kInt8}},
@@ -133,7 +149,6 @@ const StatementDef kStatements[] = {
      "SELECT id, COALESCE(acked_by, '') FROM escalations WHERE acked_at IS NOT NULL AND id = ANY($1) ORDER BY id",
      {kInt8Array}},
 };
-#undef BACKCHECK_RECORD_TAIL
 
 PostgresOptions Sane(PostgresOptions o) {
   o.readers = std::max<std::size_t>(o.readers, 1);
@@ -308,6 +323,67 @@ class Params {
   std::array<int, kMax> formats_{};
   std::array<std::array<char, 8>, kMax> scalars_{};
   std::array<bool, kMax> scalar_{};
+};
+
+// A one-dimensional array parameter in PostgreSQL's binary form (array_recv's): a header, then
+// each element as a 4-byte length and its bytes. Reused: Reset keeps the buffer's capacity.
+class ArrayParam {
+ public:
+  void Reset(Oid element) {
+    out_.clear();
+    Put32(1);  // dimensions
+    Put32(0);  // no NULLs
+    Put32(element);
+    Put32(0);  // elements: set by Finish
+    Put32(1);  // lower bound
+    n_ = 0;
+  }
+  void Text(std::string_view s) {
+    Put32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s.data(), s.size());
+    ++n_;
+  }
+  // An element `write(std::string&)` appends to the buffer (no string of its own).
+  template <typename F>
+  void TextBy(F&& write) {
+    const std::size_t at = out_.size();
+    Put32(0);
+    write(out_);
+    Patch32(at, static_cast<std::uint32_t>(out_.size() - at - 4));
+    ++n_;
+  }
+  void Int8(std::int64_t v) {
+    Put32(8);
+    const auto u = static_cast<std::uint64_t>(v);
+    Put32(static_cast<std::uint32_t>(u >> 32));
+    Put32(static_cast<std::uint32_t>(u & 0xffffffffu));
+    ++n_;
+  }
+  void Bool(bool v) {
+    Put32(1);
+    out_ += v ? '\1' : '\0';
+    ++n_;
+  }
+  // The array, its element count written in: valid until the next Reset.
+  std::string_view Finish() {
+    Patch32(12, n_);
+    return out_;
+  }
+
+ private:
+  void Put32(std::uint32_t v) {
+    const char b[4] = {static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xff),
+                       static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
+    out_.append(b, 4);
+  }
+  void Patch32(std::size_t at, std::uint32_t v) {
+    out_[at] = static_cast<char>(v >> 24);
+    out_[at + 1] = static_cast<char>((v >> 16) & 0xff);
+    out_[at + 2] = static_cast<char>((v >> 8) & 0xff);
+    out_[at + 3] = static_cast<char>(v & 0xff);
+  }
+  std::string out_;
+  std::uint32_t n_ = 0;
 };
 
 // One command of a pipeline: a prepared statement with parameters, or plain SQL without.
@@ -740,55 +816,120 @@ void PostgresStore::WriteBatch(std::vector<Job>& batch) {
   }
 }
 
-namespace {
+// The array parameters of one "apply" statement (kApplySql's, in its order). The writer keeps one
+// per statement of a batch and reuses them: after the first batches, building one allocates
+// nothing per record (the state's JSON and the flags are written straight into their arrays).
+struct PostgresStore::Arrays {
+  std::array<ArrayParam, kApplyParams> columns;
 
-// The command that applies one job inside the batch's transaction. `keep` holds the strings the
-// parameters point into (state JSON, flags JSON) until the pipeline is sent.
-Command JobCommand(TurnRecord& r, std::string& state, std::string& flags) {
-  if (r.kind == TurnRecord::Kind::kDelete) {
+  void Reset() {
+    static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
+                                                               kText, kText, kText, kText, kText, kInt8};
+    for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
+  }
+  // A create or an update, as the next element of every array.
+  void Add(TurnRecord& r) {
+    auto& c = columns;
+    ReplaceNul(r.user_text);
+    ReplaceNul(r.reply_text);
+    c[0].Text(r.conversation);
+    c[1].Bool(r.kind == TurnRecord::Kind::kCreate);
+    c[2].Int8(static_cast<std::int64_t>(r.expected_seq));
+    c[3].Int8(static_cast<std::int64_t>(r.seq));
+    c[4].Int8(r.at_ms);
+    c[5].TextBy([&](std::string& out) { AppendStateJson(out, r.state); });
+    c[6].Bool(r.has_turn);
+    c[7].Text(r.user_text);
+    c[8].Text(r.reply_text);
+    if (r.escalation) {
+      ReplaceNul(r.escalation->text);
+      c[9].Text(knowledge::UrgencyName(r.escalation->level));
+      c[10].TextBy([&](std::string& out) { AppendJsonStrings(out, r.escalation->flags); });
+      c[11].Text(r.escalation->text);
+      c[12].Int8(r.escalation->at_ms);
+    } else {
+      c[9].Text("");  // no escalation
+      c[10].Text("");
+      c[11].Text("");
+      c[12].Int8(0);
+    }
+  }
+  // The statement; its parameters point into the arrays until the next Reset.
+  Command Finish() {
     Params p;
-    p.Text(r.conversation);
-    return Prepared("delete_empty", p);
+    for (auto& c : columns) p.Text(c.Finish());
+    return Prepared("apply", p);
   }
-  state = nlohmann::json(r.state).dump();
-  ReplaceNul(r.user_text);
-  ReplaceNul(r.reply_text);
-  Params p;
-  p.Text(r.conversation).Text(state).Int8(static_cast<std::int64_t>(r.seq)).Int8(r.at_ms);
-  p.Int8(static_cast<std::int64_t>(r.expected_seq)).Text(r.user_text).Text(r.reply_text).Bool(r.has_turn);
-  if (r.escalation) {
-    ReplaceNul(r.escalation->text);
-    flags = nlohmann::json(r.escalation->flags).dump();
-    p.Text(knowledge::UrgencyName(r.escalation->level)).Text(flags).Text(r.escalation->text);
-    p.Int8(r.escalation->at_ms).Bool(true);
-  } else {
-    p.Text("").Text("").Text("").Int8(0).Bool(false);
-  }
-  return Prepared(r.kind == TurnRecord::Kind::kCreate ? "create" : "update", p);
-}
-
-}  // namespace
+};
 
 bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
   if (!writer_conn_) return false;
-  std::vector<Command> commands;
-  std::vector<std::string> keep(jobs.size() * 2);  // sized once: the parameters point into it
-  commands.reserve(jobs.size() + 2);
-  commands.push_back(Sql("BEGIN"));
-  bool purged = false;
+  // Statement k applies the k-th record of every conversation in the chunk: one statement for the
+  // whole chunk unless a conversation has several records in it (its records are adjacent and in
+  // order: the chunk is in conversation order). A delete runs alone, after its round's statement.
+  std::vector<std::size_t> round(jobs.size(), 0);
+  std::size_t rounds = 0;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
-    Job& job = *jobs[i];
-    if (auto* w = std::get_if<Write>(&job)) {
-      commands.push_back(JobCommand(w->record, keep[2 * i], keep[2 * i + 1]));
-    } else if (auto* a = std::get_if<Ack>(&job)) {
+    const auto* w = std::get_if<Write>(jobs[i]);
+    if (!w) continue;
+    const auto* previous = i > 0 ? std::get_if<Write>(jobs[i - 1]) : nullptr;
+    if (previous && previous->record.conversation == w->record.conversation) round[i] = round[i - 1] + 1;
+    rounds = std::max(rounds, round[i] + 1);
+  }
+  while (arrays_.size() < rounds) arrays_.push_back(std::make_unique<Arrays>());
+
+  // What each command after BEGIN answers for: an apply statement (records members[first,
+  // first + count), in array order), or one job (jobs[first]).
+  enum class Step { kApply, kDelete, kAck, kPurge };
+  struct Answer {
+    Step step;
+    std::size_t first;
+    std::size_t count;
+  };
+  std::vector<Command> commands;
+  std::vector<Answer> answers;
+  std::vector<std::size_t> members;
+  members.reserve(jobs.size());
+  commands.push_back(Sql("BEGIN"));
+  for (std::size_t k = 0; k < rounds; ++k) {
+    Arrays& arrays = *arrays_[k];
+    arrays.Reset();
+    const std::size_t first = members.size();
+    std::size_t deletes = 0;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      auto* w = std::get_if<Write>(jobs[i]);
+      if (!w || round[i] != k) continue;
+      if (w->record.kind == TurnRecord::Kind::kDelete) {
+        ++deletes;
+        continue;
+      }
+      arrays.Add(w->record);
+      members.push_back(i);
+    }
+    if (members.size() > first) {
+      commands.push_back(arrays.Finish());
+      answers.push_back({Step::kApply, first, members.size() - first});
+    }
+    for (std::size_t i = 0; deletes > 0 && i < jobs.size(); ++i) {
+      auto* w = std::get_if<Write>(jobs[i]);
+      if (!w || round[i] != k || w->record.kind != TurnRecord::Kind::kDelete) continue;
+      Params p;
+      p.Text(w->record.conversation);
+      commands.push_back(Prepared("delete_empty", p));
+      answers.push_back({Step::kDelete, i, 1});
+    }
+  }
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (auto* a = std::get_if<Ack>(jobs[i])) {
       Params p;
       p.Int8(a->id).Int8(NowMillis()).Text(a->by);
       commands.push_back(Prepared("ack", p));
-    } else if (auto* purge = std::get_if<PurgeJob>(&job)) {
+      answers.push_back({Step::kAck, i, 1});
+    } else if (auto* purge = std::get_if<PurgeJob>(jobs[i])) {
       Params p;
       p.Int8(purge->cutoff_ms).Int8(purge->empty_cutoff_ms);
       commands.push_back(Prepared("purge", p));
-      purged = true;
+      answers.push_back({Step::kPurge, i, 1});
     }
   }
   commands.push_back(Sql("COMMIT"));
@@ -810,34 +951,60 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
     return false;
   }
   commits_.fetch_add(1);
-  // Completions in the order the records were queued: results[i + 1] belongs to jobs[i].
-  std::vector<std::pair<Job*, PGresult*>> completed;
-  for (std::size_t i = 0; i < jobs.size(); ++i) completed.emplace_back(jobs[i], results[i + 1].get());
-  std::sort(completed.begin(), completed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [job, result] : completed) {
+  // Which records were written (the rest of the writes conflicted), with their escalations' ids.
+  std::vector<char> written(jobs.size(), 0);
+  std::vector<std::int64_t> escalation_ids(jobs.size(), 0);
+  bool purged = false;
+  for (std::size_t s = 0; s < answers.size(); ++s) {
+    const Answer& answer = answers[s];
+    PGresult* result = results[s + 1].get();  // results[0] is BEGIN's
+    switch (answer.step) {
+      case Step::kApply:
+        for (int row = 0; row < PQntuples(result); ++row) {
+          const auto i = std::strtoull(PQgetvalue(result, row, 0), nullptr, 10);
+          if (i < 1 || i > answer.count) continue;  // cannot happen: the statement numbers its records
+          const std::size_t job = members[answer.first + i - 1];
+          written[job] = 1;
+          if (!PQgetisnull(result, row, 1)) escalation_ids[job] = std::strtoll(PQgetvalue(result, row, 1), nullptr, 10);
+        }
+        break;
+      case Step::kDelete:
+        written[answer.first] = std::strtoll(PQgetvalue(result, 0, 0), nullptr, 10) == 1;
+        break;
+      case Step::kAck:
+        written[answer.first] = PQntuples(result) == 1;
+        break;
+      case Step::kPurge:
+        purged = true;
+        break;
+    }
+  }
+  // Completions in the order the records were queued (the batch's order, which jobs point into).
+  std::vector<std::size_t> order(jobs.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return jobs[a] < jobs[b]; });
+  for (std::size_t i : order) {
+    Job* job = jobs[i];
     if (auto* w = std::get_if<Write>(job)) {
-      const bool written = std::strtoll(PQgetvalue(result, 0, 0), nullptr, 10) == 1;
       auto& r = w->record;
       if (r.kind == TurnRecord::Kind::kDelete) {
-        if (written && count_.load() > 0) count_.fetch_sub(1);
+        if (written[i] && count_.load() > 0) count_.fetch_sub(1);
         committed_records_.fetch_add(1);
         Guarded("commit", [&] { w->done(CommitResult::kCommitted, std::nullopt); });
-        continue;
-      }
-      if (!written) {
+      } else if (!written[i]) {
         Guarded("commit", [&] { w->done(CommitResult::kConflict, std::nullopt); });
-        continue;
+      } else {
+        committed_records_.fetch_add(1);
+        if (r.kind == TurnRecord::Kind::kCreate) count_.fetch_add(1);
+        if (r.escalation) {
+          r.escalation->id = escalation_ids[i];
+          r.escalation->conversation = r.conversation;
+          Deliver(*r.escalation);
+        }
+        Guarded("commit", [&] { w->done(CommitResult::kCommitted, r.escalation); });
       }
-      committed_records_.fetch_add(1);
-      if (r.kind == TurnRecord::Kind::kCreate) count_.fetch_add(1);
-      if (r.escalation) {
-        r.escalation->id = std::strtoll(PQgetvalue(result, 0, 1), nullptr, 10);
-        r.escalation->conversation = r.conversation;
-        Deliver(*r.escalation);
-      }
-      Guarded("commit", [&] { w->done(CommitResult::kCommitted, r.escalation); });
     } else if (auto* a = std::get_if<Ack>(job)) {
-      const bool found = PQntuples(result) == 1;
+      const bool found = written[i] != 0;
       committed_records_.fetch_add(1);
       if (found) Acknowledged(a->id, a->by);
       Guarded("acknowledge", [&] { a->done(found); });
@@ -1040,6 +1207,7 @@ std::optional<HistoryPage> ReadHistory(PostgresStore::Connection& c, const std::
   q.Text(id).Int8(static_cast<std::int64_t>(range.first)).Int8(static_cast<std::int64_t>(range.end));
   Result rows = c.Run("history", q);
   if (!Ok(rows)) return std::nullopt;
+  // The user's message before its reply: 'user' sorts after 'assistant'.
   for (int i = 0; i < PQntuples(rows.get()); ++i) {
     page.entries.push_back(HistoryEntry{Value(rows, i, 1), Value(rows, i, 2), static_cast<std::uint64_t>(Int(rows, i, 0))});
   }

@@ -3,13 +3,16 @@
 //
 // Correctness rests on the database, never on a lock's lifetime: a commit is one transaction that
 // updates the conversation's row only where its seq is the expected one (else kConflict, nothing
-// of it written), inserts the turn's two rows and the escalation if any, and NOTIFYs the
-// operators' channel; `done(kCommitted)` runs only after COMMIT succeeded.
+// of it written), inserts the turn's two rows (the message, its reply) and the escalation if any,
+// and NOTIFYs the operators' channel; `done(kCommitted)` runs only after COMMIT succeeded.
 //
 // Threads and connections (each thread owns its connection; nothing else touches it):
 //   - one writer: takes every queued commit, acknowledgement and purge and runs them as one
 //     transaction per batch, pipelined (pipeline mode: one round trip per batch, not per
-//     statement). A conflict is a row count, not an error, so it fails only its record. When a
+//     statement). The batch's turns are set-based: one statement applies every record of the
+//     batch (their fields as arrays), and says which were written; a record not written is a
+//     conflict, which fails only itself (a conversation with several records in a batch takes
+//     one statement per record of it, in order). When a
 //     batch fails with an error while the connection still works (a deadlock between instances,
 //     a text the database refuses) its records are run again one transaction each, so one bad
 //     record does not fail the others.
@@ -74,7 +77,7 @@ struct PostgresOptions {
 
 class PostgresStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // `database_url`: a libpq connection URI or keyword string. Throws StoreError (see above).
   explicit PostgresStore(std::string database_url, RaiseUrgency raise = {}, PostgresOptions options = {});
@@ -103,6 +106,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   std::uint64_t CommittedRecords() const { return committed_records_.load(); }
 
   class Connection;  // one libpq connection and its prepared statements (postgres_store.cpp)
+  struct Arrays;      // a batch statement's array parameters, reused by the writer (postgres_store.cpp)
 
  private:
   struct Write {
@@ -148,7 +152,9 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   void Enqueue(Job job);
   void WriterLoop();
   void WriteBatch(std::vector<Job>& batch);
-  bool CommitChunk(std::vector<Job*>& jobs);  // false: nothing of it committed
+  // `jobs`: writes in conversation order (stable), then acks and purges. False: nothing of it
+  // committed.
+  bool CommitChunk(std::vector<Job*>& jobs);
   bool WriterConnected();  // reconnects a connection found closed before anything is sent
   bool CommitAlone(Job& job);  // false: failed (kUnavailable), not a conflict or a commit
   void Recover();        // reconnect, probe, retry escalations; healthy again on success
@@ -186,6 +192,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   std::unique_ptr<Connection> writer_conn_;  // writer thread only (after start-up)
   Backoff writer_backoff_;                   // writer thread only
   Backoff retry_backoff_;                    // writer thread only
+  std::vector<std::unique_ptr<Arrays>> arrays_;  // writer thread only: one per statement of a batch
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_records_{0};
   std::atomic<std::size_t> count_{0};

@@ -15,8 +15,10 @@
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "dialog/conversation.hpp"
 #include "server/store/postgres_store.hpp"
 
 using namespace backcheck::server;
@@ -363,9 +365,11 @@ TEST_CASE("a newer or foreign schema, or no database, is refused with a clear me
   SECTION("newer") {
     const std::string url = FreshDatabase();
     { PostgresStore first(url); }  // migrates
-    CHECK(Sql("SELECT max(version) FROM schema_migrations", url) == "1");
+    CHECK(Sql("SELECT max(version) FROM schema_migrations", url) == std::to_string(PostgresStore::kSchemaVersion));
     { PostgresStore again(url); }  // opens its own schema again
-    Sql("INSERT INTO schema_migrations VALUES (2, 'from the future', 0)", url);
+    Sql("INSERT INTO schema_migrations VALUES (" + std::to_string(PostgresStore::kSchemaVersion + 1) +
+            ", 'from the future', 0)",
+        url);
     CHECK_THROWS_WITH(PostgresStore(url), Catch::Contains("newer than this server knows"));
   }
   SECTION("tables without a migrations record") {
@@ -391,6 +395,99 @@ TEST_CASE("a newer or foreign schema, or no database, is refused with a clear me
   }
 }
 
+// Schema version 1 as its migration made it (a copy: migrations are never edited), for the
+// upgrade case below.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL);
+INSERT INTO schema_migrations VALUES (1, 'conversations, turns, escalations', 0);
+CREATE TABLE conversations (id text PRIMARY KEY, state text NOT NULL, seq bigint NOT NULL,
+                            created_at bigint NOT NULL, last_active bigint NOT NULL);
+CREATE INDEX conversations_idle ON conversations (last_active);
+CREATE TABLE turns (conversation text NOT NULL, seq bigint NOT NULL,
+                    role text NOT NULL CHECK (role IN ('user', 'assistant', 'operator')),
+                    text text NOT NULL, at bigint NOT NULL, PRIMARY KEY (conversation, seq, role));
+CREATE TABLE escalations (id bigserial PRIMARY KEY, conversation text NOT NULL, level text NOT NULL,
+                          flags text NOT NULL, text text NOT NULL, at bigint NOT NULL, acked_at bigint,
+                          acked_by text);
+CREATE INDEX escalations_unacked ON escalations (id) WHERE acked_at IS NULL;
+CREATE INDEX escalations_conversation ON escalations (conversation);
+CREATE TABLE store_probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL);
+)sql";
+
+// A SQL string literal.
+std::string Quoted(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) {
+    out += ch;
+    if (ch == '\'') out += '\'';
+  }
+  return out + "'";
+}
+
+TEST_CASE("a version 1 database is upgraded: its conversations, turns and escalations read back the same") {
+  const std::string url = FreshDatabase();
+  Sql(kSchemaV1, url);
+  // Rows as version 1's store wrote them: the state as nlohmann's JSON (no "v"), two turn rows a
+  // seq (user, assistant), an unacknowledged escalation.
+  backcheck::dialog::ConversationState state;
+  state.state = "advising";
+  state.turns = 3;
+  state.urgency = Urgency::kSeeDoctor;
+  state.flags = {"night_pain"};
+  const std::string json = nlohmann::json(state).dump();
+  Sql("INSERT INTO conversations VALUES ('old', " + Quoted(json) + ", 3, 1000, 5000), "
+      "('quiet', " + Quoted(nlohmann::json(backcheck::dialog::ConversationState{}).dump()) + ", 0, 1000, 1000)", url);
+  Sql("INSERT INTO turns VALUES "
+      "('old', 1, 'user', 'my back hurts', 2000), ('old', 1, 'assistant', 'since when?', 2000), "
+      "('old', 2, 'assistant', 'and at night?', 3000), ('old', 2, 'user', 'a week, it''s worse', 3000), "
+      "('old', 3, 'user', 'yes', 5000), ('old', 3, 'assistant', 'see a doctor', 5000)", url);
+  Sql("INSERT INTO escalations (conversation, level, flags, text, at) "
+      "VALUES ('old', 'see_doctor', '[\"night_pain\"]', 'yes', 5000)", url);
+
+  PostgresStore store(url, Raise, Fast());
+  CHECK(Sql("SELECT max(version) FROM schema_migrations", url) == std::to_string(PostgresStore::kSchemaVersion));
+  CHECK(store.Count() == 2);
+  Loaded loaded = LoadNow(store, "old");
+  REQUIRE(loaded.status == Loaded::Status::kFound);
+  CHECK(loaded.conversation.seq == 3);
+  CHECK(loaded.conversation.last_active_ms == 5000);
+  CHECK(loaded.conversation.state.state == "advising");
+  CHECK(loaded.conversation.state.turns == 3);
+  CHECK(loaded.conversation.state.urgency == Urgency::kSeeDoctor);
+  CHECK(loaded.conversation.state.flags == std::vector<std::string>{"night_pain"});
+  CHECK(LoadNow(store, "quiet").conversation.seq == 0);
+
+  auto page = HistoryNow(store, "old");
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 6);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"user", "my back hurts"}, {"assistant", "since when?"}, {"user", "a week, it's worse"},
+      {"assistant", "and at night?"}, {"user", "yes"}, {"assistant", "see a doctor"}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    CHECK(page->entries[i].role == expected[i].first);
+    CHECK(page->entries[i].text == expected[i].second);
+    CHECK(page->entries[i].seq == i / 2 + 1);
+  }
+  auto last = HistoryNow(store, "old", std::nullopt, 1);
+  REQUIRE(last);
+  CHECK(Seqs(*last) == std::vector<std::uint64_t>{3, 3});
+  CHECK(last->more);
+
+  auto backlog = store.Unacknowledged();
+  REQUIRE(backlog.size() == 1);
+  CHECK(backlog[0].conversation == "old");
+  CHECK(backlog[0].flags == std::vector<std::string>{"night_pain"});
+
+  // The upgraded conversation goes on; the old shape is still readable by hand.
+  CHECK(CommitNow(store, Turn("old", 3, "still hurts")).result == CommitResult::kCommitted);
+  CHECK(CommitNow(store, Turn("old", 3, "stale")).result == CommitResult::kConflict);
+  CHECK(HistoryNow(store, "old")->entries.size() == 8);
+  CHECK(Sql("SELECT count(*) FROM turns WHERE conversation = 'old'", url) == "8");
+  CHECK(Sql("SELECT text FROM turns WHERE conversation = 'old' AND seq = 2 AND role = 'user'", url) ==
+        "a week, it's worse");
+  CHECK(Sql("SELECT to_regclass('conversations_idle') IS NULL", url) == "t");
+}
+
 TEST_CASE("two instances starting at once on an empty database both start") {
   const std::string url = FreshDatabase();
   std::atomic<int> refused{0};
@@ -405,7 +502,7 @@ TEST_CASE("two instances starting at once on an empty database both start") {
   t1.join();
   t2.join();
   CHECK(refused == 0);
-  CHECK(Sql("SELECT count(*) FROM schema_migrations", url) == "1");
+  CHECK(Sql("SELECT count(*) FROM schema_migrations", url) == std::to_string(PostgresStore::kSchemaVersion));
 }
 
 TEST_CASE("many commits from several threads land, several per transaction; a conflict fails only itself") {
@@ -454,6 +551,78 @@ TEST_CASE("many commits from several threads land, several per transaction; a co
   }
   CHECK(LoadNow(store, "c2").conversation.seq == kTurns);
   CHECK(LoadNow(store, "c5").conversation.seq == kTurns + 1);
+}
+
+TEST_CASE("one batch: a conversation's several records in order, creates, deletes and conflicts among them") {
+  const std::string url = FreshDatabase();
+  Heard heard;  // outlives the store that calls it
+  PostgresStore store(url, Raise, Fast());
+  store.Subscribe(heard.listener());
+  CommitNow(store, Create("old"));
+  const auto before = store.Commits();
+  // Queued from a commit's callback, which runs on the writer: all of them make the next batch.
+  std::vector<TurnRecord> records;
+  records.push_back(Create("n1"));
+  records.push_back(Turn("n1", 0, "first"));
+  records.push_back(Turn("n1", 1, "second", Urgency::kUrgent));
+  records.push_back(Turn("n1", 1, "second again"));  // stale: n1 is at 2 by now
+  records.push_back(Turn("old", 0, "old one"));  // stale: the first commit took seq 1
+  records.push_back(Create("n2"));
+  TurnRecord gone;
+  gone.kind = TurnRecord::Kind::kDelete;
+  gone.conversation = "n2";
+  records.push_back(gone);
+  records.push_back(Create("n2"));  // again, after its delete
+  records.push_back(Create("old"));  // exists
+  records.push_back(Turn("nobody", 0));
+  records.push_back(Turn("n1", 2, "third", Urgency::kEmergency));
+  const std::vector<CommitResult> expected = {
+      CommitResult::kCommitted, CommitResult::kCommitted, CommitResult::kCommitted, CommitResult::kConflict,
+      CommitResult::kConflict,  CommitResult::kCommitted, CommitResult::kCommitted, CommitResult::kCommitted,
+      CommitResult::kConflict,  CommitResult::kConflict,  CommitResult::kCommitted};
+  std::mutex m;
+  std::vector<std::pair<std::size_t, Committed>> answered;  // in the order the callbacks ran
+  std::promise<void> all;
+  std::promise<void> first;
+  store.Commit(Turn("old", 0, "the first, alone"), [&](CommitResult, const std::optional<EscalationEvent>&) {
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      store.Commit(records[i], [&, i](CommitResult r, const std::optional<EscalationEvent>& e) {
+        std::lock_guard lock(m);
+        answered.emplace_back(i, Committed{r, e});
+        if (answered.size() == records.size()) all.set_value();
+      });
+    }
+    first.set_value();
+  });
+  first.get_future().wait();
+  REQUIRE(all.get_future().wait_for(20s) == std::future_status::ready);
+  CHECK(store.Commits() - before == 2);  // the first alone, then the rest in one transaction
+  REQUIRE(answered.size() == records.size());
+  for (std::size_t i = 0; i < answered.size(); ++i) {
+    INFO("record " << i);
+    CHECK(answered[i].first == i);  // in call order
+    CHECK(answered[i].second.result == expected[i]);
+  }
+  // records[4] was computed on seq 0, which the first commit had taken: a conflict.
+  CHECK(LoadNow(store, "old").conversation.seq == 1);
+  REQUIRE(answered[2].second.escalation);
+  REQUIRE(answered[10].second.escalation);
+  CHECK(answered[2].second.escalation->id < answered[10].second.escalation->id);
+  CHECK(answered[10].second.escalation->conversation == "n1");
+  CHECK(heard.EscalationsWith(answered[2].second.escalation->id) == 1);
+  Loaded n1 = LoadNow(store, "n1");
+  CHECK(n1.conversation.seq == 3);
+  CHECK(n1.conversation.state.turns == 3);
+  auto page = HistoryNow(store, "n1");
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 6);
+  CHECK(page->entries[0].text == "first");
+  CHECK(page->entries[2].text == "second");
+  CHECK(page->entries[4].text == "third");
+  CHECK(page->entries[5].text == "reply to third");
+  CHECK(LoadNow(store, "n2").status == Loaded::Status::kFound);
+  CHECK(Sql("SELECT count(*) FROM escalations", url) == "2");
+  CHECK(store.Count() == 3);  // old, n1, n2
 }
 
 TEST_CASE("a record the database refuses fails alone; the rest of its batch commits") {
