@@ -121,6 +121,12 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
 
   asio::io_context ioc{static_cast<int>(threads)};
   io = &ioc;
+  // A batch's replies go to the I/O threads in one hand-off; once they have stopped (the final
+  // commits at shutdown), on the store's thread.
+  store->CompleteOn([&ioc](std::function<void()> work) {
+    if (ioc.stopped()) return work();
+    asio::post(ioc, std::move(work));
+  });
 
   beast::error_code ec;
   const auto address = asio::ip::make_address(config.host, ec);

@@ -494,8 +494,8 @@ void SqliteStore::WriterLoop() {
       }
       batch.swap(queue_);
     }
-    CommitBatch(batch);  // an empty batch is a retry or a probe
     last_batch_ = batch.size();
+    CommitBatch(batch);  // an empty batch is a retry or a probe; it may move the batch away
     batch.clear();
   }
 }
@@ -659,10 +659,10 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
   } else {
     healthy_.store(false);
   }
-  Complete(batch, ok, results, retried);
+  Complete(batch, ok, std::move(results), retried);
 }
 
-void SqliteStore::Complete(std::vector<Job>& batch, bool ok, const std::vector<CommitResult>& results,
+void SqliteStore::Complete(std::vector<Job>& batch, bool ok, std::vector<CommitResult> results,
                            const std::vector<EscalationEvent>& retried) {
   if (ok) {
     for (const auto& e : retried) {
@@ -671,25 +671,39 @@ void SqliteStore::Complete(std::vector<Job>& batch, bool ok, const std::vector<C
     }
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const CommitResult result = ok ? results[i] : CommitResult::kUnavailable;
+    if (!ok) results[i] = CommitResult::kUnavailable;
     if (auto* w = std::get_if<Write>(&batch[i])) {
       auto& escalation = w->record.escalation;
-      const bool written = result == CommitResult::kCommitted;
-      if (written && escalation) {
+      if (results[i] == CommitResult::kCommitted && escalation) {
         backlog_.Add(*escalation);
         if (listener_.escalation) Guarded([&] { listener_.escalation(*escalation); });
       }
-      if (result == CommitResult::kUnavailable && escalation) {
+      if (results[i] == CommitResult::kUnavailable && escalation) {
         escalation->id = 0;
         retry_.push_back(*escalation);  // the turn is lost; the operators must still hear of it
       }
-      Guarded([&] { w->done(result, written ? escalation : std::nullopt); });
     } else if (auto* a = std::get_if<Ack>(&batch[i])) {
-      const bool found = result == CommitResult::kCommitted;
-      if (found && backlog_.Remove(a->id) && listener_.acknowledged) {
+      if (results[i] == CommitResult::kCommitted && backlog_.Remove(a->id) && listener_.acknowledged) {
         Guarded([&] { listener_.acknowledged(a->id, a->by); });
       }
-      Guarded([&] { a->done(found); });
+    }
+  }
+  if (!complete_on_) return Settle(batch, results);
+  struct Settled {
+    std::vector<Job> batch;
+    std::vector<CommitResult> results;
+  };
+  auto settled = std::make_shared<Settled>(Settled{std::move(batch), std::move(results)});
+  complete_on_([settled] { Settle(settled->batch, settled->results); });
+}
+
+void SqliteStore::Settle(std::vector<Job>& batch, const std::vector<CommitResult>& results) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const bool written = results[i] == CommitResult::kCommitted;
+    if (auto* w = std::get_if<Write>(&batch[i])) {
+      Guarded([&] { w->done(results[i], written ? w->record.escalation : std::nullopt); });
+    } else if (auto* a = std::get_if<Ack>(&batch[i])) {
+      Guarded([&] { a->done(written); });
     }
   }
 }

@@ -59,6 +59,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   std::size_t Count() const override { return static_cast<std::size_t>(std::max<std::int64_t>(0, count_.load())); }
   bool Healthy() const override { return healthy_.load(); }
   EscalationLog& escalations() override { return *this; }
+  void CompleteOn(Post post) override { complete_on_ = std::move(post); }
 
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id, std::size_t limit) const override {
     return backlog_.Page(after_id, limit);
@@ -95,9 +96,11 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   void WriterLoop();
   void ReaderLoop();
   void CommitBatch(std::vector<Job>& batch);
-  // Calls the batch's completions once its commit has succeeded or failed.
-  void Complete(std::vector<Job>& batch, bool ok, const std::vector<CommitResult>& results,
+  // Once the batch's commit has succeeded or failed: tells the escalation listener (here, before
+  // any reply), then calls the completions, here or through complete_on_.
+  void Complete(std::vector<Job>& batch, bool ok, std::vector<CommitResult> results,
                 const std::vector<EscalationEvent>& retried);
+  static void Settle(std::vector<Job>& batch, const std::vector<CommitResult>& results);
   // Writes one record inside the open transaction; kConflict when the stored seq (or the id)
   // is not the one the record expects, nothing of it written. Throws StoreError when a
   // statement fails (the transaction is then rolled back).
@@ -135,6 +138,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   std::chrono::microseconds commit_delay_;
   EscalationBacklog backlog_;
   Listener listener_;
+  Post complete_on_;
   std::thread writer_;
   std::thread reader_;
 };

@@ -149,6 +149,14 @@ class ConversationStore {
   virtual bool Healthy() const { return true; }
 
   virtual EscalationLog& escalations() = 0;
+
+  // Where the store may run its completions: it hands `post` the completions of a whole batch
+  // at once (one wake-up of an I/O thread, not one per turn, and the continuations allocate
+  // and free on the I/O thread). Set once, before the first call; without it (and in stores
+  // that ignore it) completions run on the store's thread. `post` must run the work exactly
+  // once, or, when it can no longer, destroy it without running it.
+  using Post = std::function<void(std::function<void()> work)>;
+  virtual void CompleteOn(Post post) { (void)post; }
 };
 
 }  // namespace backcheck::server
