@@ -149,6 +149,10 @@ void Guarded(const F& call) {
 class SqliteStore::Connection {
  public:
   explicit Connection(const std::filesystem::path& path) : path_(path) {
+    // Before SQLite's first use in the process (later it is refused, harmlessly): no memory
+    // statistics, which take a global mutex around every allocation.
+    static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)configured;
     try {
       Open();
     } catch (...) {
