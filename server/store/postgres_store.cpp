@@ -735,12 +735,14 @@ void PostgresStore::WriterLoop() {
         // before a turn finds out.
         if (probe && !WriterConnected()) SetUnhealthy("the connection is closed and a new one cannot be made");
         if (!batch.empty()) WriteBatch(batch);
+        Settle();  // before any retries: the replies wait for nothing else
         if (healthy_.load() && retry_backoff_.Due()) RetryEscalations();
       }
     } catch (const std::exception& e) {  // e.g. out of memory: fail the batch, keep the writer
       std::cerr << "chat-server: " << where_ << ": the store writer failed: " << e.what() << "\n";
       for (auto& job : batch) FailJob(job);
     }
+    Settle();
     batch.clear();
     if (stopping) {
       std::lock_guard lock(queue_mutex_);
@@ -756,11 +758,34 @@ void PostgresStore::FailJob(Job& job) {
       std::lock_guard lock(queue_mutex_);
       retry_.push_back(std::move(*w->record.escalation));
     }
-    Guarded("commit", [&] { w->done(CommitResult::kUnavailable, std::nullopt); });
+    settling_.push_back({std::move(w->done), {}, CommitResult::kUnavailable, std::nullopt});
   } else if (auto* a = std::get_if<Ack>(&job)) {
-    Guarded("acknowledge", [&] { a->done(false); });
+    settling_.push_back({{}, std::move(a->done), CommitResult::kUnavailable, std::nullopt});
   }
   job = Finished{};
+}
+
+void PostgresStore::Settle() {
+  if (settling_.empty()) return;
+  const auto run = [](std::vector<Settling>& all) {
+    for (auto& s : all) {
+      if (s.done) {
+        Guarded("commit", [&] { s.done(s.result, s.escalation); });
+      } else if (s.acknowledged) {
+        Guarded("acknowledge", [&] { s.acknowledged(s.result == CommitResult::kCommitted); });
+      }
+    }
+  };
+  if (!complete_on_) {
+    std::vector<Settling> all;
+    all.swap(settling_);
+    run(all);
+    return;
+  }
+  // One hand-off for the batch, in the order the records were queued.
+  auto all = std::make_shared<std::vector<Settling>>(std::move(settling_));
+  settling_.clear();
+  Guarded("completion hand-off", [&] { complete_on_([all, run] { run(*all); }); });
 }
 
 void PostgresStore::SetUnhealthy(const std::string& why) {
@@ -990,9 +1015,9 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
       if (r.kind == TurnRecord::Kind::kDelete) {
         if (written[i] && count_.load() > 0) count_.fetch_sub(1);
         committed_records_.fetch_add(1);
-        Guarded("commit", [&] { w->done(CommitResult::kCommitted, std::nullopt); });
+        settling_.push_back({std::move(w->done), {}, CommitResult::kCommitted, std::nullopt});
       } else if (!written[i]) {
-        Guarded("commit", [&] { w->done(CommitResult::kConflict, std::nullopt); });
+        settling_.push_back({std::move(w->done), {}, CommitResult::kConflict, std::nullopt});
       } else {
         committed_records_.fetch_add(1);
         if (r.kind == TurnRecord::Kind::kCreate) count_.fetch_add(1);
@@ -1001,13 +1026,13 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
           r.escalation->conversation = r.conversation;
           Deliver(*r.escalation);
         }
-        Guarded("commit", [&] { w->done(CommitResult::kCommitted, r.escalation); });
+        settling_.push_back({std::move(w->done), {}, CommitResult::kCommitted, std::move(r.escalation)});
       }
     } else if (auto* a = std::get_if<Ack>(job)) {
       const bool found = written[i] != 0;
       committed_records_.fetch_add(1);
       if (found) Acknowledged(a->id, a->by);
-      Guarded("acknowledge", [&] { a->done(found); });
+      settling_.push_back({{}, std::move(a->done), found ? CommitResult::kCommitted : CommitResult::kConflict, std::nullopt});
     }
     *job = Finished{};
   }

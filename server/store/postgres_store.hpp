@@ -94,6 +94,9 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   std::size_t Count() const override { return count_.load(); }
   bool Healthy() const override { return healthy_.load(); }
   EscalationLog& escalations() override { return *this; }
+  // The writer hands each batch's completions to `post` at once (after its escalations reached
+  // the listener, on the writer); without it they run on the writer.
+  void CompleteOn(Post post) override { complete_on_ = std::move(post); }
 
   // EscalationLog
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id = 0,
@@ -160,6 +163,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   void Recover();        // reconnect, probe, retry escalations; healthy again on success
   void RetryEscalations();
   void FailJob(Job& job);
+  void Settle();  // runs (or hands off) the completions gathered in settling_
   void SetUnhealthy(const std::string& why);
   void RefreshCount(Connection& c);
   void RequestProbe();  // any thread: the writer checks its connection soon
@@ -193,6 +197,15 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   Backoff writer_backoff_;                   // writer thread only
   Backoff retry_backoff_;                    // writer thread only
   std::vector<std::unique_ptr<Arrays>> arrays_;  // writer thread only: one per statement of a batch
+  // A finished job's completion, gathered by the writer until its batch is done (Settle).
+  struct Settling {
+    CommitDone done;                          // a commit's, or
+    std::function<void(bool)> acknowledged;   // an acknowledgement's (found: kCommitted)
+    CommitResult result;
+    std::optional<EscalationEvent> escalation;
+  };
+  std::vector<Settling> settling_;  // writer thread only
+  Post complete_on_;                // set before the first Commit
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_records_{0};
   std::atomic<std::size_t> count_{0};
