@@ -210,6 +210,7 @@ class SqliteStore::Connection {
     Fail(std::string("a read failed (") + sqlite3_errstr(rc) + ")");
   }
   int Changes() const { return sqlite3_changes(db_); }
+  sqlite3* handle() const { return db_; }
   std::int64_t LastRowId() const { return sqlite3_last_insert_rowid(db_); }
 
  private:
@@ -292,7 +293,13 @@ SqliteStore::SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency rai
     sqlite3_reset(count);
     LoadBacklog();
     reader_db_ = std::make_unique<Connection>(path_);
+    checkpoint_db_ = std::make_unique<Connection>(path_);
+    // Checkpoints run on their own thread, not inside a commit (SQLite's automatic checkpoint
+    // copies the WAL into the database and syncs it in the writer, stalling every reply behind
+    // it for milliseconds). Setting the hook turns the automatic one off.
+    sqlite3_wal_hook(writer_db_->handle(), &SqliteStore::OnWalCommit, this);
   } catch (...) {
+    checkpoint_db_.reset();
     reader_db_.reset();
     writer_db_.reset();  // a refused database leaves no open handle behind
     ::close(lock_fd_);
@@ -300,6 +307,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency rai
   }
   writer_ = std::thread([this] { WriterLoop(); });
   reader_ = std::thread([this] { ReaderLoop(); });
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
 
 SqliteStore::~SqliteStore() {
@@ -315,8 +323,15 @@ SqliteStore::~SqliteStore() {
   }
   queue_cv_.notify_one();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_one();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  checkpoint_db_.reset();
   reader_db_.reset();
-  writer_db_.reset();
+  writer_db_.reset();  // the last connection to close checkpoints what is left
   ::close(lock_fd_);  // unlocks the data directory
 }
 
@@ -451,6 +466,48 @@ void SqliteStore::Load(std::string id, std::function<void(Loaded)> done) {
 void SqliteStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                           std::function<void(std::optional<HistoryPage>)> done) {
   EnqueueRead([this, id = std::move(id), before, turns, done = std::move(done)] { done(ReadHistory(id, before, turns)); });
+}
+
+// ---- checkpoints ------------------------------------------------------------------------------
+
+// Asks for one checkpoint per kCheckpointPages frames appended (not after every commit once the
+// log is that long: under steady writes it restarts only when a checkpoint has just caught up).
+int SqliteStore::OnWalCommit(void* self, sqlite3*, const char*, int wal_pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (wal_pages < store->wal_pages_) store->checkpointed_at_ = 0;  // the log started again
+  store->wal_pages_ = wal_pages;
+  if (wal_pages - store->checkpointed_at_ >= kCheckpointPages) {
+    store->checkpointed_at_ = wal_pages;
+    {
+      std::lock_guard lock(store->checkpoint_mutex_);
+      store->checkpoint_wanted_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::CheckpointLoop() {
+  bool failing = false;
+  while (true) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_wanted_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what it can without waiting for the writer or the reader, which go on.
+    int wal = 0, copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal, &copied);
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
+      checkpoints_.fetch_add(1);
+      failing = false;
+    } else if (!failing) {  // said once; the next commit past the mark asks again
+      failing = true;
+      std::cerr << "chat-server: database " << path_.string() << ": a checkpoint failed (" << sqlite3_errstr(rc)
+                << "); the write-ahead log grows until one succeeds\n";
+    }
+  }
 }
 
 // ---- writes -----------------------------------------------------------------------------------

@@ -8,8 +8,9 @@
 // commits with synchronous=FULL (it survives power loss); other batches with synchronous=NORMAL,
 // which in WAL mode survives the process being killed (kill -9), the promise for turns.
 // Reads (Load, History): one reader thread with its own connection, so a read never waits for
-// a commit's fsync. Nothing is loaded at start-up but the count and the unacknowledged
-// escalations: a conversation is read when it is used.
+// a commit's fsync. Checkpoints: a third thread and connection, asked by the writer once the WAL
+// passes kCheckpointPages, so no commit waits for one. Nothing is loaded at start-up but the
+// count and the unacknowledged escalations: a conversation is read when it is used.
 //
 // The data directory is locked (flock on DIR/lock, holding the owner's pid) for the store's
 // lifetime: a second server on the same directory is refused with StoreError naming the pid.
@@ -44,6 +45,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
   static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
   static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting
+  static constexpr int kCheckpointPages = 1000;         // a WAL this long (4 MiB) is checkpointed
 
   // Locks `data_dir`, opens or creates DIR/backcheck.db and migrates it. Under load the writer
   // waits `commit_delay` before each commit for more records to join it (0: never waits).
@@ -69,6 +71,8 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
 
   // For tests and benchmarks: how many transactions the writer has committed.
   std::uint64_t Commits() const { return commits_.load(); }
+  // ...and how many checkpoints its checkpointer has run.
+  std::uint64_t Checkpoints() const { return checkpoints_.load(); }
 
  private:
   struct Purging {
@@ -95,6 +99,9 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   void EnqueueRead(Read read);
   void WriterLoop();
   void ReaderLoop();
+  void CheckpointLoop();
+  // SQLite's WAL hook on the writer's connection: after each commit, the WAL's length in pages.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int wal_pages);
   void CommitBatch(std::vector<Job>& batch);
   // Once the batch's commit has succeeded or failed: tells the escalation listener (here, before
   // any reply), then calls the completions, here or through complete_on_.
@@ -118,6 +125,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   RaiseUrgency raise_;
   std::unique_ptr<Connection> writer_db_;
   std::unique_ptr<Connection> reader_db_;
+  std::unique_ptr<Connection> checkpoint_db_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -128,7 +136,15 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   std::vector<Read> reads_;
   bool reads_stopping_ = false;
 
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  int wal_pages_ = 0;        // the WAL's length after the last commit; writer thread only
+  int checkpointed_at_ = 0;  // its length when a checkpoint was last asked for; writer thread only
+  bool checkpoint_stopping_ = false;
+
   std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> checkpoints_{0};
   std::atomic<std::int64_t> count_{0};
   std::atomic<bool> healthy_{true};
   std::vector<EscalationEvent> retry_;  // escalations whose records failed; writer thread only
@@ -141,6 +157,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   Post complete_on_;
   std::thread writer_;
   std::thread reader_;
+  std::thread checkpointer_;
 };
 
 }  // namespace backcheck::server

@@ -10,6 +10,7 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "server/store/sqlite_store.hpp"
 
@@ -504,4 +505,32 @@ INSERT INTO escalations (conversation, level, flags, text, at) VALUES ('a', 'eme
         std::vector<std::string>{"2:user:b two", "2:assistant:b reply two", "3:user:b three", "3:assistant:b reply three"});
   CHECK(SqlText(dir.db(), "SELECT MAX(version) FROM schema_migrations") == std::to_string(SqliteStore::kSchemaVersion));
   CHECK(SqlText(dir.db(), "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('turns', 'conversations_idle')") == "0");
+}
+
+TEST_CASE("the write-ahead log is checkpointed by the store's own thread, and nothing is lost", "[sqlite]") {
+  TempDir dir;
+  const std::string reply(600, 'r');
+  std::uint64_t turns = 0;
+  {
+    SqliteStore store(dir.path(), {}, std::chrono::microseconds(0));
+    REQUIRE(CommitNow(store, Created("c", {})).result == CommitResult::kCommitted);
+    // Each commit appends at least a page to the log: this passes kCheckpointPages.
+    while (turns < static_cast<std::uint64_t>(SqliteStore::kCheckpointPages) + 200) {
+      ++turns;
+      std::string user = "u";
+      user += std::to_string(turns);
+      REQUIRE(CommitNow(store, Turn("c", turns, user, reply, Advising())).result ==
+              CommitResult::kCommitted);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (store.Checkpoints() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    CHECK(store.Checkpoints() > 0);
+  }
+  SqliteStore reopened(dir.path());
+  CHECK(Found(reopened, "c").seq == turns);
+  const HistoryPage page = HistoryNow(reopened, "c", 2);
+  std::string expected = std::to_string(turns - 1);
+  expected += ":user:u";
+  expected += std::to_string(turns - 1);
+  CHECK(Lines(page).front() == expected);
 }
