@@ -43,6 +43,11 @@ bool AddressLimits::TryMessage(const std::string& address, Clock::time_point now
   return global_.TryTake(now);
 }
 
+bool AddressLimits::TryGlobalMessage(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  return global_.TryTake(now);
+}
+
 bool AddressLimits::TryNewConversation(const std::string& address, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   return At(address, now).conversations.TryTake(now);

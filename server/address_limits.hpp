@@ -31,6 +31,8 @@ class AddressLimits {
   void CloseConnection(const std::string& address);
   // One message from `address`: false when the address or the whole server is over its rate.
   bool TryMessage(const std::string& address, Clock::time_point now = Clock::now());
+  // One message within the whole server's rate only (a bridge's: its limits are per conversation).
+  bool TryGlobalMessage(Clock::time_point now = Clock::now());
   // One new conversation for `address`: false past --new-conversations-per-minute.
   bool TryNewConversation(const std::string& address, Clock::time_point now = Clock::now());
   // Forgets addresses with no open connection, unused for `idle`.

@@ -30,13 +30,16 @@ auto ChatSession::OnStrand(F handle) {
   };
 }
 
-ChatSession::ChatSession(Socket&& socket, ServerContext& context, std::string address)
+ChatSession::ChatSession(Socket&& socket, ServerContext& context, std::string address, std::optional<std::string> bridge)
     : ws_(std::move(socket)),
       context_(context),
       address_(std::move(address)),
-      bucket_(context.config.limits.messages_per_second, context.config.limits.burst),
+      bucket_(bridge ? TokenBucket(context.config.limits.bridge_new_conversations_per_second,
+                                   context.config.limits.bridge_new_conversations_per_second)
+                     : TokenBucket(context.config.limits.messages_per_second, context.config.limits.burst)),
       stall_timer_(ws_.get_executor()),
-      idle_timer_(ws_.get_executor()) {}
+      idle_timer_(ws_.get_executor()),
+      bridge_(std::move(bridge)) {}
 
 ChatSession::~ChatSession() {
   context_.sessions.Remove(registry_id_);
@@ -132,9 +135,8 @@ void ChatSession::StartSettled() {
 
 void ChatSession::Handle(std::string_view frame, Clock::time_point received) {
   auto parsed = ParseClientFrame(frame);
-  // Limits first: this connection's rate, then its address's and the server's. A limited
-  // message still gets the safety guidance if it reports a red flag.
-  if (!bucket_.TryTake(received) || !context_.addresses.TryMessage(address_, received)) {
+  // Limits first. A limited message still gets the safety guidance if it reports a red flag.
+  if (!WithinRate(parsed, received)) {
     Error error{ErrorCode::kRateLimited, "too many messages; slow down"};
     if (parsed.frame) {
       if (auto* m = std::get_if<MessageFrame>(&parsed.frame->body)) error = context_.service.WithGuidance(error, m->text);
@@ -182,16 +184,59 @@ void ChatSession::Drop() {
   ws_.next_layer().close(ignored);
 }
 
+bool ChatSession::WithinRate(const ParseResult& parsed, Clock::time_point received) {
+  if (!bridge_) return bucket_.TryTake(received) && context_.addresses.TryMessage(address_, received);
+  // A bridge carries many people from one address: its conversations are limited one by one.
+  return BridgeBucketFor(parsed).TryTake(received) && context_.addresses.TryGlobalMessage(received);
+}
+
+TokenBucket& ChatSession::BridgeBucketFor(const ParseResult& parsed) {
+  const std::string* about = nullptr;
+  if (parsed.frame) {
+    if (const auto* m = std::get_if<MessageFrame>(&parsed.frame->body)) {
+      about = m->conversation ? &*m->conversation : (conversations_.size() == 1 ? &conversations_.front() : nullptr);
+    } else if (const auto* s = std::get_if<StartFrame>(&parsed.frame->body); s && s->resume) {
+      about = &*s->resume;
+    } else if (const auto* e = std::get_if<EndFrame>(&parsed.frame->body)) {
+      about = &e->conversation;
+    }
+  }
+  if (about) {
+    if (auto it = conversation_buckets_.find(*about); it != conversation_buckets_.end()) return it->second;
+  }
+  return bucket_;  // new conversations, ones not held yet, frames that do not parse
+}
+
+bool ChatSession::Holds(const std::string& conversation) const {
+  if (bridge_) return conversation_buckets_.contains(conversation);
+  return std::find(conversations_.begin(), conversations_.end(), conversation) != conversations_.end();
+}
+
+void ChatSession::Remember(const std::string& conversation) {
+  conversations_.push_back(conversation);
+  if (bridge_) {
+    const auto& limits = context_.config.limits;
+    conversation_buckets_.try_emplace(conversation, limits.bridge_messages_per_second, limits.bridge_burst);
+  }
+}
+
+void ChatSession::Forget(const std::string& conversation) {
+  std::erase(conversations_, conversation);
+  conversation_buckets_.erase(conversation);
+}
+
 std::optional<Error> ChatSession::ConnectionFull() const {
-  if (conversations_.size() < context_.config.limits.max_conversations_per_connection) return std::nullopt;
+  const auto& limits = context_.config.limits;
+  const std::size_t most = bridge_ ? limits.max_conversations_per_bridge_connection : limits.max_conversations_per_connection;
+  if (conversations_.size() < most) return std::nullopt;
   return Error{ErrorCode::kTooManyConversations,
                "this connection has " + std::to_string(conversations_.size()) + " conversations, the most it may"};
 }
 
 std::optional<Error> ChatSession::Attach(const std::string& conversation) {
-  if (std::find(conversations_.begin(), conversations_.end(), conversation) != conversations_.end()) return std::nullopt;
+  if (Holds(conversation)) return std::nullopt;
   if (auto full = ConnectionFull()) return full;
-  conversations_.push_back(conversation);
+  Remember(conversation);
   return std::nullopt;
 }
 
@@ -201,7 +246,8 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
     if (auto error = Attach(*start.resume)) return error;
   } else {
     if (auto full = ConnectionFull()) return full;
-    if (!context_.addresses.TryNewConversation(address_)) {
+    // A bridge's new conversations are limited by its own bucket (WithinRate), not its address's.
+    if (!bridge_ && !context_.addresses.TryNewConversation(address_)) {
       return Error{ErrorCode::kRateLimited, "too many new conversations from your address; try again in a minute"};
     }
   }
@@ -218,7 +264,7 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
           [this, ticket, ref, silent, refused, resume = start.resume, text = std::string(message)](auto result) {
             StartSettled();
             if (auto* error = std::get_if<Error>(&result)) {
-              if (resume) std::erase(conversations_, *resume);
+              if (resume) Forget(*resume);
               if (silent && !*refused) return Fill(ticket, std::string());
               return FailSlot(ticket, silent ? context_.service.WithGuidance(std::move(*error), text) : std::move(*error),
                               ref);
@@ -229,7 +275,7 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
           }));
   *refused = id.empty();
   awaiting_start_ = true;
-  if (!id.empty() && !start.resume) conversations_.push_back(id);
+  if (!id.empty() && !start.resume) Remember(id);
   return std::nullopt;
 }
 
@@ -261,7 +307,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
         if (auto* error = std::get_if<Error>(&result)) {
           // Gone (expired, or never there): detach it, so the next message starts a fresh one.
           if (error->code == ErrorCode::kUnknownConversation) {
-            std::erase(conversations_, conversation);
+            Forget(conversation);
             // The one this message just started is gone only if the store failed to create it.
             if (implicit) *error = context_.service.StoreFailure(error->guidance);
           }
@@ -274,7 +320,7 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
 
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
   const auto ticket = Hold();
-  std::erase(conversations_, end.conversation);
+  Forget(end.conversation);
   context_.service.End(end.conversation, OnStrand<std::monostate>([this, ticket, ref, id = end.conversation](auto result) {
     if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
     Fill(ticket, EndedJson(id));

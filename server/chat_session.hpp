@@ -16,7 +16,9 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/beast.hpp"
@@ -33,7 +35,9 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   // reserved a connection slot (ServerContext::TryOpenConnection); the session releases it.
   // `address`: the client address (ClientAddress), which has a connection reserved in
   // context.addresses; the session releases it.
-  ChatSession(Socket&& socket, ServerContext& context, std::string address);
+  // `bridge`: the bridge the upgrade authenticated (BridgeTokens), if any: its limits are then
+  // per conversation (--bridge-rate) and its conversations many.
+  ChatSession(Socket&& socket, ServerContext& context, std::string address, std::optional<std::string> bridge = {});
   ~ChatSession() override;
 
   void Run(http::request<http::string_body> upgrade);
@@ -53,6 +57,13 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
                                    std::string_view message = {});
   void HandleMessage(const MessageFrame& message, const std::optional<std::string>& ref, Clock::time_point received);
   void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
+  // Whether the frame is within its rate: an anonymous connection's and its address's, or, on a
+  // bridge connection, the rate of the conversation it is about; and the server's.
+  bool WithinRate(const ParseResult& parsed, Clock::time_point received);
+  TokenBucket& BridgeBucketFor(const ParseResult& parsed);
+  bool Holds(const std::string& conversation) const;
+  void Remember(const std::string& conversation);
+  void Forget(const std::string& conversation);
   // too_many_conversations when this connection holds as many as it may.
   std::optional<Error> ConnectionFull() const;
   // Attaches a conversation to this connection, within the per-connection limit.
@@ -111,6 +122,9 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   Clock::time_point last_frame_;
   std::optional<websocket::close_code> close_code_;  // a close to send once the write finishes
   std::vector<std::string> conversations_;           // attached to this connection
+  const std::optional<std::string> bridge_;
+  // A bridge connection's rate per conversation it holds; bucket_ is then for the rest (starts).
+  std::unordered_map<std::string, TokenBucket> conversation_buckets_;
   std::uint64_t registry_id_ = 0;
 };
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "server/bridge_tokens.hpp"
+
 namespace backcheck::server {
 
 struct Limits {
@@ -36,6 +38,11 @@ struct Limits {
   std::chrono::seconds max_idle_without_message{1800};  // a chat socket that sends nothing this long is closed
   std::size_t max_cached_conversations = 10000;     // active conversations kept in memory; others load from the store
   std::size_t max_pending_per_conversation = 256;   // messages of one conversation waiting their turn; past it: rate_limited
+  // Bridge connections (--bridge-tokens): limits per conversation instead of per connection.
+  double bridge_messages_per_second = 5;            // per conversation of a bridge connection
+  double bridge_burst = 10;
+  double bridge_new_conversations_per_second = 50;  // per bridge connection (burst: one second's worth)
+  std::size_t max_conversations_per_bridge_connection = 10000;
 };
 inline constexpr double kNewConversationBurst = 20;
 
@@ -52,6 +59,7 @@ struct ServerConfig {
   std::string web_dir;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
   std::vector<std::string> allowed_origins;  // besides the server's own; "*": any
+  BridgeTokens bridges;                      // from --bridge-tokens; empty: every client is anonymous
   Limits limits;
 };
 

@@ -158,6 +158,18 @@ void HttpSession::Upgrade(Request& req, std::string_view path) {
     std::make_shared<OperatorSession>(stream_.release_socket(), context_)->Run(std::move(req));
     return;
   }
+  // A bridge names itself with a bearer token; a wrong one is refused, not served anonymously.
+  std::optional<std::string> bridge;
+  if (const auto authorization = req[http::field::authorization]; BridgeTokens::IsBearer(authorization)) {
+    bridge = context_.config.bridges.Authenticate(authorization);
+    if (!bridge) {
+      auto res = Refuse(req, http::status::unauthorized,
+                        context_.config.bridges.empty() ? "this server has no bridge tokens (--bridge-tokens)\n"
+                                                        : "unknown bridge token\n");
+      res.set(http::field::www_authenticate, "Bearer");
+      return Write(std::move(res));
+    }
+  }
   if (!context_.addresses.TryOpenConnection(address_)) {
     context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
     return Write(Refuse(req, http::status::too_many_requests, "too many connections from your address\n"));
@@ -167,7 +179,7 @@ void HttpSession::Upgrade(Request& req, std::string_view path) {
     context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
     return Write(Refuse(req, http::status::service_unavailable, "too many connections\n"));
   }
-  std::make_shared<ChatSession>(stream_.release_socket(), context_, address_)->Run(std::move(req));
+  std::make_shared<ChatSession>(stream_.release_socket(), context_, address_, std::move(bridge))->Run(std::move(req));
 }
 
 http::response<http::string_body> HttpSession::Handle(const Request& req) {

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
                empty_expiry = limits.empty_conversation_expiry.count(),
                silent = limits.max_idle_without_message.count();
   std::string trusted_proxies, allowed_origins;
+  std::string bridge_tokens_file;
 
   CLI::App app{"Backcheck chat server: protocol v1 over WebSocket at /v1/chat, HTTP on the same port"};
   app.add_option("--host", config.host, "address to listen on")->capture_default_str();
@@ -128,6 +129,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-cached-conversations", limits.max_cached_conversations,
                  "active conversations kept in memory (others are loaded from the store when used)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--bridge-tokens", bridge_tokens_file,
+                 "file of 'name token' lines (mode 600): clients sending Authorization: Bearer <token> on /v1/chat "
+                 "are bridges, limited per conversation");
+  app.add_option("--bridge-rate", limits.bridge_messages_per_second, "messages per second per conversation of a bridge")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--bridge-burst", limits.bridge_burst, "messages one conversation of a bridge may send at once")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--bridge-new-conversations-per-second", limits.bridge_new_conversations_per_second,
+                 "new conversations per second per bridge connection")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-conversations-per-bridge-connection", limits.max_conversations_per_bridge_connection,
+                 "conversations one bridge connection may hold (an anonymous one: --max-conversations-per-connection)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-pending-per-conversation", limits.max_pending_per_conversation,
                  "messages of one conversation waiting their turn (past it: rate_limited)")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -142,6 +156,14 @@ int main(int argc, char** argv) {
   if (const char* token = std::getenv("CHAT_OPERATOR_TOKEN")) config.operator_token = token;
   if (const char* url = std::getenv("BACKCHECK_DATABASE_URL"); url && config.database_url.empty()) {
     config.database_url = url;
+  }
+  if (!bridge_tokens_file.empty()) {
+    try {
+      config.bridges = server::BridgeTokens::Load(bridge_tokens_file);
+    } catch (const server::BridgeTokensError& e) {
+      std::cerr << "chat-server: --bridge-tokens " << e.what() << "\n";
+      return 2;
+    }
   }
   if (config.store == "postgres" && config.database_url.empty()) {
     std::cerr << "chat-server: --store postgres needs --database-url (or BACKCHECK_DATABASE_URL)\n";
