@@ -1,7 +1,7 @@
 // build/backcheck: the conversation engine on the command line.
 //
 //   backcheck chat [--json] [--record FILE.convo]   talk to the assistant (interactive, or piped lines)
-//   backcheck test PATH... [--url ws://...]          run conversation scripts
+//   backcheck test PATH... [--url ws://...|wss://...] [--token T]   run conversation scripts
 //   backcheck kb-report            every article sentence and the topics citing it
 //   backcheck eval FILE.jsonl      run labelled conversations, exit 1 on any failure
 //   backcheck retrieval-scores FILE.jsonl   passage scores, for tuning the retrieval threshold
@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -97,8 +99,18 @@ struct TestOptions {
   std::string url;
   std::string junit;
   std::string filter;
-  std::size_t concurrency = 8;
+  backcheck::cli::LiveOptions live;
+  double timeout_seconds = 30;
 };
+
+// `backcheck test` exits 0 when every script passed, 1 when one failed, and 2 when it could not
+// run them at all: a script that cannot be read, no script, a server that cannot be reached, a
+// JUnit file that cannot be written (and, as every subcommand, a bad knowledge base or usage).
+constexpr const char* kTestExitCodes =
+    "exit status: 0 every script passed; 1 a script failed; 2 nothing could be checked: a script "
+    "that cannot be read, no script found, a server that cannot be reached (refused, DNS, TLS, an "
+    "HTTP status such as 401 instead of the upgrade, a timeout), a JUnit file that cannot be written, "
+    "a bad knowledge base or command line";
 
 int Test(const Engine* engine, const TestOptions& o) {
   std::vector<backcheck::cli::Script> scripts;
@@ -123,8 +135,22 @@ int Test(const Engine* engine, const TestOptions& o) {
     std::cerr << "backcheck test: no script found\n";
     return 2;
   }
-  auto results = o.url.empty() ? backcheck::cli::RunInProcess(*engine, scripts)
-                               : backcheck::cli::RunLive(o.url, scripts, o.concurrency);
+  std::vector<backcheck::cli::ScriptResult> results;
+  if (o.url.empty()) {
+    results = backcheck::cli::RunInProcess(*engine, scripts);
+  } else {
+    auto live = o.live;
+    if (live.token.empty()) {
+      if (const char* env = std::getenv("BACKCHECK_BRIDGE_TOKEN")) live.token = env;
+    }
+    live.timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_seconds * 1000));
+    try {
+      results = backcheck::cli::RunLive(o.url, scripts, live);
+    } catch (const backcheck::cli::LiveSetupError& e) {
+      std::cerr << "backcheck test: " << e.what() << "\n";
+      return 2;
+    }
+  }
   backcheck::cli::PrintReport(std::cout, results);
   if (!o.junit.empty()) {
     std::ofstream out(o.junit, std::ios::trunc);
@@ -225,12 +251,29 @@ int main(int argc, char** argv) {
 
   TestOptions test_options;
   auto* test = app.add_subcommand("test", "run conversation scripts (.convo, or labelled .jsonl); exit 1 on any failure");
+  test->footer(kTestExitCodes);
   test->add_option("PATH", test_options.paths, "script files or folders (searched recursively)")
       ->required()->check(CLI::ExistingPath);
-  test->add_option("--url", test_options.url, "run against a live server, e.g. ws://127.0.0.1:8080/v1/chat");
+  test->add_option("--url", test_options.url,
+                   "run against a live server: ws://127.0.0.1:8080/v1/chat, or wss://HOST/v1/chat (TLS, the "
+                   "certificate checked against the system's CAs and the host name)");
+  test->add_option("--token", test_options.live.token,
+                   "bridge token, sent as 'Authorization: Bearer TOKEN' on the upgrade (the server's --bridge-tokens): "
+                   "per-conversation limits; the environment variable BACKCHECK_BRIDGE_TOKEN keeps it out of the "
+                   "process list (this flag wins)");
+  test->add_option("--ca-file", test_options.live.ca_file, "wss://: trust the CA certificate(s) in this PEM file "
+                                                           "instead of the system's")
+      ->check(CLI::ExistingFile);
+  test->add_option("--retries", test_options.live.max_retries,
+                   "times a live run resends a frame the server answered 'rate_limited' (waiting 0.1 s, doubling "
+                   "to 2 s) before the script fails")
+      ->capture_default_str();
+  test->add_option("--timeout", test_options.timeout_seconds,
+                   "seconds to wait for a live server: to connect, for TLS and the upgrade, and for each answer")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   test->add_option("--junit", test_options.junit, "also write the results as JUnit XML to this file");
   test->add_option("--filter", test_options.filter, "only scripts whose name or file contains this text");
-  test->add_option("--concurrency", test_options.concurrency, "scripts run at once against a live server")
+  test->add_option("--concurrency", test_options.live.concurrency, "scripts run at once against a live server")
       ->capture_default_str()->check(CLI::PositiveNumber);
 
   auto* report = app.add_subcommand("kb-report", "list every article sentence with the topics citing it; exit 1 below 100%");
@@ -263,7 +306,12 @@ int main(int argc, char** argv) {
                                                     "as first messages; exit 1 if any fails");
   sentences->add_option("FILE", sentences_file, "the labelled sentences")->required()->check(CLI::ExistingFile);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; a usage error, like any other run that checked nothing, is 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
   try {
