@@ -1,5 +1,7 @@
 #include "server/bridge_tokens.hpp"
 
+#include "server/request_checks.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -30,15 +32,6 @@ std::string Join(std::initializer_list<std::string_view> parts) {
 }
 
 }  // namespace
-
-bool SameSecret(std::string_view a, std::string_view b) {
-  unsigned diff = a.size() == b.size() ? 0u : 1u;
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    const char x = i < a.size() ? a[i] : '\0';
-    diff |= static_cast<unsigned>(static_cast<unsigned char>(x) ^ static_cast<unsigned char>(b[i]));
-  }
-  return diff == 0;
-}
 
 BridgeTokens BridgeTokens::Load(const std::filesystem::path& path) {
   struct stat st {};

@@ -49,7 +49,4 @@ class BridgeTokens {
   std::vector<Entry> entries_;
 };
 
-// Bytes `a` and `b` equal, in time that depends only on their lengths.
-bool SameSecret(std::string_view a, std::string_view b);
-
 }  // namespace backcheck::server

@@ -1,6 +1,7 @@
 #include "server/operator_session.hpp"
 
 #include "server/json_writer.hpp"
+#include "server/request_checks.hpp"
 
 namespace backcheck::server {
 
@@ -8,14 +9,7 @@ bool OperatorAuthorized(std::string_view authorization, std::string_view token) 
   constexpr std::string_view kScheme = "Bearer ";
   if (token.empty() || authorization.size() < kScheme.size()) return false;
   if (authorization.substr(0, kScheme.size()) != kScheme) return false;
-  const std::string_view given = authorization.substr(kScheme.size());
-  // Constant time in the token's content: every byte is compared whatever differs first.
-  unsigned diff = given.size() == token.size() ? 0u : 1u;
-  for (std::size_t i = 0; i < token.size(); ++i) {
-    const char g = i < given.size() ? given[i] : '\0';
-    diff |= static_cast<unsigned>(static_cast<unsigned char>(g) ^ static_cast<unsigned char>(token[i]));
-  }
-  return diff == 0;
+  return SameSecret(authorization.substr(kScheme.size()), token);
 }
 
 OperatorSession::OperatorSession(Socket&& socket, ServerContext& context)

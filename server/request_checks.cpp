@@ -65,4 +65,13 @@ std::vector<std::string> SplitList(std::string_view list) {
   return out;
 }
 
+bool SameSecret(std::string_view given, std::string_view secret) {
+  unsigned diff = given.size() == secret.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < secret.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff |= static_cast<unsigned>(static_cast<unsigned char>(g) ^ static_cast<unsigned char>(secret[i]));
+  }
+  return diff == 0;
+}
+
 }  // namespace backcheck::server

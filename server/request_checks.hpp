@@ -24,6 +24,10 @@ std::string_view TargetPath(std::string_view target);
 // Whether a Content-Type names JSON ("application/json", with any parameters, any case).
 bool IsJsonContentType(std::string_view content_type);
 
+// Whether `given` equals the secret `secret`, in time that depends only on the secret's length
+// (every byte is compared whatever differs first): for tokens.
+bool SameSecret(std::string_view given, std::string_view secret);
+
 // Parses a comma-separated flag value into its non-empty, trimmed items.
 std::vector<std::string> SplitList(std::string_view list);
 
