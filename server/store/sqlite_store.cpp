@@ -575,9 +575,10 @@ void SqliteStore::InsertEscalation(EscalationEvent& e) {
   e.id = db.LastRowId();
 }
 
-// Appends the record's row to turn_log if the conversation's seq is the expected one (the
-// compare-and-set: one row or none); the schema's trigger points the conversation at it.
-CommitResult SqliteStore::AppendRow(const TurnRecord& r) {
+// Appends the record's row to turn_log if the conversation's seq is `expected_seq` (the
+// compare-and-set: one row or none); the schema's trigger points the conversation at it. The
+// row holds the record's texts when `with_texts`, else only its state.
+CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_seq, bool with_texts) {
   Connection& db = *writer_db_;
   state_form_.clear();
   AppendStateJson(state_form_, r.state);  // bound static: lives past the step
@@ -587,12 +588,12 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r) {
   Bind(s, 1, r.conversation);
   Bind(s, 2, r.seq);
   Bind(s, 3, r.at_ms);
-  if (r.has_turn) {
+  if (with_texts) {
     Bind(s, 4, r.user_text);
     Bind(s, 5, r.reply_text);
   }  // else NULL: a row that only changes the state
   Bind(s, 6, state_form_);
-  Bind(s, 7, r.expected_seq);
+  Bind(s, 7, expected_seq);
   db.Step(s);
   // The trigger turn_log_appended has pointed the conversation at the row.
   return db.Changes() == 1 ? CommitResult::kCommitted : CommitResult::kConflict;  // else somebody came first
@@ -638,10 +639,7 @@ CommitResult SqliteStore::WriteRecord(TurnRecord& r, std::int64_t& counted) {
       db.Step(s);
       if (db.Changes() != 1) return CommitResult::kConflict;
       ++counted;
-      TurnRecord first = r;  // its first row: the state, expected to follow seq r.seq
-      first.expected_seq = r.seq;
-      first.has_turn = false;
-      return AppendRow(first);
+      return AppendRow(r, r.seq, /*with_texts=*/false);  // its first row: the state
     }
     case TurnRecord::Kind::kDelete: {
       sqlite3_stmt* s = db.Statement("SELECT n, last_turn FROM conversations WHERE id = ?1 AND seq = 0");
@@ -652,7 +650,7 @@ CommitResult SqliteStore::WriteRecord(TurnRecord& r, std::int64_t& counted) {
     case TurnRecord::Kind::kUpdate:
       break;
   }
-  const CommitResult result = AppendRow(r);
+  const CommitResult result = AppendRow(r, r.expected_seq, r.has_turn);
   if (result == CommitResult::kCommitted && r.escalation) InsertEscalation(*r.escalation);
   return result;
 }

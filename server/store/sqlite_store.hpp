@@ -3,10 +3,11 @@
 // Writes: one writer thread with group commit takes every queued record of every conversation
 // and commits them in one transaction, then calls their completions in order, so a reply is
 // released only once its turn is on disk. Under load it first waits a moment (commit_delay, like
-// PostgreSQL's commit_delay) so that one commit carries many turns. A turn is one row appended to
-// turn_log with the state after it; the conversation's row points at its last row. A batch holding an escalation or an acknowledgement
-// commits with synchronous=FULL (it survives power loss); other batches with synchronous=NORMAL,
-// which in WAL mode survives the process being killed (kill -9), the promise for turns.
+// PostgreSQL's commit_delay) so that one commit carries many turns. A turn is one row appended
+// to turn_log with the state after it; the conversation's row points at its last row. A batch
+// holding an escalation or an acknowledgement commits with synchronous=FULL (it survives power
+// loss); other batches with synchronous=NORMAL, which in WAL mode survives the process being
+// killed (kill -9), the promise for turns.
 // Reads (Load, History): one reader thread with its own connection, so a read never waits for
 // a commit's fsync. Checkpoints: a third thread and connection, asked by the writer once the WAL
 // passes kCheckpointPages, so no commit waits for one. Nothing is loaded at start-up but the
@@ -113,7 +114,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   // statement fails (the transaction is then rolled back).
   // `counted` gains the conversations the record adds, less those it deletes.
   CommitResult WriteRecord(TurnRecord& r, std::int64_t& counted);
-  CommitResult AppendRow(const TurnRecord& r);
+  CommitResult AppendRow(const TurnRecord& r, std::uint64_t expected_seq, bool with_texts);
   void DeleteRows(std::int64_t row);
   std::int64_t DeleteConversations(sqlite3_stmt* select);
   void InsertEscalation(EscalationEvent& e);
