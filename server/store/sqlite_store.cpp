@@ -580,8 +580,7 @@ void SqliteStore::InsertEscalation(EscalationEvent& e) {
 // row holds the record's texts when `with_texts`, else only its state.
 CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_seq, bool with_texts) {
   Connection& db = *writer_db_;
-  state_form_.clear();
-  AppendStateJson(state_form_, r.state);  // bound static: lives past the step
+  const std::string state = StateJson(r.state);  // bound static: lives past the step
   sqlite3_stmt* s = db.Statement(
       "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state) "
       "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6 FROM conversations WHERE id = ?1 AND seq = ?7");
@@ -592,7 +591,7 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_
     Bind(s, 4, r.user_text);
     Bind(s, 5, r.reply_text);
   }  // else NULL: a row that only changes the state
-  Bind(s, 6, state_form_);
+  Bind(s, 6, state);
   Bind(s, 7, expected_seq);
   db.Step(s);
   // The trigger turn_log_appended has pointed the conversation at the row.

@@ -149,7 +149,6 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   std::atomic<std::int64_t> count_{0};
   std::atomic<bool> healthy_{true};
   std::vector<EscalationEvent> retry_;  // escalations whose records failed; writer thread only
-  std::string state_form_;              // the state being written; writer thread only
   std::size_t last_batch_ = 0;          // records in the last commit; writer thread only
   bool synchronous_full_ = true;        // the writer connection's synchronous setting (it opens FULL)
   std::chrono::microseconds commit_delay_;

@@ -13,8 +13,10 @@ namespace backcheck::server {
 
 inline constexpr int kStateFormVersion = 1;
 
-// Appends the stored form of `state` to `out`. Cannot throw but for allocation.
-void AppendStateJson(std::string& out, const dialog::ConversationState& state);
+// The stored form of `state`, built with the server's JSON writer (json_writer.hpp). Cannot
+// throw but for allocation.
 std::string StateJson(const dialog::ConversationState& state);
+// ...appended to `out`.
+void AppendStateJson(std::string& out, const dialog::ConversationState& state);
 
 }  // namespace backcheck::server
