@@ -18,12 +18,6 @@ bool NameChar(char c) {
 // Tokens are printable ASCII without spaces: what `openssl rand -base64 32` or `-hex 32` prints.
 bool TokenChar(char c) { return c > ' ' && c < 0x7f; }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 // Concatenation without temporaries (g++ 12 warns falsely on "'" + std::string(...) chains).
 std::string Join(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -87,9 +81,8 @@ BridgeTokens BridgeTokens::Parse(std::string_view text, const std::string& where
 bool BridgeTokens::IsBearer(std::string_view authorization) {
   authorization = Trim(authorization);
   constexpr std::string_view kScheme = "bearer";
-  if (authorization.size() < kScheme.size()) return false;
-  for (std::size_t i = 0; i < kScheme.size(); ++i) {
-    if ((authorization[i] | 0x20) != kScheme[i]) return false;
+  if (authorization.size() < kScheme.size() || !EqualsNoCase(authorization.substr(0, kScheme.size()), kScheme)) {
+    return false;
   }
   return authorization.size() == kScheme.size() || authorization[kScheme.size()] == ' ';
 }

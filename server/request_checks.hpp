@@ -8,6 +8,11 @@
 
 namespace backcheck::server {
 
+// ASCII case-insensitive equality (header values, schemes, media types).
+bool EqualsNoCase(std::string_view a, std::string_view b);
+// `s` without leading and trailing white space.
+std::string_view Trim(std::string_view s);
+
 // Whether a browser page at `origin` may use this server. No Origin header (bridges, scripts,
 // curl) is allowed: Origin is what a browser sends, and it is browsers this protects against (a
 // page making its visitors' browsers talk to us). Allowed: the server's own origin (the Origin's
