@@ -80,7 +80,8 @@ export class SlackBridge {
   async start() {
     this.client.start();
     if (this.config.mode === 'http') {
-      const server = await this.app.start(this.config.port);
+      const listen = this.config.host ? { port: this.config.port, host: this.config.host } : this.config.port;
+      const server = await this.app.start(listen);
       const port = server?.address?.()?.port ?? this.config.port;
       this.log(`http: listening on port ${port} (POST /slack/events)`);
       return port;

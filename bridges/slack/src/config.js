@@ -56,6 +56,7 @@ export function readConfig(env = process.env) {
     appToken,
     signingSecret,
     port,
+    host: env.SLACK_HOST || undefined,
     slackApiUrl,
     backcheckUrl,
     bridgeToken,
