@@ -412,8 +412,9 @@ export class FakeDiscord extends EventEmitter {
     return message;
   }
 
-  // A person writes in a guild channel; `mention` puts the bot's mention first.
-  guildMessage({ who, guildId, channelId, content, mention = true, id = nextId() }) {
+  // A person writes in a guild channel; `mention` puts the bot's mention first; `replyTo` (a
+  // message id) makes it a reply to that message, as Discord's reply button does.
+  guildMessage({ who, guildId, channelId, content, mention = true, replyTo = null, id = nextId() }) {
     const message = {
       id,
       channel_id: channelId,
@@ -432,9 +433,15 @@ export class FakeDiscord extends EventEmitter {
       embeds: [],
       components: [],
       pinned: false,
-      type: 0,
+      type: replyTo ? 19 : 0,
       flags: 0,
       nonce: id,
+      ...(replyTo
+        ? {
+          message_reference: { type: 0, message_id: replyTo, channel_id: channelId, guild_id: guildId },
+          referenced_message: this.messages.get(replyTo) ?? null,
+        }
+        : {}),
     };
     this.messages.set(id, message);
     this.dispatch('MESSAGE_CREATE', message);
