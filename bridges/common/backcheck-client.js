@@ -219,6 +219,8 @@ export class BackcheckClient extends EventEmitter {
     if (!this.rehold || this.keys.size === 0) return;
     const waiting = new Set([...this.pending.values()].map((entry) => entry.frame.key));
     const queue = [...this.keys.keys()].reverse().filter((key) => !waiting.has(key));
+    if (queue.length === 0) return;
+    this.log(`holding ${queue.length} conversation(s) again`);
     const step = () => {
       this.reholdTimer = null;
       if (!this.isOpen) return;
