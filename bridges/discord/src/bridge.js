@@ -30,6 +30,13 @@ export const INTENTS = [
   GatewayIntentBits.MessageContent,
 ];
 
+// What an unrecoverable gateway close means for whoever runs the bridge.
+const FATAL_CLOSE_HINTS = {
+  4004: 'Discord refused the token: set DISCORD_TOKEN to the bot token (Developer Portal, Bot, Reset Token)',
+  4013: 'invalid intents',
+  4014: 'Discord refused the intents: turn on "Message Content Intent" under Privileged Gateway Intents (Developer Portal, Bot)',
+};
+
 const SEEN_LIMIT = 10000; // message and interaction ids remembered against redelivery
 const POSTED_LIMIT = 10000; // ids of the bot's own messages, to recognise replies to them
 
@@ -59,7 +66,8 @@ export class DiscordBridge {
   // discordToken: the bot token; backcheckUrl: ws://host:port/v1/chat; bridgeToken: the server's
   // bridge token; texts: loadTexts(); restApi: another REST base than https://discord.com/api (tests);
   // backoff, requestTimeoutMs: for the server client; log: a function taking one line.
-  constructor({ discordToken, backcheckUrl, bridgeToken, texts, restApi = null, backoff, requestTimeoutMs, log = defaultLog }) {
+  // onFatal(closeCode): Discord closed the gateway for good (the process should exit).
+  constructor({ discordToken, backcheckUrl, bridgeToken, texts, restApi = null, backoff, requestTimeoutMs, log = defaultLog, onFatal = () => {} }) {
     this.token = discordToken;
     this.texts = texts;
     this.log = log;
@@ -96,7 +104,13 @@ export class DiscordBridge {
     this.discord.on(Events.MessageCreate, (message) => this.#onMessage(message).catch((error) => this.#logError('message', error)));
     this.discord.on(Events.InteractionCreate, (interaction) => this.#onInteraction(interaction).catch((error) => this.#logError('interaction', error)));
     this.discord.on(Events.Error, (error) => this.#logError('discord', error));
-    this.discord.on(Events.ShardDisconnect, (event, id) => this.log(`gateway shard ${id} disconnected (${event?.code ?? '?'})`));
+    // discord.js emits shardDisconnect only when it will not reconnect (a bad token, intents the
+    // portal does not allow, ...): the bridge cannot work on, so it says why and gives up.
+    this.discord.on(Events.ShardDisconnect, (event, id) => {
+      const code = event?.code ?? '?';
+      this.log(`gateway shard ${id} closed for good (${code})${FATAL_CLOSE_HINTS[code] ? `: ${FATAL_CLOSE_HINTS[code]}` : ''}`);
+      if (!this.stopping) onFatal(code);
+    });
     this.discord.on(Events.ShardReconnecting, (id) => this.log(`gateway shard ${id} reconnecting`));
     this.discord.on(Events.ShardResume, (id) => this.log(`gateway shard ${id} resumed`));
   }

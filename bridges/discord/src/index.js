@@ -26,8 +26,17 @@ async function main() {
     process.exit(2);
   }
 
-  const bridge = new DiscordBridge({ ...config, texts, log });
   let stopping = false;
+  const bridge = new DiscordBridge({
+    ...config,
+    texts,
+    log,
+    onFatal: () => {
+      if (stopping) return;
+      stopping = true;
+      bridge.stop().catch(() => {}).finally(() => process.exit(1));
+    },
+  });
   const stop = async (signal) => {
     if (stopping) return;
     stopping = true;
@@ -51,6 +60,8 @@ async function main() {
   try {
     await bridge.start();
   } catch (error) {
+    if (stopping) return;
+    stopping = true;
     // discord.js names the problem (TokenInvalid, DisallowedIntents, ...) without the token.
     log(`cannot start: ${error?.code ?? error?.name ?? 'error'}${error?.message ? ` (${error.message})` : ''}`);
     await bridge.stop().catch(() => {});

@@ -12,6 +12,7 @@ import { connectOperator, serverHistory, startBridge, startServer, tempDir, writ
 
 const GUILD = nextId();
 const GENERAL = nextId();
+const THREAD = nextId();
 const OPERATOR_TOKEN = randomBytes(24).toString('hex');
 const MAX_TEXT_CHARS = 400; // lowered so that a message too long for the server fits in a Discord message
 
@@ -45,7 +46,7 @@ async function launchBridge() {
 before(async () => {
   tmp = tempDir();
   tokens = writeBridgeTokens(tmp.dir, 'discord');
-  fake = await new FakeDiscord({ guilds: [{ id: GUILD, name: 'Gym', channels: [{ id: GENERAL, name: 'general' }] }] }).start();
+  fake = await new FakeDiscord({ guilds: [{ id: GUILD, name: 'Gym', channels: [{ id: GENERAL, name: 'general' }], threads: [{ id: THREAD, name: 'sore after deadlifts', parent: GENERAL }] }] }).start();
   server = await startServer(serverOptions());
   await launchBridge();
 });
@@ -74,8 +75,14 @@ const hasButtons = (call) => Array.isArray(call.body.components) && call.body.co
 const hasEmbed = (call) => Array.isArray(call.body.embeds) && call.body.embeds.length > 0;
 const labels = (call) => call.body.components.flatMap((row) => row.components.map((button) => button.label));
 
-function waitForPost(channelId, predicate, from, what) {
-  return fake.waitForCall((call) => isPost(call, channelId) && predicate(call), { from, what: `${what} in channel ${channelId}` });
+async function waitForPost(channelId, predicate, from, what) {
+  try {
+    return await fake.waitForCall((call) => isPost(call, channelId) && predicate(call), { from, what: `${what} in channel ${channelId}` });
+  } catch (error) {
+    // What the bridge and the server said last, to tell where it stopped.
+    error.message += `\nbridge:\n${bridge.stderr.lines.slice(-12).join('\n')}\nserver:\n${server.stderr.lines.slice(-8).join('\n')}`;
+    throw error;
+  }
 }
 
 async function userTurns(key) {
@@ -163,6 +170,16 @@ test('in a guild, a mention is answered in that channel as a reply; messages wit
   fake.guildMessage({ who, guildId: GUILD, channelId: GENERAL, content: 'no', mention: false, replyTo: posts.at(-1).message.id });
   await waitForPost(GENERAL, () => true, from2, 'the answer to a reply to the bot');
   assert.deepEqual(await userTurns(`discord:${GUILD}:${GENERAL}`), ['my upper back hurts after rows', 'no']);
+});
+
+test('a mention in a thread is the thread\'s own conversation, answered in the thread', async () => {
+  const who = person();
+  const from = fake.calls.length;
+  said.push('why does my upper back hurt?');
+  const mention = fake.guildMessage({ who, guildId: GUILD, channelId: THREAD, content: 'why does my upper back hurt?' });
+  const answer = await waitForPost(THREAD, () => true, from, 'the answer in the thread');
+  assert.equal(answer.body.message_reference.message_id, mention.id);
+  assert.deepEqual(await userTurns(`discord:${GUILD}:${THREAD}`), ['why does my upper back hurt?']);
 });
 
 test('the bot\'s own messages and other bots\' are ignored', async () => {

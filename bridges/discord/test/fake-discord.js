@@ -28,8 +28,11 @@ function user(id, username, bot = false) {
 }
 
 export class FakeDiscord extends EventEmitter {
-  // token: the bot token the bridge must use; guilds: [{ id, name, channels: [{ id, name }] }]
-  constructor({ token = 'fake-bot-token', botId = nextId(), applicationId = botId, guilds = [], heartbeatIntervalMs = 2000 } = {}) {
+  // token: the bot token the bridge must use;
+  // guilds: [{ id, name, channels: [{ id, name }], threads: [{ id, name, parent }] }]
+  // messageContentAllowed: false plays an application whose Message Content intent is off in the
+  // Developer Portal (IDENTIFY asking for it is closed with 4014).
+  constructor({ token = 'fake-bot-token', botId = nextId(), applicationId = botId, guilds = [], heartbeatIntervalMs = 2000, messageContentAllowed = true } = {}) {
     super();
     this.setMaxListeners(0);
     this.token = token;
@@ -37,6 +40,7 @@ export class FakeDiscord extends EventEmitter {
     this.applicationId = applicationId;
     this.guilds = guilds;
     this.heartbeatIntervalMs = heartbeatIntervalMs;
+    this.messageContentAllowed = messageContentAllowed;
     this.calls = []; // REST: { method, path, query, body, authorization }
     this.events = []; // gateway: { kind: 'connect' | 'identify' | 'ready' | 'heartbeat' | 'resume' | 'close', ... }
     this.messages = new Map(); // message id -> the message object as Discord would hold it
@@ -44,6 +48,7 @@ export class FakeDiscord extends EventEmitter {
     this.sockets = new Set(); // gateway sockets that got READY
     for (const guild of guilds) {
       for (const channel of guild.channels) this.channelTypes.set(channel.id, { type: channel.type ?? 0, guild_id: guild.id });
+      for (const thread of guild.threads ?? []) this.channelTypes.set(thread.id, { type: 11, guild_id: guild.id, parent_id: thread.parent });
     }
     this.sequence = 0;
     this.failNextPosts = 0; // answer that many POST .../messages with a 500 (tests of failure handling)
@@ -313,6 +318,10 @@ export class FakeDiscord extends EventEmitter {
       ws.close(4004, 'Authentication failed.');
       return;
     }
+    if ((intents & INTENT.MESSAGE_CONTENT) && !this.messageContentAllowed) {
+      ws.close(4014, 'Disallowed intent(s).');
+      return;
+    }
     const required = INTENT.GUILDS | INTENT.GUILD_MESSAGES | INTENT.DIRECT_MESSAGES | INTENT.MESSAGE_CONTENT;
     if ((intents & required) !== required) {
       ws.close(4013, 'Invalid intent(s).');
@@ -347,7 +356,18 @@ export class FakeDiscord extends EventEmitter {
         members: [],
         presences: [],
         voice_states: [],
-        threads: [],
+        threads: (guild.threads ?? []).map((thread) => ({
+          id: thread.id,
+          type: 11,
+          name: thread.name,
+          guild_id: guild.id,
+          parent_id: thread.parent,
+          owner_id: nextId(),
+          message_count: 0,
+          member_count: 1,
+          rate_limit_per_user: 0,
+          thread_metadata: { archived: false, auto_archive_duration: 1440, archive_timestamp: new Date().toISOString(), locked: false },
+        })),
         stage_instances: [],
         guild_scheduled_events: [],
         soundboard_sounds: [],
