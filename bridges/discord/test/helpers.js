@@ -80,7 +80,9 @@ function exited(child) {
 // The real chat-server: `--port 0` unless `port` is given (a restart on the same port).
 export async function startServer({ dataDir, tokensFile, port = 0, extraArgs = [], env = {} }) {
   if (!existsSync(SERVER_BINARY)) throw new Error(`no chat-server at ${SERVER_BINARY} (set BACKCHECK_SERVER)`);
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--bridge-tokens', tokensFile, ...extraArgs];
+  // BACKCHECK_KB: another knowledge base folder than the one the binary was built with.
+  const kb = process.env.BACKCHECK_KB ? ['--kb', process.env.BACKCHECK_KB] : [];
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--bridge-tokens', tokensFile, ...kb, ...extraArgs];
   const child = spawn(SERVER_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const stdout = new Lines(child.stdout);
   const stderr = new Lines(child.stderr);
