@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FakeDiscord, INTENT, nextId } from './fake-discord.js';
-import { connectOperator, serverHistory, startBridge, startServer, tempDir, writeBridgeTokens } from './helpers.js';
+import { escapeMarkdown } from 'discord.js';
+import { connectOperator, holdConversation, serverHistory, startBridge, startServer, tempDir, writeBridgeTokens } from './helpers.js';
 
 const GUILD = nextId();
 const GENERAL = nextId();
@@ -282,13 +283,22 @@ test('an operator\'s acknowledgement reaches the person as a notice in the conve
     dm(who, channel, 'yes, my fingers are numb');
     await waitForPost(channel, hasEmbed, from, 'the urgent embed');
 
-    const { conversation } = await serverHistory(server.url, tokens.token, key);
-    const escalation = await operator.waitFor((frame) => frame.type === 'escalation' && frame.conversation === conversation);
-    from = fake.calls.length;
-    operator.send({ type: 'ack', id: escalation.id });
-    const notice = await waitForPost(channel, () => true, from, 'the notice');
-    assert.ok(typeof notice.body.content === 'string' && notice.body.content.length > 0);
-    assert.equal(notice.body.components, undefined);
+    // The test holds the conversation too, to see the frame the server pushes.
+    const held = await holdConversation(server.url, tokens.token, key);
+    try {
+      const { conversation } = held.started;
+      const escalation = await operator.waitFor((frame) => frame.type === 'escalation' && frame.conversation === conversation);
+      from = fake.calls.length;
+      operator.send({ type: 'ack', id: escalation.id });
+      const pushed = await held.waitFor((frame) => frame.type === 'notice');
+      assert.equal(pushed.notice, 'escalation_acknowledged');
+      const notice = await waitForPost(channel, () => true, from, 'the notice');
+      assert.equal(notice.body.content, escapeMarkdown(pushed.text), 'the notice\'s text, as the server sent it');
+      assert.equal(notice.body.components, undefined);
+      assert.equal(notice.body.message_reference, undefined);
+    } finally {
+      held.close();
+    }
   } finally {
     operator.close();
   }

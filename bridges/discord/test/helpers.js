@@ -207,3 +207,41 @@ export async function connectOperator(port, token) {
     },
   };
 }
+
+// A bridge connection of the test's own that holds a conversation by key (its `start`), and so
+// receives the frames the server pushes for it, as the bridge does.
+export async function holdConversation(serverUrl, bridgeToken, key) {
+  const ws = new WebSocket(serverUrl, { headers: { Authorization: `Bearer ${bridgeToken}` } });
+  const frames = [];
+  const waiters = new Set();
+  ws.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    frames.push(frame);
+    for (const waiter of [...waiters]) waiter(frame);
+  });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const waitFor = (predicate, timeoutMs = 20000) => {
+    const found = frames.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const waiter = (frame) => {
+        if (!predicate(frame)) return;
+        waiters.delete(waiter);
+        clearTimeout(timer);
+        resolve(frame);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`timed out waiting for a frame for ${key}`));
+      }, timeoutMs);
+      waiters.add(waiter);
+    });
+  };
+  ws.send(JSON.stringify({ type: 'start', key, ref: 'hold' }));
+  const started = await waitFor((frame) => frame.type === 'started' || frame.type === 'error');
+  if (started.type === 'error') throw new Error(`start ${key}: ${started.code}`);
+  return { started, frames, waitFor, close: () => ws.close() };
+}
