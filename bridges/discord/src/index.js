@@ -3,6 +3,7 @@
 //   BACKCHECK_BRIDGE_TOKEN  the bridge token the server's --bridge-tokens file holds (required)
 //   BACKCHECK_URL           the server's chat endpoint (default ws://127.0.0.1:8080/v1/chat)
 //   DISCORD_API_URL         another REST base than https://discord.com/api (tests: a fake Discord)
+//   BACKCHECK_REQUEST_TIMEOUT_MS  how long a message waits for the server's answer (default 30000)
 // Stops cleanly on SIGTERM and SIGINT (exit status 0).
 
 import { DiscordBridge } from './bridge.js';

@@ -51,7 +51,7 @@ export class FakeDiscord extends EventEmitter {
       for (const thread of guild.threads ?? []) this.channelTypes.set(thread.id, { type: 11, guild_id: guild.id, parent_id: thread.parent });
     }
     this.sequence = 0;
-    this.failNextPosts = 0; // answer that many POST .../messages with a 500 (tests of failure handling)
+    this.rateLimitNextPosts = 0; // answer that many POST .../messages with a 429 (Discord's rate limit)
   }
 
   async start() {
@@ -209,9 +209,24 @@ export class FakeDiscord extends EventEmitter {
     }
     if ((m = /^\/api\/v10\/channels\/(\d+)\/typing$/.exec(p)) && req.method === 'POST') return send(204);
     if ((m = /^\/api\/v10\/channels\/(\d+)\/messages$/.exec(p)) && req.method === 'POST') {
-      if (this.failNextPosts > 0) {
-        this.failNextPosts -= 1;
-        return send(500, { message: '500: Internal Server Error', code: 0 });
+      if (this.rateLimitNextPosts > 0) {
+        // As Discord answers a route's rate limit: 429, retry_after in seconds, the bucket headers.
+        this.rateLimitNextPosts -= 1;
+        call.status = 429;
+        this.calls.push(call);
+        const text = JSON.stringify({ message: 'You are being rate limited.', retry_after: 0.3, global: false });
+        res.writeHead(429, {
+          'content-type': 'application/json',
+          'retry-after': '1',
+          'x-ratelimit-limit': '5',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset-after': '0.3',
+          'x-ratelimit-bucket': 'fake-bucket',
+          'x-ratelimit-scope': 'user',
+        });
+        res.end(text);
+        this.emit('call', call);
+        return undefined;
       }
       const problem = checkMessageBody(body);
       if (problem) return send(400, { message: `Invalid Form Body: ${problem}`, code: 50035 });

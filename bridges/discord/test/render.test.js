@@ -173,6 +173,7 @@ test('settings: the tokens are required, the URLs checked', () => {
   assert.deepEqual(good.problems, []);
   assert.equal(good.config.backcheckUrl, 'ws://127.0.0.1:8080/v1/chat');
   assert.equal(good.config.restApi, null);
-  const bad = readConfig({ BACKCHECK_URL: 'http://x/v1/chat', DISCORD_API_URL: 'ftp://x' });
-  assert.equal(bad.problems.length, 4, bad.problems.join('\n'));
+  assert.equal(good.config.requestTimeoutMs, 30000);
+  const bad = readConfig({ BACKCHECK_URL: 'http://x/v1/chat', DISCORD_API_URL: 'ftp://x', BACKCHECK_REQUEST_TIMEOUT_MS: '5s' });
+  assert.equal(bad.problems.length, 5, bad.problems.join('\n'));
 });
