@@ -169,8 +169,16 @@ test('in a guild, a mention is answered in that channel as a reply; messages wit
   const from2 = fake.calls.length;
   said.push('no');
   fake.guildMessage({ who, guildId: GUILD, channelId: GENERAL, content: 'no', mention: false, replyTo: posts.at(-1).message.id });
-  await waitForPost(GENERAL, () => true, from2, 'the answer to a reply to the bot');
+  const question = await waitForPost(GENERAL, hasButtons, from2, 'the answer to a reply to the bot');
   assert.deepEqual(await userTurns(`discord:${GUILD}:${GENERAL}`), ['my upper back hurts after rows', 'no']);
+
+  // A button in a guild channel: the click goes to the channel's conversation.
+  const from3 = fake.calls.length;
+  fake.click({ who, messageId: question.message.id, label: 'No', guildId: GUILD });
+  const callback = await fake.waitForCall((call) => call.method === 'POST' && call.path.startsWith('/api/v10/interactions/'), { from: from3, what: 'the interaction callback' });
+  assert.deepEqual(callback.body.data.components, []);
+  await waitForPost(GENERAL, () => true, from3, 'the answer to the click');
+  assert.deepEqual(await userTurns(`discord:${GUILD}:${GENERAL}`), ['my upper back hurts after rows', 'no', 'No']);
 });
 
 test('a mention in a thread is the thread\'s own conversation, answered in the thread', async () => {
@@ -183,15 +191,20 @@ test('a mention in a thread is the thread\'s own conversation, answered in the t
   assert.deepEqual(await userTurns(`discord:${GUILD}:${THREAD}`), ['why does my upper back hurt?']);
 });
 
-test('the bot\'s own messages and other bots\' are ignored', async () => {
+test('the bot\'s own messages, other bots\' and edits are ignored', async () => {
   const who = person();
   const channel = nextId();
   const from = fake.calls.length;
   fake.dm({ who: { id: fake.bot.id, username: fake.bot.username, bot: true }, channelId: channel, content: 'my upper back hurts after rows' });
   fake.dm({ who: { id: nextId(), username: 'otherbot', bot: true }, channelId: channel, content: 'yes, my fingers are numb' });
-  dm(who, channel, 'why does my upper back hurt?');
+  const first = dm(who, channel, 'why does my upper back hurt?');
   await waitForPost(channel, () => true, from, 'the answer to the person');
-  assert.deepEqual(await userTurns(`discord:dm:${channel}`), ['why does my upper back hurt?']);
+  // An edit is not a new message: MESSAGE_UPDATE is not read.
+  const from2 = fake.calls.length;
+  fake.dispatch('MESSAGE_UPDATE', { ...first, content: 'yes, my fingers are numb', edited_timestamp: new Date().toISOString() });
+  dm(who, channel, 'when should I see a doctor?');
+  await waitForPost(channel, () => true, from2, 'the answer after the edit');
+  assert.deepEqual(await userTurns(`discord:dm:${channel}`), ['why does my upper back hurt?', 'when should I see a doctor?']);
 });
 
 test('the same MESSAGE_CREATE delivered twice gets one reply and makes one turn', async () => {
