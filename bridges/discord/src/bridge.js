@@ -137,7 +137,10 @@ export class DiscordBridge {
     let text = message.content ?? '';
     if (inGuild) {
       const mentioned = botId && message.mentions?.users?.has(botId);
-      const repliesToBot = message.reference?.messageId && this.posted.has(message.reference.messageId);
+      // A reply to one of the bot's messages: Discord sends the replied-to message along (its
+      // author is mentions.repliedUser, pinged or not); the ids posted since the start cover the rest.
+      const repliesToBot = (botId && message.mentions?.repliedUser?.id === botId)
+        || (message.reference?.messageId && this.posted.has(message.reference.messageId));
       if (!mentioned && !repliesToBot) return;
       text = stripMentions(text, botId);
     } else {
