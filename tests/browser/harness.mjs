@@ -9,7 +9,9 @@
 // are no fixed sleeps. The widget is only touched through the selectors of web/WIDGET_CONTRACT.md.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -147,14 +149,20 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 export class Server {
-  /** One chat-server on a loopback port with its own temporary data dir (kept across restarts). */
-  constructor({ threads = 2, extraArgs = [], kbDir = KB_DIR } = {}) {
+  /**
+   * One chat-server on a loopback port with its own temporary data dir (kept across restarts).
+   * `env`: variables added to the server's environment (e.g. CHAT_OPERATOR_TOKEN); `webDir`: the
+   * folder it serves (--web), default web/.
+   */
+  constructor({ threads = 2, extraArgs = [], kbDir = KB_DIR, env = {}, webDir = WEB_DIR } = {}) {
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'backcheck-browser-'));
     this.dataDir = path.join(this.tmp, 'data');
     fs.mkdirSync(this.dataDir, { mode: 0o700 });
     this.threads = threads;
     this.extraArgs = extraArgs;
     this.kbDir = kbDir;
+    this.env = env;
+    this.webDir = webDir;
     this.proc = null;
     this.port = null;
     this.starts = 0;
@@ -163,7 +171,7 @@ export class Server {
 
   command(port) {
     return [SERVER_BINARY, '--host', '127.0.0.1', '--port', String(port), '--data-dir', this.dataDir,
-      '--store', 'sqlite', '--web', WEB_DIR, '--kb', this.kbDir, '--threads', String(this.threads),
+      '--store', 'sqlite', '--web', this.webDir, '--kb', this.kbDir, '--threads', String(this.threads),
       ...this.extraArgs];
   }
 
@@ -173,7 +181,7 @@ export class Server {
     const [bin, ...args] = this.command(port);
     this.starts += 1;
     this.stderr = '';
-    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.proc = proc;
     this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
     liveServers.add(this);
@@ -238,6 +246,131 @@ export class Server {
   }
 }
 
+/**
+ * A folder to serve with --web: a copy of web/ plus `extra` ({name: path of a file to copy}),
+ * e.g. a host page from tests/browser/pages/. Removed by the caller (fs.rmSync).
+ */
+export function makeWebDir(extra = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'backcheck-web-'));
+  for (const f of fs.readdirSync(WEB_DIR)) {
+    if (fs.statSync(path.join(WEB_DIR, f)).isFile()) fs.copyFileSync(path.join(WEB_DIR, f), path.join(dir, f));
+  }
+  for (const [name, from] of Object.entries(extra)) fs.copyFileSync(from, path.join(dir, name));
+  return dir;
+}
+
+// ------------------------------------------------------------------------------------------
+// An operator: a WebSocket client of /v1/operator (RFC 6455, text frames only), on node:http
+// alone, because it must send `Authorization: Bearer` on the upgrade (no npm dependency).
+
+export class OperatorSocket {
+  /** Connect to `server`'s /v1/operator with `token`; resolves once upgraded. */
+  static connect(server, token, { path: urlPath = '/v1/operator' } = {}) {
+    const key = crypto.randomBytes(16).toString('base64');
+    const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: server.port, path: urlPath,
+        headers: {
+          Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': key,
+          Authorization: `Bearer ${token}`,
+        },
+      });
+      const timer = setTimeout(() => { req.destroy(); reject(new Error(`no upgrade of ${urlPath} within ${TIMEOUT} ms`)); }, TIMEOUT);
+      req.on('response', (res) => { clearTimeout(timer); res.resume(); reject(new Error(`${urlPath} answered HTTP ${res.statusCode}, not an upgrade`)); });
+      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      req.on('upgrade', (res, socket, head) => {
+        clearTimeout(timer);
+        if (res.headers['sec-websocket-accept'] !== accept) { socket.destroy(); reject(new Error('bad Sec-WebSocket-Accept')); return; }
+        resolve(new OperatorSocket(socket, head));
+      });
+      req.end();
+    });
+  }
+
+  constructor(socket, head) {
+    this.socket = socket;
+    this.buf = Buffer.alloc(0);
+    this.frames = [];      // every JSON frame received, in order
+    this.waiters = [];
+    this.closed = false;
+    this.fragments = [];
+    socket.on('data', (d) => this.onData(d));
+    socket.on('close', () => { this.closed = true; this.wake(); });
+    socket.on('error', () => {});
+    if (head && head.length) this.onData(head);
+  }
+
+  onData(d) {
+    this.buf = Buffer.concat([this.buf, d]);
+    for (;;) {
+      if (this.buf.length < 2) return;
+      const fin = (this.buf[0] & 0x80) !== 0;
+      const opcode = this.buf[0] & 0x0f;
+      const masked = (this.buf[1] & 0x80) !== 0;
+      let len = this.buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) { if (this.buf.length < 4) return; len = this.buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (this.buf.length < 10) return; len = Number(this.buf.readBigUInt64BE(2)); off = 10; }
+      const maskOff = off;
+      if (masked) off += 4;
+      if (this.buf.length < off + len) return;
+      let payload = this.buf.subarray(off, off + len);
+      if (masked) payload = Buffer.from(payload.map((b, i) => b ^ this.buf[maskOff + (i % 4)]));
+      this.buf = this.buf.subarray(off + len);
+      if (opcode === 0x8) { this.socket.end(); this.closed = true; this.wake(); return; }
+      if (opcode === 0x9) { this.writeFrame(0xa, payload); continue; }
+      if (opcode === 0xa) continue;
+      if (opcode === 0x1 || opcode === 0x0) {
+        this.fragments.push(payload);
+        if (!fin) continue;
+        const text = Buffer.concat(this.fragments).toString('utf8');
+        this.fragments = [];
+        try { this.frames.push(JSON.parse(text)); } catch { this.frames.push({ type: '(not json)', text }); }
+        this.wake();
+      }
+    }
+  }
+
+  writeFrame(opcode, payload) {
+    const mask = crypto.randomBytes(4);
+    const len = payload.length;
+    const header = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len])
+      : len < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff])
+        : (() => { const h = Buffer.alloc(10); h[0] = 0x80 | opcode; h[1] = 0x80 | 127; h.writeBigUInt64BE(BigInt(len), 2); return h; })();
+    const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
+    this.socket.write(Buffer.concat([header, mask, body]));
+  }
+
+  /** Send one JSON frame. */
+  send(obj) { this.writeFrame(0x1, Buffer.from(JSON.stringify(obj), 'utf8')); }
+
+  wake() { for (const w of this.waiters.splice(0)) w(); }
+
+  /** The first frame received (so far or later) for which `pred` is true. */
+  async waitFor(pred, what = 'a frame', timeout = TIMEOUT) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const f = this.frames.find(pred);
+      if (f) return f;
+      if (this.closed) throw new Error(`operator socket closed while waiting for ${what}; got ${JSON.stringify(this.frames)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${what} within ${timeout} ms on /v1/operator; got ${JSON.stringify(this.frames)}`);
+      await new Promise((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  close() {
+    if (this.closed) return;
+    try { this.writeFrame(0x8, Buffer.from([0x03, 0xe8])); } catch { /* gone */ }
+    this.socket.end();
+    this.closed = true;
+  }
+}
+
 // ------------------------------------------------------------------------------------------
 // The browser
 
@@ -290,6 +423,16 @@ export const S = {
   launcher: 'button.bc-launcher',
   panel: 'section.bc-panel',
   banner: '.bc-banner',
+  bannerText: '.bc-banner .bc-banner-text',
+  bannerIcon: '.bc-banner .bc-banner-icon',
+  call: '.bc-banner a.bc-call',
+  newChat: 'header.bc-header button.bc-new',
+  title: 'header.bc-header .bc-title',
+  pending: 'ol.bc-log li.bc-msg.bc-msg--user.bc-msg--pending',
+  pendingMarker: 'ol.bc-log li.bc-msg--pending .bc-pending',
+  notice: 'ol.bc-log li.bc-msg.bc-msg--notice',
+  operator: 'ol.bc-log li.bc-msg.bc-msg--operator',
+  handoff: 'ol.bc-log li.bc-msg.bc-msg--handoff',
   status: '.bc-status',
   log: 'ol.bc-log',
   msg: 'ol.bc-log li.bc-msg',

@@ -16,16 +16,17 @@
 // (so its own localStorage, hence its own conversation).
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  REPO, RECONNECT_TIMEOUT, S, Server, TIMEOUT, assertClean, countOf, focusIndicator, gotoDemo,
-  kbBanners, kbWelcome, launchBrowser, missingPrerequisites, newPage, openPanel, readMessages,
-  recordServerFrames, screenshotPath, sendMessage, waitForAnimations, waitUnclipped, waitForMessages,
-  waitForMoreThan, waitForStatus, waitForUserMessage, writeKbCopy,
+  REPO, RECONNECT_TIMEOUT, S, OperatorSocket, Server, TIMEOUT, assertClean, countOf, focusIndicator, gotoDemo,
+  kbBanners, kbWelcome, launchBrowser, loadKbFile, makeWebDir, missingPrerequisites, newPage, openPanel,
+  readMessages, recordServerFrames, screenshotPath, sendMessage, waitForAnimations, waitUnclipped,
+  waitForMessages, waitForMoreThan, waitForStatus, waitForUserMessage, writeKbCopy,
 } from './harness.mjs';
 
 const missing = missingPrerequisites();
@@ -129,7 +130,7 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
           await sendMessage(page, "I'm short of breath");
           const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
           await banner.waitFor({ state: 'visible' });
-          assert.equal((await banner.textContent()).trim(), banners.emergency, 'the banner is red_flags.jsonc\'s line');
+          assert.equal((await page.locator(S.bannerText).textContent()).trim(), banners.emergency, 'the banner is red_flags.jsonc\'s line');
         }, {}, { servers: [own] });
         await own.stop();
       } finally {
@@ -202,9 +203,12 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
       await waitForUserMessage(page, 'Should I use heat or ice?');
       await page.locator(S.typing).waitFor({ state: 'visible' });
       assert.equal(await page.locator(S.assistant).filter({ hasText: 'ice pack' }).count(), 0, 'no reply yet');
+      // Sent but not answered: the message is marked pending, with a visible "Sending…".
+      await assertPendingShown(page, 'Should I use heat or ice?', 'sending', /^Sending…$/);
       release();
       await page.locator(S.assistant).filter({ hasText: 'ice pack' }).first().waitFor({ state: 'visible' });
       await page.locator(S.typing).waitFor({ state: 'hidden' });
+      await assertNothingPending(page);
     });
   });
 
@@ -247,7 +251,7 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
       await sendMessage(page, "I'm short of breath");
       const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
       await banner.waitFor({ state: 'visible' });
-      assert.equal((await banner.textContent()).trim(), expected, 'the banner shows the server\'s line for the level');
+      assert.equal((await page.locator(S.bannerText).textContent()).trim(), expected, 'the banner shows the server\'s line for the level');
       await sendMessage(page, 'What is DOMS?');
       await banner.waitFor({ state: 'visible' });
       assert.equal(await page.locator(S.banner).count(), 1, 'one banner');
@@ -298,7 +302,7 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
       assert.deepEqual(before[0], { role: 'assistant', text: kbWelcome().text }, 'the welcome opens the restored log too');
       const banner = page.locator(`${S.banner}[role="alert"][data-level="emergency"]`);
       await banner.waitFor({ state: 'visible' });
-      assert.equal((await banner.textContent()).trim(), kbBanners().emergency, 'the restored banner is the server\'s line');
+      assert.equal((await page.locator(S.bannerText).textContent()).trim(), kbBanners().emergency, 'the restored banner is the server\'s line');
       assert.equal(await page.evaluate(() => localStorage.getItem('backcheck.conversation')), id, 'same conversation');
 
       // The resumed conversation goes on: a new message is answered in it.
@@ -349,11 +353,15 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
         await input.fill(queued);
         await input.press('Enter');
         await waitForUserMessage(page, queued, 3000); // shown at once, while the server is down
+        // ... and shown as not sent yet: pending, with a visible marker saying it waits.
+        await assertPendingShown(page, queued, 'queued', /^Waiting for connection…$/);
+        assert.equal(await countOf(page, S.pending), 1, 'only the queued message is pending; the answered ones are not');
 
         await own.start(port); // same port, same --data-dir
         await waitForStatus(page, 'connected', RECONNECT_TIMEOUT);
         await page.locator(S.assistant).filter({ hasText: 'ice pack' }).first().waitFor({ state: 'visible' });
         await page.locator(S.typing).waitFor({ state: 'hidden' });
+        await assertNothingPending(page); // answered: it looks like any sent message again
 
         const afterLog = await readMessages(page);
         assert.deepEqual(afterLog.slice(0, before.length), before, 'earlier history shown once, in order');
@@ -557,11 +565,377 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
     });
   });
 
+  test('12. quick replies are compact chips that wrap; the log is the main area (360x740, 1280x800)', { timeout: 90_000 }, async () => {
+    for (const [width, height, mobile] of [[360, 740, true], [1280, 800, false]]) {
+      await withPage(async (page) => {
+        const where = `${width}x${height}`;
+        await gotoDemo(page, server);
+        await openPanel(page);
+        // Measured in the browser: the panel, the log, the quick-reply area and each chip.
+        const measure = () => page.evaluate((S) => {
+          const box = (e) => e.getBoundingClientRect();
+          const quick = document.querySelector('.bc-quick');
+          const chips = [...document.querySelectorAll(S.quick)].map((c) => ({ text: c.textContent, ...JSON.parse(JSON.stringify(box(c))) }));
+          return { panel: box(document.querySelector(S.panel)).height, log: box(document.querySelector(S.log)).height,
+            quick: quick.hidden ? 0 : box(quick).height, quickWidth: quick.clientWidth, chips };
+        }, S);
+        const check = (m, label) => {
+          assert.ok(m.log >= 0.5 * m.panel, `${where} ${label}: the log is ${Math.round(m.log)} px of a ${Math.round(m.panel)} px panel (less than half): ${JSON.stringify(m)}`);
+          for (const c of m.chips) {
+            const lines = Math.round(c.height / 16); // a chip whose label fits one line is one compact line
+            assert.ok(c.height <= 36 || lines > 1, `${where} ${label}: chip "${c.text}" is ${c.height} px tall`);
+            assert.ok(c.width < m.quickWidth - 20 || c.text.length > 24, `${where} ${label}: chip "${c.text}" is stretched to the full width (${c.width} of ${m.quickWidth})`);
+          }
+          assert.ok(m.quick <= 0.25 * m.panel, `${where} ${label}: the quick replies take ${Math.round(m.quick)} px of ${Math.round(m.panel)}`);
+        };
+        await page.locator(S.quick).first().waitFor({ state: 'visible' });
+        await waitForAnimations(page);
+        check(await measure(), 'welcome');
+
+        // Short labels share a line: "Yes" and "No" sit side by side.
+        await sendMessage(page, 'My upper back hurts after rows yesterday');
+        await page.locator(S.quick).filter({ hasText: /^\s*No\s*$/ }).waitFor({ state: 'visible' });
+        const yesNo = await measure();
+        check(yesNo, 'yes/no');
+        const rows = new Set(yesNo.chips.map((c) => Math.round(c.top)));
+        assert.ok(rows.size < yesNo.chips.length, `${where}: the chips wrap in rows, not one per line: ${JSON.stringify(yesNo.chips)}`);
+
+        // The worst case: the emergency banner and the four escalated quick replies.
+        await sendMessage(page, "I'm short of breath");
+        await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+        await page.locator(S.quick).first().waitFor({ state: 'visible' });
+        await waitForAnimations(page);
+        check(await measure(), 'emergency');
+        await waitUnclipped(page, S.quick);
+      }, { viewport: { width, height }, isMobile: mobile, hasTouch: mobile, deviceScaleFactor: 1 });
+    }
+  });
+
+  test('13. the banner is a warning for each level: icon, colours, axe in light and dark; a tel: link only with a number', { timeout: 90_000 }, async () => {
+    const kb = kbBanners();
+    await withPage(async (page) => {
+      const frames = recordServerFrames(page);
+      await gotoDemo(page, server);
+      await openPanel(page);
+      const started = frames.find((f) => f.type === 'started');
+      const styles = {};
+      for (const [level, message] of [
+        ['see_doctor', 'the pain is severe and has not improved after a week of rest'],
+        ['urgent', 'my fingers tingle and my arm feels weak'],
+        ['emergency', "I'm short of breath"],
+      ]) {
+        await sendMessage(page, message);
+        const banner = page.locator(`${S.banner}[role="alert"][data-level="${level}"]`);
+        await banner.waitFor({ state: 'visible' });
+        assert.equal(await countOf(page, S.banner), 1, 'one banner, whose level rises');
+        assert.equal((await page.locator(S.bannerText).textContent()).trim(), kb[level], `the ${level} line of red_flags.jsonc`);
+        // An icon, decorative (the words say it all), drawn.
+        const icon = await page.locator(S.bannerIcon).evaluate((e) => ({
+          hidden: e.getAttribute('aria-hidden'), svg: !!e.querySelector('svg'), w: e.getBoundingClientRect().width, text: e.textContent,
+        }));
+        assert.deepEqual(icon, { hidden: 'true', svg: true, w: icon.w, text: '' }, `${level}: the banner has an aria-hidden icon`);
+        assert.ok(icon.w >= 16, `${level}: the icon is drawn (${icon.w} px)`);
+        styles[level] = await banner.evaluate((e) => {
+          const cs = getComputedStyle(e);
+          return { bg: cs.backgroundColor, fg: cs.color, edge: `${cs.borderLeftWidth} ${cs.borderLeftStyle}` };
+        });
+        assert.match(styles[level].edge, /^[4-9]px solid$/, `${level}: a warning edge: ${JSON.stringify(styles[level])}`);
+        // The call link: only where the level says to call the emergency number, and only with a
+        // number. The demo server sends none so far (it would be started.emergency_number).
+        const number = started && typeof started.emergency_number === 'string' ? started.emergency_number.replace(/[\s().-]/g, '') : null;
+        if (level === 'emergency' && number) {
+          assert.equal(await page.locator(S.call).getAttribute('href'), `tel:${number}`, 'tel: link with the server\'s number');
+        } else {
+          assert.equal(await countOf(page, S.call), 0, `${level}: no call link (${number ? 'not this level' : 'no number known'})`);
+        }
+        await runAxe(page, `${level} banner, light`);
+        await page.emulateMedia({ colorScheme: 'dark' });
+        await runAxe(page, `${level} banner, dark`);
+        await page.emulateMedia({ colorScheme: 'light' });
+      }
+      // Three distinct looks, the emergency one solid red.
+      assert.equal(new Set(Object.values(styles).map((s) => s.bg)).size, 3, `three banner colours: ${JSON.stringify(styles)}`);
+      assert.equal(styles.emergency.bg, 'rgb(179, 0, 27)');
+      assert.ok(!/^rgb\(143, 61, 0\)$/.test(styles.urgent.bg), 'urgent is not the old brown');
+    });
+  });
+
+  test('14. a reload restores each reply\'s sources and the last reply\'s quick replies', { timeout: 60_000 }, async () => {
+    // The history entries carry `sources` and `quick_replies` (contract). Until the server sends
+    // them, this test's WebSocket route adds to each restored assistant entry the fields of the
+    // live reply with the same seq (what the server will store); once the server sends them,
+    // the route changes nothing and the test checks the server's own.
+    await withPage(async (page, rec, context) => {
+      const replies = new Map(); // seq -> live reply frame
+      let native = null;         // did the server's history carry the fields itself?
+      await context.routeWebSocket(/\/v1\/chat$/, (ws) => {
+        const upstream = ws.connectToServer();
+        upstream.onMessage((msg) => {
+          const f = JSON.parse(String(msg));
+          if (f.type === 'reply') replies.set(f.seq, f);
+          if (f.type === 'started' && Array.isArray(f.history) && f.history.length) {
+            const assistants = f.history.filter((t) => t.role === 'assistant');
+            native = assistants.some((t) => 'sources' in t || 'quick_replies' in t);
+            if (!native) {
+              for (const t of assistants) {
+                const r = replies.get(t.seq);
+                if (r) { t.sources = r.sources; t.quick_replies = r.quick_replies; }
+              }
+            }
+            ws.send(JSON.stringify(f));
+            return;
+          }
+          ws.send(msg);
+        });
+      });
+      await gotoDemo(page, server);
+      await openPanel(page);
+      await sendMessage(page, 'What is DOMS?');
+      await sendMessage(page, 'My upper back hurts after rows yesterday');
+      await page.locator(S.quick).first().waitFor({ state: 'visible' });
+      const live = await page.evaluate((S) => ({
+        sources: [...document.querySelectorAll(S.assistant)].map((li) => [...li.querySelectorAll(`${S.sources} summary`)].map((s) => s.textContent)),
+        quick: [...document.querySelectorAll(S.quick)].map((b) => b.textContent),
+      }), S);
+      assert.ok(live.sources.some((s) => s.length), `some live reply has sources: ${JSON.stringify(live)}`);
+      assert.ok(live.quick.length >= 2, `the last reply has quick replies: ${JSON.stringify(live)}`);
+      const log = await readMessages(page);
+
+      await page.reload({ waitUntil: 'load' });
+      await openPanel(page);
+      await waitForMessages(page, log);
+      await page.locator(S.quick).first().waitFor({ state: 'visible' });
+      const restored = await page.evaluate((S) => ({
+        sources: [...document.querySelectorAll(S.assistant)].map((li) => [...li.querySelectorAll(`${S.sources} summary`)].map((s) => s.textContent)),
+        quick: [...document.querySelectorAll(S.quick)].map((b) => b.textContent),
+      }), S);
+      console.log(`# history ${native ? 'carries' : 'does not carry yet'} sources/quick_replies (${native ? 'the server\'s' : 'added by the test route'})`);
+      assert.deepEqual(restored, live, 'after the reload: the same "From the article" sources on each reply, the last reply\'s quick replies');
+      // A restored quick reply works like a live one.
+      const before = await countOf(page, S.assistant);
+      await page.locator(S.quick).filter({ hasText: /^\s*No\s*$/ }).click();
+      await waitForUserMessage(page, 'No');
+      await waitForMoreThan(page, S.assistant, before);
+    });
+  });
+
+  test('15. "New chat" (by keyboard) ends the conversation and starts a new one', { timeout: 60_000 }, async () => {
+    const kb = kbWelcome();
+    await withPage(async (page) => {
+      const sent = recordClientFrames(page);
+      const received = recordServerFrames(page);
+      await gotoDemo(page, server);
+      await openPanel(page);
+      await sendMessage(page, "I'm short of breath");
+      await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+      const first = await page.evaluate(() => localStorage.getItem('backcheck.conversation'));
+      assert.match(first || '', CONVERSATION_ID);
+
+      const control = page.getByRole('button', { name: 'Start a new chat', exact: true });
+      assert.equal(await control.evaluate((el, sel) => el.matches(sel), S.newChat), true, 'a labelled "New chat" button in the header');
+      assert.match((await control.innerText()).trim(), /New chat/, 'its visible text is part of its name');
+      // Keyboard: Tab reaches it, it shows focus, Enter works.
+      for (let i = 0; i < 30 && !(await control.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
+      assert.ok(await control.evaluate((el) => el === document.activeElement), 'Tab reaches "New chat"');
+      const f = await focusIndicator(page);
+      assert.ok(f.ok, `visible focus on "New chat": ${JSON.stringify(f)}`);
+      await page.keyboard.press('Enter');
+
+      await page.waitForFunction((old) => {
+        const id = localStorage.getItem('backcheck.conversation');
+        return !!id && id !== old;
+      }, first);
+      const second = await page.evaluate(() => localStorage.getItem('backcheck.conversation'));
+      assert.match(second, CONVERSATION_ID);
+      assert.ok(sent.some((m) => m.type === 'end' && m.conversation === first), `an end frame for the old conversation: ${JSON.stringify(sent)}`);
+      assert.ok(received.some((m) => m.type === 'started' && m.conversation === second && m.resumed === false), 'a new conversation started');
+      // A fresh start: the welcome and its quick replies only, no banner, the old log gone.
+      await waitForMessages(page, [{ role: 'assistant', text: kb.text }]);
+      assert.equal(await countOf(page, S.banner), 0, 'the old conversation\'s banner is gone');
+      assert.deepEqual((await page.locator(S.quick).allTextContents()).map((t) => t.trim()), kb.quick_replies);
+      assert.ok(await page.evaluate((sel) => document.activeElement?.matches(sel), S.input), 'focus goes to the message box');
+
+      // It goes on in the new conversation, and a reload resumes the new one.
+      const reply = await sendMessage(page, 'What is DOMS?');
+      assert.match(await reply.textContent(), /24 to 72/);
+      assert.ok(received.some((m) => m.type === 'reply' && m.conversation === second), 'answered in the new conversation');
+      const log = await readMessages(page);
+      await page.reload({ waitUntil: 'load' });
+      await openPanel(page);
+      await waitForMessages(page, log);
+      assert.equal(await page.evaluate(() => localStorage.getItem('backcheck.conversation')), second);
+      assert.equal(await countOf(page, S.banner), 0);
+    });
+  });
+
+  test('16. a host page sets position, title, colours and the emergency number', { timeout: 90_000 }, async () => {
+    const webDir = makeWebDir({ 'host.html': path.join(REPO, 'tests', 'browser', 'pages', 'host.html') });
+    const own = new Server({ webDir });
+    try {
+      await own.start();
+      for (const [width, height, mobile] of [[1280, 800, false], [360, 740, true]]) {
+        await withPage(async (page) => {
+          const resp = await page.goto(own.origin + '/host.html', { waitUntil: 'load' });
+          assert.equal(resp.status(), 200);
+          await page.locator(S.launcher).waitFor({ state: 'visible' });
+          const launcher = await page.locator(S.launcher).evaluate((e) => {
+            const r = e.getBoundingClientRect();
+            return { left: r.left, right: innerWidth - r.right, bg: getComputedStyle(e).backgroundColor, position: e.dataset.position };
+          });
+          assert.equal(launcher.position, 'bottom-left');
+          assert.ok(launcher.left < launcher.right, `data-position="bottom-left": the launcher is on the left ${JSON.stringify(launcher)}`);
+          if (!mobile) assert.equal(Math.round(launcher.left), 24, '--bc-offset: 24px');
+          assert.equal(launcher.bg, 'rgb(106, 27, 154)', '--bc-accent colours the launcher');
+          await openPanel(page);
+          assert.equal((await page.locator(S.title).textContent()).trim(), 'Riverside helper', 'data-title is the heading');
+          assert.equal(await page.locator(S.panel).getAttribute('aria-label'), 'Riverside helper chat');
+          const panel = await page.locator(S.panel).evaluate((e) => {
+            const r = e.getBoundingClientRect();
+            return { left: r.left, right: innerWidth - r.right, radius: getComputedStyle(e).borderTopLeftRadius };
+          });
+          if (!mobile) {
+            assert.ok(panel.left < panel.right, `the panel opens on the left: ${JSON.stringify(panel)}`);
+            assert.equal(panel.radius, '4px', '--bc-radius');
+          }
+          await sendMessage(page, 'What is DOMS?');
+          assert.equal(await page.locator(S.user).last().evaluate((e) => getComputedStyle(e).backgroundColor), 'rgb(106, 27, 154)',
+            'the person\'s bubble in the accent colour');
+
+          // data-emergency-number: the emergency banner calls it; the urgent one does not.
+          await sendMessage(page, 'my fingers tingle and my arm feels weak');
+          await page.locator(`${S.banner}[data-level="urgent"]`).waitFor({ state: 'visible' });
+          assert.equal(await countOf(page, S.call), 0, 'no call link on the urgent banner');
+          await sendMessage(page, "I'm short of breath");
+          await page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+          const call = page.locator(S.call);
+          await call.waitFor({ state: 'visible' });
+          assert.equal(await call.getAttribute('href'), 'tel:112');
+          assert.equal((await call.innerText()).trim(), 'Call 112');
+          const box = await call.boundingBox();
+          assert.ok(box.height >= 24 && box.width >= 44, `the call link is a tap target: ${JSON.stringify(box)}`);
+          await waitUnclipped(page, S.call);
+          await waitForAnimations(page);
+          await page.screenshot({ path: screenshotPath(`widget-host-${width}.png`) });
+          await runAxe(page, `host page ${width}`);
+        }, { viewport: { width, height }, isMobile: mobile, hasTouch: mobile, deviceScaleFactor: 1 }, { servers: [own] });
+      }
+      await own.stop();
+    } finally {
+      await own.cleanup();
+      fs.rmSync(webDir, { recursive: true, force: true });
+    }
+  });
+
+  test('17. at 360 px the launcher covers none of the demo page\'s safety notice', { timeout: 60_000 }, async () => {
+    await withPage(async (page) => {
+      await gotoDemo(page, server);
+      // As the page opens: the safety notice (and the title above it) wholly on screen, and the
+      // launcher on none of it.
+      const first = await overlap(page, 'main .notice, main h1, main .lead');
+      assert.deepEqual(first.filter((o) => o.hit), [], 'launcher over the notice as the page opens');
+      const notice = await page.locator('main .notice').boundingBox();
+      assert.ok(notice.y >= 0 && notice.y + notice.height <= 740, `the notice is on the first screen: ${JSON.stringify(notice)}`);
+      // Scrolled to the end: the launcher covers no text of the page.
+      await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+      await page.waitForFunction(() => Math.abs(innerHeight + scrollY - document.documentElement.scrollHeight) < 2);
+      const end = await overlap(page, 'main p, main li, main h1, main h2, main pre');
+      assert.deepEqual(end.filter((o) => o.hit), [], 'launcher over the page\'s text at the end of the page');
+      const box = await page.locator(S.launcher).boundingBox();
+      assert.ok(box.width <= 56 && box.height >= 44, `on a phone the closed launcher is a compact round button: ${JSON.stringify(box)}`);
+      assert.equal(await page.getByRole('button', { name: 'Open chat', exact: true }).count(), 1, 'still named "Open chat"');
+    }, { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 });
+  });
+
+  test('18. an operator\'s acknowledgement reaches the person as a notice from the service', { timeout: 60_000 }, async () => {
+    const token = 'op-' + crypto.randomBytes(24).toString('hex');
+    const expected = loadKbFile('flow.jsonc').texts.care_team_seen;
+    assert.ok(expected, 'flow.jsonc has the care_team_seen text');
+    const own = new Server({ env: { CHAT_OPERATOR_TOKEN: token } });
+    let op = null;
+    try {
+      await own.start();
+      await withPage(async (page) => {
+        await gotoDemo(page, own);
+        await openPanel(page);
+        await sendMessage(page, "I'm short of breath");
+        const id = await page.evaluate(() => localStorage.getItem('backcheck.conversation'));
+        op = await OperatorSocket.connect(own, token);
+        const esc = await op.waitFor((f) => f.type === 'escalation' && f.conversation === id, `the escalation of ${id}`);
+        assert.equal(esc.level, 'emergency');
+        assert.equal(await countOf(page, S.notice), 0, 'no notice before the acknowledgement');
+        op.send({ type: 'ack', id: esc.id });
+        await op.waitFor((f) => f.type === 'acked' && f.id === esc.id, 'acked');
+        const notice = page.locator(S.notice);
+        await notice.waitFor({ state: 'visible' });
+        assert.equal((await notice.locator(S.text).textContent()).trim(), expected, 'the server\'s words (flow.jsonc care_team_seen)');
+        assert.equal(await notice.evaluate((e) => e.classList.contains('bc-msg--assistant') || e.classList.contains('bc-msg--user')), false,
+          'shown as the service\'s, not as the assistant\'s or the person\'s');
+        const looks = await page.evaluate((S) => [S.notice, S.assistant].map((sel) => getComputedStyle(document.querySelector(sel)).backgroundColor), S);
+        assert.notEqual(looks[0], looks[1], 'the notice looks different from a reply');
+        await waitUnclipped(page, S.notice);
+        await runAxe(page, 'notice');
+      }, {}, { servers: [own] });
+      op.close();
+      await own.stop();
+    } finally {
+      if (op) op.close();
+      await own.cleanup();
+    }
+  });
+
   test('the server exits 0 on SIGTERM', async () => {
     const ms = await server.stop();
     console.log(`# server stopped in ${ms} ms`);
   });
 });
+
+/**
+ * The last user message is `text`, marked pending (class and marker, data-state `state`), and its
+ * marker is really seen: text matching `re`, an icon hidden from assistive tech, opacity 1 once any
+ * fade-in has finished.
+ */
+async function assertPendingShown(page, text, state, re) {
+  const li = page.locator(S.pending).filter({ hasText: text }).last();
+  await li.waitFor({ state: 'visible' });
+  const marker = li.locator('.bc-pending');
+  await page.locator(`${S.pendingMarker}[data-state="${state}"]`).last().waitFor({ state: 'visible' });
+  await waitForAnimations(page);
+  const seen = await marker.evaluate((m) => ({
+    text: m.textContent.trim(), opacity: getComputedStyle(m).opacity, display: getComputedStyle(m).display,
+    icon: !!m.querySelector('[aria-hidden="true"] svg'), inUser: !!m.closest('li.bc-msg--user'),
+  }));
+  assert.match(seen.text, re, `pending marker text: ${JSON.stringify(seen)}`);
+  assert.ok(seen.opacity === '1' && seen.display !== 'none' && seen.icon && seen.inUser, `pending marker shown: ${JSON.stringify(seen)}`);
+  const sent = await page.locator(S.user).filter({ hasNotText: text }).evaluateAll((els) => els.map((e) => e.className));
+  assert.ok(sent.every((c) => !c.includes('bc-msg--pending')), `answered messages are not pending: ${JSON.stringify(sent)}`);
+}
+
+async function assertNothingPending(page) {
+  await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 0, S.pending);
+  assert.equal(await countOf(page, `${S.log} .bc-pending`), 0, 'no pending marker left in the log');
+}
+
+/** Record every frame the page's widget sends (parsed JSON). Call before the page connects. */
+function recordClientFrames(page) {
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => {
+    try { frames.push(JSON.parse(String(payload))); } catch { /* not JSON */ }
+  }));
+  return frames;
+}
+
+/** Bounding boxes of the launcher and `selector`, and whether they overlap. */
+function overlap(page, selector) {
+  return page.evaluate(([l, sel]) => {
+    const a = document.querySelector(l).getBoundingClientRect();
+    return [...document.querySelectorAll(sel)].map((e) => {
+      const b = e.getBoundingClientRect();
+      const hit = a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+      return { hit, what: `${e.tagName.toLowerCase()} "${e.textContent.trim().slice(0, 30)}"`,
+        launcher: [a.left, a.top, a.right, a.bottom].map(Math.round), box: [b.left, b.top, b.right, b.bottom].map(Math.round) };
+    });
+  }, [S.launcher, selector]);
+}
 
 const AXE_SOURCE = path.join(REPO, 'node_modules', 'axe-core', 'axe.min.js');
 
