@@ -344,7 +344,7 @@ std::optional<dialog::MessageTime> ParseNow(std::string_view value, std::string*
 }
 
 bool Script::FixesTime() const {
-  return std::any_of(turns.begin(), turns.end(), [](const ScriptTurn& t) { return t.now.has_value(); });
+  return without_time || std::any_of(turns.begin(), turns.end(), [](const ScriptTurn& t) { return t.now.has_value(); });
 }
 
 Script ParseScript(std::string_view text, const std::string& file) {
@@ -377,10 +377,15 @@ Script ParseScript(std::string_view text, const std::string& file) {
       if (colon == std::string::npos) fail("'@now' needs ': ' and a date-time, e.g. @now: 2026-12-09T09:30 +01:00");
       const std::string value = Trim(std::string_view(line).substr(colon + 1));
       if (value.empty()) fail("'@now:' has no value (a date-time, e.g. 2026-12-09T09:30 +01:00)");
+      now_line = line_no;
+      if (Lower(value) == "none") {  // the next messages carry no time, as from a client that sends none
+        now.reset();
+        script.without_time = true;
+        continue;
+      }
       std::string problem;
       now = ParseNow(value, &problem);
       if (!now) fail(problem);
-      now_line = line_no;
       continue;
     }
     if (colon == std::string::npos) fail("expected '> message', 'key: value' or '# comment', got '" + line + "'");

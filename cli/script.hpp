@@ -62,7 +62,12 @@ struct Script {
   std::size_t line = 0;  // where it starts (JSONL: its line)
   std::vector<ScriptTurn> turns;
 
-  // Whether some message's time is fixed by `@now:` (a live server keeps its own clock).
+  // `@now: none`: some message is sent without a time on purpose (in-process; a live server
+  // always stamps its own).
+  bool without_time = false;
+
+  // Whether some message's time is fixed, or left out, by `@now:` (a live server keeps its own
+  // clock, so the live runner skips these).
   bool FixesTime() const;
 };
 

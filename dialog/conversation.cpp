@@ -86,4 +86,22 @@ void to_json(json& j, const Reply& r) {
            {"sources", std::move(sources)}};
 }
 
+void from_json(const json& j, Reply& r) {
+  Reply out;
+  j.at("text").get_to(out.text);
+  j.at("intent").get_to(out.intent);
+  j.at("state").get_to(out.state);
+  auto urgency = knowledge::ParseUrgency(j.at("urgency").get<std::string>());
+  if (!urgency) throw std::invalid_argument("unknown urgency '" + j.at("urgency").get<std::string>() + "'");
+  out.urgency = *urgency;
+  j.at("red_flags").get_to(out.red_flags);
+  j.at("possible_flags").get_to(out.possible_flags);
+  j.at("escalated").get_to(out.escalated);
+  j.at("quick_replies").get_to(out.quick_replies);
+  for (const auto& s : j.at("sources")) {
+    out.sources.push_back({s.at("section").get<std::string>(), s.at("quote").get<std::string>()});
+  }
+  r = std::move(out);
+}
+
 }  // namespace backcheck::dialog

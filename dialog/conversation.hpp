@@ -50,5 +50,6 @@ struct Reply {
 void to_json(nlohmann::json& j, const ConversationState& s);
 void from_json(const nlohmann::json& j, ConversationState& s);
 void to_json(nlohmann::json& j, const Reply& r);
+void from_json(const nlohmann::json& j, Reply& r);  // a stored reply, answered again for a repeated message id
 
 }  // namespace backcheck::dialog

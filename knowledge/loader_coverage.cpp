@@ -51,7 +51,7 @@ const std::vector<std::string>& RequiredTexts() {
   static const std::vector<std::string> kTexts = {
       "greeting", "screening_intro", "screening_resume", "screening_passed", "screening_unsure",
       "ask_training", "tailoring_intro", "past_clarify", "past_denied", "possible_denied", "third_party_intro",
-      "retrieval_intro"};
+      "retrieval_intro", "care_team_seen"};
   return kTexts;
 }
 

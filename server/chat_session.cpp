@@ -42,6 +42,7 @@ ChatSession::ChatSession(Socket&& socket, ServerContext& context, std::string ad
       bridge_(std::move(bridge)) {}
 
 ChatSession::~ChatSession() {
+  for (const auto& conversation : conversations_) context_.pushes.Detach(conversation, this);
   context_.sessions.Remove(registry_id_);
   context_.addresses.CloseConnection(address_);
   context_.CloseConnection();
@@ -58,6 +59,28 @@ void ChatSession::Shutdown() {
     AtBoundary(self->context_.metrics.handler_exceptions, [&] { self->CloseWith(websocket::close_code::going_away); },
                [&] { self->OnException(); });
   });
+}
+
+void ChatSession::Push(const std::string& conversation, std::shared_ptr<const PushedNotice> notice) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), conversation, notice = std::move(notice)] {
+    AtBoundary(self->context_.metrics.handler_exceptions, [&] { self->SendNotice(conversation, *notice); },
+               [&] { self->OnException(); });
+  });
+}
+
+void ChatSession::SendNotice(const std::string& conversation, const PushedNotice& notice) {
+  if (closing_ || !Holds(conversation)) return;
+  if (QueueFull()) {  // a client not taking its replies: a notice is not worth more memory
+    context_.metrics.notices_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  context_.metrics.notices_sent.fetch_add(1, std::memory_order_relaxed);
+  Send(NoticeJson(conversation, KeyOf(conversation), notice.notice, notice.text));
+}
+
+const std::string* ChatSession::KeyOf(const std::string& conversation) const {
+  auto it = keys_.find(conversation);
+  return it == keys_.end() ? nullptr : &it->second;
 }
 
 void ChatSession::OnException() {
@@ -133,8 +156,28 @@ void ChatSession::StartSettled() {
   }
 }
 
+// A bridge's key becomes the conversation's id here, so that its rate, its limits and its handling
+// are those of the conversation it names. Keys are a bridge's: an anonymous client gets false.
+bool ChatSession::ResolveKey(ClientFrame& frame) const {
+  auto resolve = [&](const std::optional<std::string>& key, auto& id) {
+    if (!key) return true;
+    if (!bridge_) return false;
+    id = context_.service.KeyedId(*bridge_, *key);
+    return true;
+  };
+  return std::visit(
+      [&](auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, StartFrame>) return resolve(body.key, body.resume);
+        if constexpr (std::is_same_v<T, MessageFrame>) return resolve(body.key, body.conversation);
+        if constexpr (std::is_same_v<T, EndFrame>) return resolve(body.key, body.conversation);
+      },
+      frame.body);
+}
+
 void ChatSession::Handle(std::string_view frame, Clock::time_point received) {
   auto parsed = ParseClientFrame(frame);
+  const bool key_allowed = !parsed.frame || ResolveKey(*parsed.frame);
   // Limits first. A limited message still gets the safety guidance if it reports a red flag.
   if (!WithinRate(parsed, received)) {
     Error error{ErrorCode::kRateLimited, "too many messages; slow down"};
@@ -145,6 +188,11 @@ void ChatSession::Handle(std::string_view frame, Clock::time_point received) {
   }
   if (parsed.error) return SendError(std::move(*parsed.error), parsed.ref);
   const auto& ref = parsed.frame->ref;
+  if (!key_allowed) {
+    Error error{ErrorCode::kBadRequest, "'key' is for bridge connections (Authorization: Bearer <bridge token>)"};
+    if (auto* m = std::get_if<MessageFrame>(&parsed.frame->body)) error = context_.service.WithGuidance(error, m->text);
+    return SendError(std::move(error), ref);
+  }
   std::visit(
       [&](const auto& body) {
         using T = std::decay_t<decltype(body)>;
@@ -197,7 +245,7 @@ TokenBucket& ChatSession::BridgeBucketFor(const ParseResult& parsed) {
       about = m->conversation ? &*m->conversation : (conversations_.size() == 1 ? &conversations_.front() : nullptr);
     } else if (const auto* s = std::get_if<StartFrame>(&parsed.frame->body); s && s->resume) {
       about = &*s->resume;
-    } else if (const auto* e = std::get_if<EndFrame>(&parsed.frame->body)) {
+    } else if (const auto* e = std::get_if<EndFrame>(&parsed.frame->body); e && !e->conversation.empty()) {
       about = &e->conversation;
     }
   }
@@ -214,6 +262,7 @@ bool ChatSession::Holds(const std::string& conversation) const {
 
 void ChatSession::Remember(const std::string& conversation) {
   conversations_.push_back(conversation);
+  context_.pushes.Attach(conversation, shared_from_this());
   if (bridge_) {
     const auto& limits = context_.config.limits;
     conversation_buckets_.try_emplace(conversation, limits.bridge_messages_per_second, limits.bridge_burst);
@@ -221,8 +270,9 @@ void ChatSession::Remember(const std::string& conversation) {
 }
 
 void ChatSession::Forget(const std::string& conversation) {
-  std::erase(conversations_, conversation);
+  if (std::erase(conversations_, conversation) > 0) context_.pushes.Detach(conversation, this);
   conversation_buckets_.erase(conversation);
+  keys_.erase(conversation);
 }
 
 std::optional<Error> ChatSession::ConnectionFull() const {
@@ -244,6 +294,7 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
                                               std::string_view message) {
   if (start.resume) {
     if (auto error = Attach(*start.resume)) return error;
+    if (start.key) keys_.try_emplace(*start.resume, *start.key);
   } else {
     if (auto full = ConnectionFull()) return full;
     // A bridge's new conversations are limited by its own bucket (WithinRate), not its address's.
@@ -255,24 +306,28 @@ std::optional<Error> ChatSession::HandleStart(const StartFrame& start, const std
   // A start the client's message made says nothing when its commit fails: the message's own
   // error, which follows, is the answer. Refused at once (a full table), it answers for the
   // message, with the guidance for `message`. Completions run on this strand after this
-  // function returns, so `refused` is known by then.
+  // function returns, so `refused` is known by then. A keyed message's start says something
+  // only when it made the conversation (its welcome); one that found it says nothing.
   const bool silent = !message.empty();
   auto refused = std::make_shared<bool>(false);
+  const StartOptions options{.create_if_missing = start.key.has_value(), .history = !silent};
   const std::string id = context_.service.Start(
       start.resume, start.history_before,
-      OnStrand<ConversationService::Started>(
-          [this, ticket, ref, silent, refused, resume = start.resume, text = std::string(message)](auto result) {
-            StartSettled();
-            if (auto* error = std::get_if<Error>(&result)) {
-              if (resume) Forget(*resume);
-              if (silent && !*refused) return Fill(ticket, std::string());
-              return FailSlot(ticket, silent ? context_.service.WithGuidance(std::move(*error), text) : std::move(*error),
-                              ref);
-            }
-            const auto& started = std::get<ConversationService::Started>(result);
-            Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history,
-                                     context_.service.started_texts()));
-          }));
+      OnStrand<ConversationService::Started>([this, ticket, ref, silent, refused, resume = start.resume, key = start.key,
+                                              text = std::string(message)](auto result) {
+        StartSettled();
+        if (auto* error = std::get_if<Error>(&result)) {
+          if (resume) Forget(*resume);
+          if (silent && !*refused) return Fill(ticket, std::string());
+          return FailSlot(ticket, silent ? context_.service.WithGuidance(std::move(*error), text) : std::move(*error),
+                          ref);
+        }
+        const auto& started = std::get<ConversationService::Started>(result);
+        if (silent && started.resumed) return Fill(ticket, std::string());
+        Fill(ticket, StartedJson(started.conversation, started.resumed, started.state, started.history,
+                                 context_.service.started_texts(), key));
+      }),
+      options);
   *refused = id.empty();
   awaiting_start_ = true;
   if (!id.empty() && !start.resume) Remember(id);
@@ -285,7 +340,16 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   if (auto error = context_.service.CheckText(message.text)) return fail(std::move(*error));
   std::string conversation;
   bool implicit = false;  // started for this message just now
-  if (message.conversation) {
+  if (message.key && !Holds(*message.conversation)) {
+    // The first message of a key on this connection: its start finds the conversation, or makes
+    // it (and sends its `started`) when the key is new.
+    if (auto error = HandleStart(StartFrame{message.conversation, std::nullopt, message.key}, ref, message.text)) {
+      return fail(std::move(*error));
+    }
+    if (!Holds(*message.conversation)) return;  // refused at once, and its error carries the guidance
+    conversation = *message.conversation;
+    implicit = true;
+  } else if (message.conversation) {
     if (auto error = Attach(*message.conversation)) return fail(std::move(*error));
     conversation = *message.conversation;
   } else if (conversations_.size() == 1) {
@@ -303,7 +367,8 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
   const auto ticket = Hold();
   context_.service.Message(
       conversation, message.text, received,
-      OnStrand<ConversationService::Replied>([this, ticket, ref, conversation, implicit](auto result) {
+      OnStrand<ConversationService::Replied>([this, ticket, ref, conversation, implicit, key = message.key,
+                                              id = message.id](auto result) {
         if (auto* error = std::get_if<Error>(&result)) {
           // Gone (expired, or never there): detach it, so the next message starts a fresh one.
           if (error->code == ErrorCode::kUnknownConversation) {
@@ -314,16 +379,19 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
           return FailSlot(ticket, std::move(*error), ref);
         }
         const auto& replied = std::get<ConversationService::Replied>(result);
-        Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply));
-      }));
+        const ReplyEcho echo{key ? &*key : nullptr, id ? &*id : nullptr, replied.duplicate};
+        Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply, true, echo));
+      }),
+      message.id);
 }
 
 void ChatSession::HandleEnd(const EndFrame& end, const std::optional<std::string>& ref) {
   const auto ticket = Hold();
   Forget(end.conversation);
-  context_.service.End(end.conversation, OnStrand<std::monostate>([this, ticket, ref, id = end.conversation](auto result) {
+  context_.service.End(end.conversation, OnStrand<std::monostate>([this, ticket, ref, id = end.conversation,
+                                                                   key = end.key](auto result) {
     if (auto* error = std::get_if<Error>(&result)) return FailSlot(ticket, std::move(*error), ref);
-    Fill(ticket, EndedJson(id));
+    Fill(ticket, EndedJson(id, key));
   }));
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "server/beast.hpp"
+#include "server/conversation_connections.hpp"
 #include "server/fifo.hpp"
 #include "server/protocol.hpp"
 #include "server/rate_limiter.hpp"
@@ -29,7 +30,7 @@
 
 namespace backcheck::server {
 
-class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSession> {
+class ChatSession : public Closeable, public PushTarget, public std::enable_shared_from_this<ChatSession> {
  public:
   // Takes over an accepted socket whose HTTP upgrade request has been read. The caller has
   // reserved a connection slot (ServerContext::TryOpenConnection); the session releases it.
@@ -42,6 +43,9 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
 
   void Run(http::request<http::string_body> upgrade);
   void Shutdown() override;
+  // A `notice` for a conversation this connection holds (from any thread; sent on the strand,
+  // dropped when the outgoing queue is full or the conversation is no longer held).
+  void Push(const std::string& conversation, std::shared_ptr<const PushedNotice> notice) override;
 
  private:
   static constexpr std::size_t kFirstReadBytes = 512;
@@ -51,6 +55,9 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   void OnRead(beast::error_code ec, std::size_t bytes);
   void ReadFrame();
   void Handle(std::string_view frame, Clock::time_point received);
+  // Puts the id of the conversation a `key` names in the frame; false when this connection may
+  // not use keys (it is not a bridge's).
+  bool ResolveKey(ClientFrame& frame) const;
   // Starts or resumes a conversation and queues its `started` frame (or the service's error,
   // with the guidance for `message`, the text that made the start, if any); or returns why not.
   std::optional<Error> HandleStart(const StartFrame& start, const std::optional<std::string>& ref,
@@ -64,6 +71,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   bool Holds(const std::string& conversation) const;
   void Remember(const std::string& conversation);
   void Forget(const std::string& conversation);
+  void SendNotice(const std::string& conversation, const PushedNotice& notice);
+  const std::string* KeyOf(const std::string& conversation) const;  // the bridge's key, if it used one
   // too_many_conversations when this connection holds as many as it may.
   std::optional<Error> ConnectionFull() const;
   // Attaches a conversation to this connection, within the per-connection limit.
@@ -125,6 +134,8 @@ class ChatSession : public Closeable, public std::enable_shared_from_this<ChatSe
   const std::optional<std::string> bridge_;
   // A bridge connection's rate per conversation it holds; bucket_ is then for the rest (starts).
   std::unordered_map<std::string, TokenBucket> conversation_buckets_;
+  // A bridge's keys of the conversations it named by key (echoed in frames it did not ask for).
+  std::unordered_map<std::string, std::string> keys_;
   std::uint64_t registry_id_ = 0;
 };
 

@@ -1,30 +1,24 @@
 #include "server/conversation_service.hpp"
 
-#include <sys/random.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
-#include <array>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace backcheck::server {
 
-std::string NewConversationId() {
-  std::array<unsigned char, 16> bytes{};
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error("getrandom failed");
-    }
-    got += static_cast<std::size_t>(n);
-  }
+namespace {
+
+// 16 bytes as a conversation id: base64url without padding (22 characters).
+std::string IdOf(std::string_view bytes) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string id;
   std::uint32_t buffer = 0;
   int bits = 0;
-  for (unsigned char b : bytes) {
+  for (char c : bytes.substr(0, 16)) {
+    const auto b = static_cast<unsigned char>(c);
     buffer = (buffer << 8) | b;
     bits += 8;
     while (bits >= 6) {
@@ -34,6 +28,27 @@ std::string NewConversationId() {
   }
   if (bits > 0) id.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
   return id;
+}
+
+}  // namespace
+
+std::string NewConversationId() { return IdOf(RandomBytes(16)); }
+
+std::string ConversationService::KeyedId(std::string_view bridge, std::string_view key) const {
+  // A bridge name has no NUL (BridgeTokens), so (bridge, key) -> message is one to one.
+  std::string message;
+  message.reserve(bridge.size() + 1 + key.size());
+  message.append(bridge).push_back('\0');
+  message.append(key);
+  const std::string& secret = store_.KeySecret();
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &length) ||
+      length < 16) {
+    throw std::runtime_error("HMAC-SHA256 failed");
+  }
+  return IdOf(std::string_view(reinterpret_cast<const char*>(mac), 16));
 }
 
 namespace {
@@ -68,6 +83,9 @@ struct ConversationService::Job {
   std::string text;  // kMessage
   Clock::time_point received;
   std::optional<std::uint64_t> history_before;  // kResume
+  StartOptions start_options;                   // kResume
+  std::optional<std::string> client_id;         // kMessage: the client's id of the message
+  bool id_checked = false;  // kMessage: no earlier turn has client_id (as of the state loaded)
   MessageDone on_message;
   EndDone on_end;
   StartDone on_start;
@@ -131,11 +149,20 @@ std::size_t ConversationService::Cached() const {
 // ---- starting -------------------------------------------------------------------------------
 
 std::string ConversationService::Start(const std::optional<std::string>& resume, std::optional<std::uint64_t> before,
-                                       StartDone done) {
+                                       StartDone done, StartOptions options) {
   if (!resume) return CreateConversation(std::move(done));
+  if (options.create_if_missing && Full()) {
+    // Before queueing: a keyed start that would create is refused at once, like any new one.
+    std::lock_guard lock(mutex_);
+    if (!active_.contains(*resume)) {
+      done(Error{ErrorCode::kTooManyConversations, "the server holds as many conversations as it may; try again later"});
+      return "";
+    }
+  }
   auto job = std::make_unique<Job>();
   job->kind = Job::Kind::kResume;
   job->history_before = before;
+  job->start_options = options;
   job->on_start = std::move(done);
   if (!Enqueue(*resume, job)) {
     job->on_start(Error{ErrorCode::kRateLimited, "too many requests wait for this conversation; try again shortly"});
@@ -257,6 +284,9 @@ void ConversationService::OnLoaded(const ActivePtr& a, Loaded loaded) {
     Fail(*a->current, StoreFailure(std::nullopt));
     return Finish(a);
   }
+  if (a->current->kind == Job::Kind::kResume && a->current->start_options.create_if_missing) {
+    return CreateFor(a, *a->current);
+  }
   // No such conversation: every request waiting for it gets the same answer.
   std::deque<std::unique_ptr<Job>> waiting;
   {
@@ -309,6 +339,7 @@ void ConversationService::Retry(const ActivePtr& a) {
     std::lock_guard lock(mutex_);
     a->stale = true;  // somebody else wrote it: read it again
   }
+  job.id_checked = false;  // ...and the turn it wrote may have been this very message
   if (++job.attempts >= kMaxAttempts) {
     Fail(job, StoreFailure(std::nullopt));
     return Finish(a);
@@ -324,13 +355,14 @@ void ConversationService::Remember(const ActivePtr& a, StoredConversation stored
 // ---- the three kinds of job -----------------------------------------------------------------
 
 void ConversationService::Message(const std::string& id, std::string text, Clock::time_point received,
-                                  MessageDone done) {
+                                  MessageDone done, std::optional<std::string> client_id) {
   if (auto error = CheckText(text)) return done(WithGuidance(std::move(*error), text));
   metrics_.messages_received.fetch_add(1, std::memory_order_relaxed);
   auto job = std::make_unique<Job>();
   job->kind = Job::Kind::kMessage;
   job->text = std::move(text);
   job->received = received;
+  job->client_id = std::move(client_id);
   job->on_message = std::move(done);
   if (!Enqueue(id, job)) {
     Fail(*job, Error{ErrorCode::kRateLimited,
@@ -338,7 +370,33 @@ void ConversationService::Message(const std::string& id, std::string text, Clock
   }
 }
 
+void ConversationService::FindDuplicate(const ActivePtr& a, Job& job) {
+  store_.FindReply(a->id, *job.client_id, [this, a, &job](StoredReply found) {
+    if (found.status == StoredReply::Status::kNotFound) {
+      job.id_checked = true;
+      return Continue(a);  // run it (on the Post executor: this may be a store thread)
+    }
+    std::optional<dialog::Reply> reply;
+    if (found.status == StoredReply::Status::kFound) {
+      auto j = nlohmann::json::parse(found.reply_json, nullptr, /*allow_exceptions=*/false);
+      try {
+        if (!j.is_discarded()) reply = j.get<dialog::Reply>();
+      } catch (const std::exception&) {
+      }
+    }
+    if (!reply) {
+      Fail(job, StoreFailure(std::nullopt));  // unreadable now: not run again either
+      return Finish(a);
+    }
+    metrics_.messages_duplicate.fetch_add(1, std::memory_order_relaxed);
+    job.on_message(Replied{a->id, found.seq, std::move(*reply), true});
+    Finish(a);
+  });
+}
+
 void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredConversation& stored) {
+  // A repeated client id is answered from the store, before the engine sees the text again.
+  if (job.client_id && !job.id_checked) return FindDuplicate(a, job);
   dialog::Turn turn = engine_.Respond(stored.state, job.text, dialog::LocalNow());
   TurnRecord record;
   record.conversation = a->id;
@@ -349,6 +407,10 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
   record.user_text = job.text;
   record.reply_text = turn.reply.text;
   record.state = turn.state;
+  if (job.client_id) {
+    record.client_id = *job.client_id;
+    record.reply_json = nlohmann::json(turn.reply).dump();
+  }
   if (turn.reply.escalated) {
     record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};
   }
@@ -413,7 +475,31 @@ void ConversationService::RunEnd(const ActivePtr& a, Job& job, const StoredConve
   });
 }
 
+void ConversationService::CreateFor(const ActivePtr& a, Job& job) {
+  TurnRecord record;
+  record.kind = TurnRecord::Kind::kCreate;
+  record.conversation = a->id;
+  record.state = engine_.Start();
+  record.at_ms = UnixMillis();
+  StoredConversation stored{a->id, record.state, 0, record.at_ms};
+  store_.Commit(std::move(record), [this, a, &job, stored = std::move(stored)](CommitResult result, const auto&) mutable {
+    if (result == CommitResult::kConflict) return Retry(a);  // made elsewhere just now: load that one
+    if (result == CommitResult::kUnavailable) {
+      job.on_start(StoreFailure(std::nullopt));
+      return Finish(a);
+    }
+    Started started{stored.id, false, stored.state, {}};
+    Remember(a, std::move(stored));
+    job.on_start(std::move(started));
+    Finish(a);
+  });
+}
+
 void ConversationService::RunResume(const ActivePtr& a, Job& job, const StoredConversation& stored) {
+  if (!job.start_options.history) {
+    job.on_start(Started{a->id, true, stored.state, {}});
+    return Finish(a);
+  }
   store_.History(a->id, job.history_before, limits_.max_history_turns,
                  [this, a, &job, state = stored.state](std::optional<HistoryPage> page) mutable {
                    if (!page) {

@@ -40,6 +40,12 @@ namespace backcheck::server {
 // A new conversation id: 128 bits from the kernel's CSPRNG, base64url without padding (22 chars).
 std::string NewConversationId();
 
+// How ConversationService::Start treats the conversation `resume` names.
+struct StartOptions {
+  bool create_if_missing = false;  // a keyed conversation: made on first use (Started::resumed false)
+  bool history = true;             // read its history (a start no client sees needs none)
+};
+
 class ConversationService {
  public:
   // Runs `work` soon on a thread that may run the engine (the server's io_context). Empty: inline.
@@ -56,23 +62,33 @@ class ConversationService {
     HistoryPage history;  // the last --max-history-turns turns (before `history_before`)
   };
   using StartDone = std::function<void(std::variant<Started, Error>)>;
-  // A new conversation, or the one `resume` names (unknown_conversation if there is none).
-  // Returns the conversation's id at once (a new one's before it is committed: messages for it
-  // queue behind its creation), or "" when refused at once (`done` has the error).
+  // A new conversation, or the one `resume` names (unknown_conversation if there is none,
+  // unless `options.create_if_missing`). Returns the conversation's id at once (a new one's
+  // before it is committed: messages for it queue behind its creation), or "" when refused at
+  // once (`done` has the error).
   std::string Start(const std::optional<std::string>& resume, std::optional<std::uint64_t> history_before,
-                    StartDone done);
+                    StartDone done, StartOptions options = {});
+
+  // The id of the conversation a bridge names by `key`: an HMAC of (bridge, key) under the
+  // store's KeySecret, so every instance and every restart finds the same conversation, a key
+  // of one bridge never names another's, and nobody can derive an id from a key.
+  std::string KeyedId(std::string_view bridge, std::string_view key) const;
 
   struct Replied {
     std::string conversation;
     std::uint64_t seq = 0;
     dialog::Reply reply;
+    bool duplicate = false;  // the message's client id was answered before: this is that reply
   };
   using MessageDone = std::function<void(std::variant<Replied, Error>)>;
   // text_too_long when `text` has more characters than the limit.
   std::optional<Error> CheckText(std::string_view text) const;
   // Handles one user message (text_too_long, unknown_conversation, rate_limited when too many
-  // messages of this conversation wait, store_unavailable).
-  void Message(const std::string& conversation, std::string text, Clock::time_point received, MessageDone done);
+  // messages of this conversation wait, store_unavailable). With `client_id`, a message whose id
+  // this conversation has answered before is not run again: `done` gets the stored reply, marked
+  // duplicate.
+  void Message(const std::string& conversation, std::string text, Clock::time_point received, MessageDone done,
+               std::optional<std::string> client_id = std::nullopt);
 
   using EndDone = std::function<void(std::optional<Error>)>;
   // Ends a conversation: it stays resumable until it expires. One that never had a message is
@@ -117,6 +133,8 @@ class ConversationService {
   void RunMessage(const ActivePtr& a, Job& job, const StoredConversation& stored);
   void RunEnd(const ActivePtr& a, Job& job, const StoredConversation& stored);
   void RunResume(const ActivePtr& a, Job& job, const StoredConversation& stored);
+  void FindDuplicate(const ActivePtr& a, Job& job);  // before a message with a client id runs
+  void CreateFor(const ActivePtr& a, Job& job);      // a keyed start found no conversation
   void Fail(Job& job, const Error& error);
   void Finish(const ActivePtr& a);        // the current job is answered: drop it, go on
   void Retry(const ActivePtr& a);         // the commit conflicted: reload and run it again

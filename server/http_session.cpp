@@ -135,7 +135,7 @@ void HttpSession::Serve(Request& req) {
     auto res = Respond(req, http::status::no_content, "", "text/plain");
     AllowOrigin(req, res);
     res.set(http::field::access_control_allow_methods, "POST");
-    res.set(http::field::access_control_allow_headers, "Content-Type");
+    res.set(http::field::access_control_allow_headers, "Content-Type, Idempotency-Key");
     res.set(http::field::access_control_max_age, std::to_string(kPreflightMaxAgeSeconds));
     return Write(std::move(res));
   }
@@ -253,6 +253,22 @@ void HttpSession::PostMessage(const Request& req) {
     return fail(Error{ErrorCode::kRateLimited, "too many messages; slow down"});
   }
   if (auto error = context_.service.CheckText(message)) return fail(std::move(*error));
+  // Idempotency-Key: the client's id of this message (a repeated one gets the stored reply).
+  std::optional<std::string> client_id;
+  if (auto header = req.find("Idempotency-Key"); header != req.end()) {
+    const auto value = header->value();
+    if (value.empty() || value.size() > kMaxMessageIdBytes) {
+      return fail(Error{ErrorCode::kBadRequest, "Idempotency-Key must be 1 to " +
+                                                    std::to_string(kMaxMessageIdBytes) + " bytes"});
+    }
+    if (auto c = body.find("conversation"); c == body.end() || c->is_null()) {
+      // A message without a conversation starts a new one each time: a retry would start another.
+      return fail(Error{ErrorCode::kBadRequest,
+                        "Idempotency-Key needs 'conversation': send the first message without the header, "
+                        "then the conversation id it answers with"});
+    }
+    client_id.emplace(value);
+  }
   std::string conversation;
   bool implicit = false;  // started for this message just now
   if (auto c = body.find("conversation"); c != body.end() && !c->is_null()) {
@@ -296,13 +312,17 @@ void HttpSession::PostMessage(const Request& req) {
             return self->Write(std::move(res));
           }
           const auto& replied = std::get<ConversationService::Replied>(result);
+          ReplyEcho echo;
+          echo.duplicate = replied.duplicate;
           auto res = Respond(original, http::status::ok,
-                                   ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false),
-                                   "application/json");
+                             ReplyJson(replied.conversation, replied.seq, std::nullopt, replied.reply, false, echo),
+                             "application/json");
+          if (replied.duplicate) res.set("Idempotent-Replayed", "true");
           self->AllowOrigin(original, res);
           self->Write(std::move(res));
         });
-      });
+      },
+      std::move(client_id));
 }
 
 void HttpSession::Write(Response&& res) {

@@ -46,6 +46,11 @@ std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_se
   add("backcheck_conversations %zu\n", conversations);
   out += "# HELP backcheck_messages_received_total User messages received.\n# TYPE backcheck_messages_received_total counter\n";
   add("backcheck_messages_received_total %llu\n", u(messages_received));
+  out += "# HELP backcheck_messages_duplicate_total Messages whose id was answered before (the stored reply sent again).\n# TYPE backcheck_messages_duplicate_total counter\n";
+  add("backcheck_messages_duplicate_total %llu\n", u(messages_duplicate));
+  out += "# HELP backcheck_notices_total Notice frames pushed to connections, by outcome.\n# TYPE backcheck_notices_total counter\n";
+  add("backcheck_notices_total{outcome=\"sent\"} %llu\n", u(notices_sent));
+  add("backcheck_notices_total{outcome=\"dropped\"} %llu\n", u(notices_dropped));
   out += "# HELP backcheck_replies_total Replies sent, by intent.\n# TYPE backcheck_replies_total counter\n";
   for (std::size_t i = 0; i < intents_.size(); ++i) {
     add("backcheck_replies_total{intent=\"%s\"} %llu\n", intents_[i].c_str(), u(replies_by_intent_[i]));

@@ -19,6 +19,11 @@ class Metrics {
 
   std::atomic<std::int64_t> connections_open{0};  // WebSockets
   std::atomic<std::uint64_t> messages_received{0};
+  // Messages whose client id had been answered before: given the stored reply, not run again.
+  std::atomic<std::uint64_t> messages_duplicate{0};
+  // `notice` frames sent to connections, and those dropped because a connection's queue was full.
+  std::atomic<std::uint64_t> notices_sent{0};
+  std::atomic<std::uint64_t> notices_dropped{0};
   std::atomic<std::int64_t> http_connections_open{0};
   // An exception that reached a connection's boundary: that connection was closed (1011 or 500),
   // the server kept serving. Any non-zero value is a bug to look into.

@@ -58,7 +58,7 @@ struct Field {
 // nlohmann's parser does.
 class FrameFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FrameFields> {
  public:
-  Field type, text, conversation, ref, resume, history_before;
+  Field type, text, conversation, ref, resume, history_before, key, id;
   bool object = false;  // the frame is a JSON object
 
   // Null, Bool and numbers (read as strings, so no value is "too big") land here.
@@ -107,6 +107,8 @@ class FrameFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Frame
     if (name == "ref") return &ref;
     if (name == "resume") return &resume;
     if (name == "history_before") return &history_before;
+    if (name == "key") return &key;
+    if (name == "id") return &id;
     return nullptr;
   }
   bool Value(Field::Kind kind) {
@@ -140,6 +142,17 @@ bool OptionalString(Field& field, const char* key, std::optional<std::string>& o
     return false;
   }
   out = std::move(field.value);
+  return true;
+}
+
+// An optional string of at most `max` bytes.
+bool OptionalString(Field& field, const char* key, std::size_t max, std::optional<std::string>& out,
+                    std::string& problem) {
+  if (!OptionalString(field, key, out, problem)) return false;
+  if (out && out->size() > max) {
+    problem = std::string("'") + key + "' is longer than " + std::to_string(max) + " bytes";
+    return false;
+  }
   return true;
 }
 
@@ -199,13 +212,17 @@ ParseResult ParseClientFrame(std::string_view text) {
   frame.ref = ref;
   if (t == "start") {
     StartFrame start;
-    if (!OptionalString(f.resume, "resume", start.resume, problem)) return Fail(ErrorCode::kBadRequest, problem, ref);
+    if (!OptionalString(f.resume, "resume", start.resume, problem) ||
+        !OptionalString(f.key, "key", kMaxKeyBytes, start.key, problem)) {
+      return Fail(ErrorCode::kBadRequest, problem, ref);
+    }
+    if (start.resume && start.key) return Fail(ErrorCode::kBadRequest, "'resume' and 'key' exclude each other", ref);
     if (f.history_before.present()) {
       start.history_before = PositiveInteger(f.history_before);
       if (!start.history_before) {
         return Fail(ErrorCode::kBadRequest, "'history_before' must be a positive integer (a seq)", ref);
       }
-      if (!start.resume) return Fail(ErrorCode::kBadRequest, "'history_before' needs 'resume'", ref);
+      if (!start.resume && !start.key) return Fail(ErrorCode::kBadRequest, "'history_before' needs 'resume' or 'key'", ref);
     }
     frame.body = std::move(start);
   } else if (t == "message") {
@@ -215,17 +232,25 @@ ParseResult ParseClientFrame(std::string_view text) {
     if (message.text.find_first_not_of(" \t\r\n") == std::string::npos) {
       return Fail(ErrorCode::kBadRequest, "'text' is empty", ref);
     }
-    if (!OptionalString(f.conversation, "conversation", message.conversation, problem)) {
+    if (!OptionalString(f.conversation, "conversation", message.conversation, problem) ||
+        !OptionalString(f.key, "key", kMaxKeyBytes, message.key, problem) ||
+        !OptionalString(f.id, "id", kMaxMessageIdBytes, message.id, problem)) {
       return Fail(ErrorCode::kBadRequest, problem, ref);
+    }
+    if (message.conversation && message.key) {
+      return Fail(ErrorCode::kBadRequest, "'conversation' and 'key' exclude each other", ref);
     }
     frame.body = std::move(message);
   } else if (t == "end") {
-    std::optional<std::string> conversation;
-    if (!OptionalString(f.conversation, "conversation", conversation, problem)) {
+    std::optional<std::string> conversation, key;
+    if (!OptionalString(f.conversation, "conversation", conversation, problem) ||
+        !OptionalString(f.key, "key", kMaxKeyBytes, key, problem)) {
       return Fail(ErrorCode::kBadRequest, problem, ref);
     }
-    if (!conversation) return Fail(ErrorCode::kBadRequest, "'conversation' is required", ref);
-    frame.body = EndFrame{std::move(*conversation)};
+    if (conversation.has_value() == key.has_value()) {
+      return Fail(ErrorCode::kBadRequest, "'conversation' or 'key' is required (one of them)", ref);
+    }
+    frame.body = EndFrame{conversation.value_or(std::string()), std::move(key)};
   } else {
     return Fail(ErrorCode::kUnknownType,
                 "unknown type '" + std::string(TruncateUtf8(t, kMaxEchoedTypeBytes)) + "' (start, message, end)", ref);
@@ -267,8 +292,10 @@ std::size_t CountCodePoints(std::string_view utf8) {
 // building and dumping an nlohmann::json object per reply was the largest cost after the kernel
 // in the load profile (bench/results/profile.md).
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
-                      const dialog::Reply& reply, bool with_type) {
+                      const dialog::Reply& reply, bool with_type, const ReplyEcho& echo) {
   std::size_t size = 256 + conversation.size() + reply.text.size() + reply.intent.size();
+  if (echo.key) size += echo.key->size() + 16;
+  if (echo.id) size += echo.id->size() + 32;
   for (const auto& s : reply.sources) size += s.section.size() + s.quote.size() + 32;
   for (const auto& q : reply.quick_replies) size += q.size() + 4;
   for (const auto& f : reply.red_flags) size += f.size() + 4;
@@ -279,12 +306,21 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
   if (with_type) out += "\"type\":\"reply\",";
   out += "\"conversation\":";
   AppendJsonString(out, conversation);
+  if (echo.key) {
+    out += ",\"key\":";
+    AppendJsonString(out, *echo.key);
+  }
   out += ",\"seq\":";
   out += std::to_string(seq);
   if (ref) {
     out += ",\"ref\":";
     AppendJsonString(out, *ref);
   }
+  if (echo.id) {
+    out += ",\"id\":";
+    AppendJsonString(out, *echo.id);
+  }
+  if (echo.duplicate) out += ",\"duplicate\":true";
   out += ",\"text\":";
   AppendJsonString(out, reply.text);
   out += ",\"intent\":";
@@ -315,9 +351,10 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
 }
 
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
-                        const HistoryPage& history, const StartedTexts& texts) {
+                        const HistoryPage& history, const StartedTexts& texts,
+                        const std::optional<std::string>& key) {
   const bool welcome = !resumed && !texts.welcome_text.empty();
-  std::size_t size = 192 + conversation.size();
+  std::size_t size = 192 + conversation.size() + (key ? key->size() + 16 : 0);
   for (const auto& e : history.entries) size += e.text.size() + 48;
   std::size_t banners_size = 2;
   for (const auto& b : texts.banners) banners_size += b.text.size() + 24;
@@ -339,9 +376,9 @@ std::string StartedJson(const std::string& conversation, bool resumed, const dia
   JsonObject banners(banners_size);
   for (const auto& b : texts.banners) banners.String(knowledge::UrgencyName(b.level), b.text);
   JsonObject o(size);
-  o.String("type", "started")
-      .String("conversation", conversation)
-      .Bool("resumed", resumed)
+  o.String("type", "started").String("conversation", conversation);
+  if (key) o.String("key", *key);
+  o.Bool("resumed", resumed)
       .String("state", state.state)
       .String("urgency", knowledge::UrgencyName(state.urgency))
       .Raw("history", entries)
@@ -356,8 +393,11 @@ std::string StartedJson(const std::string& conversation, bool resumed, const dia
   return std::move(o).Done();
 }
 
-std::string EndedJson(const std::string& conversation) {
-  return JsonObject().String("type", "ended").String("conversation", conversation).Done();
+std::string EndedJson(const std::string& conversation, const std::optional<std::string>& key) {
+  JsonObject o;
+  o.String("type", "ended").String("conversation", conversation);
+  if (key) o.String("key", *key);
+  return std::move(o).Done();
 }
 
 std::string GuidanceJson(const Guidance& guidance) {
@@ -367,6 +407,15 @@ std::string GuidanceJson(const Guidance& guidance) {
       .Strings("red_flags", guidance.red_flags)
       .Strings("possible_flags", guidance.possible_flags)
       .Done();
+}
+
+std::string NoticeJson(const std::string& conversation, const std::string* key, const std::string& notice,
+                       const std::string& text) {
+  JsonObject o(text.size() + conversation.size() + (key ? key->size() : 0) + 96);
+  o.String("type", "notice").String("conversation", conversation);
+  if (key) o.String("key", *key);
+  o.String("notice", notice).String("text", text);
+  return std::move(o).Done();
 }
 
 std::string ErrorJson(const Error& error, const std::optional<std::string>& ref) {

@@ -49,17 +49,26 @@ struct Error {
 };
 
 inline constexpr std::size_t kMaxRefBytes = 256;
+inline constexpr std::size_t kMaxKeyBytes = 200;        // a bridge's key of a conversation
+inline constexpr std::size_t kMaxMessageIdBytes = 128;  // a client's id of a message
 
+// `key` (bridge connections only) names a conversation by the bridge's own key instead of its
+// id; the session resolves it to the conversation id (ConversationService::KeyedId) before the
+// frame is handled, so everything after sees an id.
 struct StartFrame {
   std::optional<std::string> resume;
   std::optional<std::uint64_t> history_before;  // page back: turns with a smaller seq
+  std::optional<std::string> key;
 };
 struct MessageFrame {
   std::string text;
   std::optional<std::string> conversation;
+  std::optional<std::string> key;
+  std::optional<std::string> id;  // the client's id of this message: a repeat is answered once
 };
 struct EndFrame {
-  std::string conversation;
+  std::string conversation;  // empty when `key` names it
+  std::optional<std::string> key;
 };
 
 struct ClientFrame {
@@ -120,12 +129,22 @@ struct StartedTexts {
 // `started`: `welcome` only on a new conversation (a resumed one has its history), `banners`
 // (level -> text) on every one.
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
-                        const HistoryPage& history, const StartedTexts& texts = {});
+                        const HistoryPage& history, const StartedTexts& texts = {},
+                        const std::optional<std::string>& key = std::nullopt);
+// What a reply echoes of its request besides `ref`, and whether it repeats a stored one.
+struct ReplyEcho {
+  const std::string* key = nullptr;  // the bridge's key of the conversation
+  const std::string* id = nullptr;   // the client's id of the message
+  bool duplicate = false;            // the message's id was answered before: this is that reply
+};
 // The reply object; `type` is "reply" for the WebSocket and omitted for POST /v1/messages.
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
-                      const dialog::Reply& reply, bool with_type = true);
-std::string EndedJson(const std::string& conversation);
+                      const dialog::Reply& reply, bool with_type = true, const ReplyEcho& echo = {});
+std::string EndedJson(const std::string& conversation, const std::optional<std::string>& key = std::nullopt);
 std::string ErrorJson(const Error& error, const std::optional<std::string>& ref);
+// `notice`: a frame no request asked for (README "Frames pushed to a bridge"); `key` may be null.
+std::string NoticeJson(const std::string& conversation, const std::string* key, const std::string& notice,
+                       const std::string& text);
 std::string GuidanceJson(const Guidance& guidance);
 
 }  // namespace backcheck::server

@@ -101,12 +101,18 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   std::vector<std::string> intents;
   for (const auto& intent : engine.kb().intents) intents.push_back(intent.id);
   Metrics metrics(std::move(intents));
+  ConversationConnections pushes;  // before the store: its threads push until it is destroyed
   std::unique_ptr<ConversationStore> store = OpenStore(config, engine);
   OperatorHub operators;
+  // An acknowledgement made on any instance tells the operators, and the person on whichever
+  // connection of this instance holds their conversation.
+  auto seen = std::make_shared<const PushedNotice>(
+      PushedNotice{"escalation_acknowledged", engine.kb().flow.Text("care_team_seen")});
   store->escalations().Subscribe(EscalationLog::Listener{
       [&operators](const EscalationEvent& event) { operators.Publish(event); },
-      [&operators](std::int64_t id, const std::string&) {
-        operators.Broadcast(JsonObject(32).String("type", "acked").Int("id", id).Done());
+      [&operators, &pushes, seen](const EscalationEvent& event, const std::string&) {
+        operators.Broadcast(JsonObject(32).String("type", "acked").Int("id", event.id).Done());
+        pushes.Notify(event.conversation, seen);
       }});
   // The service runs the engine for a message that waited behind another on an I/O thread,
   // never on the store's thread that completed the one before. (The io_context is declared
@@ -117,7 +123,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
   AddressLimits addresses(config.limits);
-  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses};
+  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes};
 
   asio::io_context ioc{static_cast<int>(threads)};
   io = &ioc;

@@ -6,6 +6,7 @@
 
 #include "server/address_limits.hpp"
 #include "server/config.hpp"
+#include "server/conversation_connections.hpp"
 #include "server/conversation_service.hpp"
 #include "server/metrics.hpp"
 #include "server/operator_hub.hpp"
@@ -23,6 +24,7 @@ struct ServerContext {
   const StaticFiles& files;
   SessionRegistry& sessions;
   AddressLimits& addresses;
+  ConversationConnections& pushes;  // which connections hold which conversations (notices)
   std::atomic<bool> stopping{false};
 
   // Reserves a WebSocket slot under --max-connections; false when full.

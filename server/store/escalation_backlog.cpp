@@ -7,9 +7,11 @@ bool EscalationBacklog::Add(const EscalationEvent& event) {
   return events_.emplace(event.id, event).second;
 }
 
-bool EscalationBacklog::Remove(std::int64_t id) {
+std::optional<EscalationEvent> EscalationBacklog::Take(std::int64_t id) {
   std::lock_guard lock(mutex_);
-  return events_.erase(id) > 0;
+  auto node = events_.extract(id);
+  if (node.empty()) return std::nullopt;
+  return std::move(node.mapped());
 }
 
 bool EscalationBacklog::Contains(std::int64_t id) const {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "server/store/store.hpp"
 
@@ -13,7 +14,8 @@ class EscalationBacklog {
  public:
   // False when the id is there already: each escalation is announced once.
   bool Add(const EscalationEvent& event);
-  bool Remove(std::int64_t id);  // false when it was not there
+  // The escalation with this id, taken out; nullopt when it was not there.
+  std::optional<EscalationEvent> Take(std::int64_t id);
   bool Contains(std::int64_t id) const;
   std::vector<EscalationEvent> Page(std::int64_t after_id, std::size_t limit) const;
   std::vector<std::int64_t> Ids() const;  // every id held, ascending

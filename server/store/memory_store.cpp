@@ -36,6 +36,9 @@ CommitResult MemoryStore::Apply(TurnRecord& r) {
   if (r.has_turn) {
     e.history.push_back(HistoryEntry{"user", std::move(r.user_text), r.seq});
     e.history.push_back(HistoryEntry{"assistant", std::move(r.reply_text), r.seq});
+    if (!r.client_id.empty()) {
+      e.replies.emplace(std::move(r.client_id), StoredReply{StoredReply::Status::kFound, r.seq, std::move(r.reply_json)});
+    }
   }
   if (r.escalation) r.escalation->id = ++next_escalation_;
   return CommitResult::kCommitted;
@@ -48,6 +51,17 @@ void MemoryStore::Commit(TurnRecord record, CommitDone done) {
     if (listener_.escalation) listener_.escalation(*record.escalation);
   }
   done(result, result == CommitResult::kCommitted ? record.escalation : std::nullopt);
+}
+
+void MemoryStore::FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) {
+  StoredReply found;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = conversations_.find(id); it != conversations_.end()) {
+      if (auto r = it->second.replies.find(client_id); r != it->second.replies.end()) found = r->second;
+    }
+  }
+  done(std::move(found));
 }
 
 void MemoryStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
@@ -80,9 +94,9 @@ std::size_t MemoryStore::Count() const {
 }
 
 void MemoryStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
-  const bool found = backlog_.Remove(id);
-  if (found && listener_.acknowledged) listener_.acknowledged(id, by);
-  done(found);
+  const auto event = backlog_.Take(id);
+  if (event && listener_.acknowledged) listener_.acknowledged(*event, by);
+  done(event.has_value());
 }
 
 }  // namespace backcheck::server

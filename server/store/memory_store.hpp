@@ -16,9 +16,11 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   void Commit(TurnRecord record, CommitDone done) override;
   void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                std::function<void(std::optional<HistoryPage>)> done) override;
+  void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
   std::size_t Count() const override;
   EscalationLog& escalations() override { return *this; }
+  const std::string& KeySecret() const override { return key_secret_; }  // this process's own
 
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id, std::size_t limit) const override {
     return backlog_.Page(after_id, limit);
@@ -30,6 +32,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   struct Entry {
     StoredConversation stored;
     std::vector<HistoryEntry> history;
+    std::unordered_map<std::string, StoredReply> replies;  // by the client's id of the message
   };
   struct Hash {
     using is_transparent = void;
@@ -42,6 +45,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   std::int64_t next_escalation_ = 0;
   EscalationBacklog backlog_;
   Listener listener_;
+  const std::string key_secret_ = RandomBytes(32);
 };
 
 }  // namespace backcheck::server

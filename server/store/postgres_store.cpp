@@ -68,6 +68,19 @@ CREATE TABLE store_probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT N
 DROP INDEX conversations_idle;
 ALTER TABLE conversations SET (fillfactor = 70);
 )sql"},
+    {"message ids and conversation keys", R"sql(
+-- A message the client gave an id: its turn's seq and the reply as JSON, so that a repeat of the
+-- id is answered again without the engine (issue 15). Only such messages have a row.
+CREATE TABLE message_ids (
+  conversation text NOT NULL,
+  client_id    text NOT NULL,
+  seq          bigint NOT NULL,
+  reply        text NOT NULL,
+  PRIMARY KEY (conversation, client_id)
+);
+-- The secret keyed conversations' ids are derived from: made by the first instance, read by all.
+CREATE TABLE store_secrets (name text PRIMARY KEY, value bytea NOT NULL);
+)sql"},
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
@@ -95,9 +108,10 @@ struct StatementDef {
 constexpr const char* kApplySql = R"sql(
 WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
-                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[])
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[],
+                       $14::text[], $15::text[])
     WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
-                         level, flags, etext, eat, i)),
+                         level, flags, etext, eat, client_id, reply, i)),
 u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at FROM r
       WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected RETURNING r.i),
 n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
@@ -106,17 +120,20 @@ w AS (SELECT i FROM u UNION ALL SELECT r.i FROM n JOIN r ON r.id = n.id AND r.fr
 t AS (INSERT INTO turns (conversation, seq, role, text, at)
       SELECT r.id, r.seq, m.role, m.text, r.at FROM w JOIN r USING (i),
         LATERAL (VALUES ('user', r.user_text), ('assistant', r.reply_text)) AS m(role, text) WHERE r.has_turn),
+m AS (INSERT INTO message_ids (conversation, client_id, seq, reply)
+      SELECT r.id, r.client_id, r.seq, r.reply FROM w JOIN r USING (i) WHERE r.has_turn AND r.client_id <> ''
+      ON CONFLICT DO NOTHING),
 e AS (INSERT INTO escalations (conversation, level, flags, text, at)
       SELECT r.id, r.level, r.flags, r.etext, r.eat FROM w JOIN r USING (i) WHERE r.level <> '' ORDER BY r.i
       RETURNING conversation, id)
 SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END
 FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
 )sql";
-constexpr int kApplyParams = 13;
+constexpr int kApplyParams = 15;
 const StatementDef kStatements[] = {
     {"apply", kApplySql,
      {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
-      kTextArray, kTextArray, kTextArray, kInt8Array}},
+      kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -130,7 +147,8 @@ const StatementDef kStatements[] = {
      {kInt8, kInt8, kText}},
     {"purge",
      "WITH gone AS (DELETE FROM conversations WHERE last_active < $1 OR (seq = 0 AND last_active < $2) "
-     "  RETURNING id) DELETE FROM turns USING gone WHERE turns.conversation = gone.id",
+     "  RETURNING id), ids AS (DELETE FROM message_ids USING gone WHERE message_ids.conversation = gone.id) "
+     "DELETE FROM turns USING gone WHERE turns.conversation = gone.id",
      {kInt8, kInt8}},
     {"probe", "INSERT INTO store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
      {kInt8}},
@@ -141,6 +159,7 @@ const StatementDef kStatements[] = {
     {"history",
      "SELECT seq, role, text FROM turns WHERE conversation = $1 AND seq >= $2 AND seq < $3 ORDER BY seq, role DESC",
      {kText, kInt8, kInt8}},
+    {"find_reply", "SELECT seq, reply FROM message_ids WHERE conversation = $1 AND client_id = $2", {kText, kText}},
     {"unacked_ids", "SELECT id FROM escalations WHERE acked_at IS NULL ORDER BY id", {}},
     {"escalations_by_id",
      "SELECT id, conversation, level, flags, text, at FROM escalations WHERE id = ANY($1) ORDER BY id",
@@ -656,6 +675,22 @@ void PostgresStore::Migrate(Connection& c) {
                           p.formats(), 0));
     if (!Ok(r)) fail(ResultError(r));
   }
+  // The keyed conversations' secret, made once by whichever instance migrates first.
+  {
+    const std::string fresh = RandomBytes(32);
+    Params p;
+    p.Text(fresh);
+    Result r(PQexecParams(c.get(),
+                          "INSERT INTO store_secrets (name, value) VALUES ('conversation_keys', $1) "
+                          "ON CONFLICT (name) DO NOTHING",
+                          p.count(), std::array<Oid, 1>{17 /* bytea */}.data(), p.values(), p.lengths(), p.formats(), 0));
+    if (!Ok(r)) fail(ResultError(r));
+    Result secret(PQexecParams(c.get(), "SELECT value FROM store_secrets WHERE name = 'conversation_keys'", 0, nullptr,
+                               nullptr, nullptr, nullptr, /*binary result*/ 1));
+    if (!Ok(secret) || PQntuples(secret.get()) != 1) fail("has no conversation-key secret (store_secrets)");
+    key_secret_.assign(PQgetvalue(secret.get(), 0, 0), static_cast<std::size_t>(PQgetlength(secret.get(), 0, 0)));
+    if (key_secret_.size() < 16) fail("has an unusable conversation-key secret (store_secrets)");
+  }
   exec("COMMIT");
   // Statements are prepared only now: the tables they name exist.
   if (!PrepareAll(c.get())) fail("cannot prepare the statements (" + c.Error() + ")");
@@ -849,7 +884,7 @@ struct PostgresStore::Arrays {
 
   void Reset() {
     static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
-                                                               kText, kText, kText, kText, kText, kInt8};
+                                                               kText, kText, kText, kText, kText, kInt8, kText, kText};
     for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
   }
   // A create or an update, as the next element of every array.
@@ -878,6 +913,9 @@ struct PostgresStore::Arrays {
       c[11].Text("");
       c[12].Int8(0);
     }
+    ReplaceNul(r.client_id);
+    c[13].Text(r.client_id);  // "": the message had no id
+    c[14].Text(r.reply_json);
   }
   // The statement; its parameters point into the arrays until the next Reset.
   Command Finish() {
@@ -1165,6 +1203,14 @@ void PostgresStore::History(std::string id, std::optional<std::uint64_t> before,
   read_cv_.notify_one();
 }
 
+void PostgresStore::FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) {
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_.push_back(ReplyJob{std::move(id), std::move(client_id), std::move(done)});
+  }
+  read_cv_.notify_one();
+}
+
 void PostgresStore::ReaderLoop(std::unique_ptr<Connection> c) {
   Backoff backoff;
   while (true) {
@@ -1240,11 +1286,27 @@ std::optional<HistoryPage> ReadHistory(PostgresStore::Connection& c, const std::
   return page;
 }
 
+std::optional<StoredReply> ReadReply(PostgresStore::Connection& c, const std::string& id, std::string client_id) {
+  ReplaceNul(client_id);  // as it was written
+  Params p;
+  p.Text(id).Text(client_id);
+  Result r = c.Run("find_reply", p);
+  if (!Ok(r)) return std::nullopt;
+  StoredReply found;
+  if (PQntuples(r.get()) == 1) {
+    found.status = StoredReply::Status::kFound;
+    found.seq = static_cast<std::uint64_t>(Int(r, 0, 0));
+    found.reply_json = Value(r, 0, 1);
+  }
+  return found;
+}
+
 }  // namespace
 
 void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, ReadJob& job) {
   std::optional<Loaded> loaded;
   std::optional<HistoryPage> page;
+  std::optional<StoredReply> reply;
   try {
     // Closed while idle (a restarted server closes every connection): nothing was sent on it, so
     // a new one at once loses nothing. Otherwise between failed attempts, fail fast.
@@ -1267,8 +1329,10 @@ void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, Re
         loaded = ReadConversation(*c, l->id, raise_, where_);
       } else if (auto* h = std::get_if<HistoryJob>(&job)) {
         page = ReadHistory(*c, h->id, h->before, h->turns);
+      } else if (auto* f = std::get_if<ReplyJob>(&job)) {
+        reply = ReadReply(*c, f->id, f->client_id);
       }
-      if (!loaded && !page && c->Broken()) {
+      if (!loaded && !page && !reply && c->Broken()) {
         c.reset();
         backoff.Failed(options_);
       }
@@ -1280,6 +1344,8 @@ void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, Re
     Guarded("load", [&] { l->done(loaded ? std::move(*loaded) : Loaded{Loaded::Status::kUnavailable, {}}); });
   } else if (auto* h = std::get_if<HistoryJob>(&job)) {
     Guarded("history", [&] { h->done(std::move(page)); });
+  } else if (auto* f = std::get_if<ReplyJob>(&job)) {
+    Guarded("find_reply", [&] { f->done(reply ? std::move(*reply) : StoredReply{StoredReply::Status::kUnavailable}); });
   }
 }
 
@@ -1312,14 +1378,16 @@ bool PostgresStore::Deliver(const EscalationEvent& event) {
 
 void PostgresStore::Acknowledged(std::int64_t id, const std::string& by) {
   std::lock_guard publishing(publish_mutex_);  // as Deliver: announced before this returns
-  std::function<void(std::int64_t, const std::string&)> call;
+  std::function<void(const EscalationEvent&, const std::string&)> call;
+  std::optional<EscalationEvent> event;
   {
     std::lock_guard lock(log_mutex_);
-    if (!backlog_.Remove(id)) return;  // announced already, or never seen here
+    event = backlog_.Take(id);
+    if (!event) return;  // announced already, or never seen here
     acked_[id] = Clock::now();
     call = listener_.acknowledged;
   }
-  if (call) Guarded("acknowledged", [&] { call(id, by); });
+  if (call) Guarded("acknowledged", [&] { call(*event, by); });
 }
 
 bool PostgresStore::StartListening(Connection& c) {

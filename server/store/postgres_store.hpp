@@ -77,7 +77,7 @@ struct PostgresOptions {
 
 class PostgresStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // `database_url`: a libpq connection URI or keyword string. Throws StoreError (see above).
   explicit PostgresStore(std::string database_url, RaiseUrgency raise = {}, PostgresOptions options = {});
@@ -90,7 +90,9 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   void Commit(TurnRecord record, CommitDone done) override;
   void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                std::function<void(std::optional<HistoryPage>)> done) override;
+  void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  const std::string& KeySecret() const override { return key_secret_; }
   std::size_t Count() const override { return count_.load(); }
   bool Healthy() const override { return healthy_.load(); }
   EscalationLog& escalations() override { return *this; }
@@ -137,7 +139,12 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
     std::size_t turns;
     std::function<void(std::optional<HistoryPage>)> done;
   };
-  using ReadJob = std::variant<LoadJob, HistoryJob>;
+  struct ReplyJob {
+    std::string id;
+    std::string client_id;
+    std::function<void(StoredReply)> done;
+  };
+  using ReadJob = std::variant<LoadJob, HistoryJob, ReplyJob>;
   // Back-off between connection attempts; owned by one thread.
   struct Backoff {
     std::chrono::milliseconds delay{0};
@@ -185,6 +192,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   const RaiseUrgency raise_;
   const PostgresOptions options_;
   std::string where_;  // "database NAME on HOST:PORT", for messages (never the password)
+  std::string key_secret_;  // store_secrets conversation_keys, read once at start-up
 
   std::mutex queue_mutex_;  // guards queue_, stopping_, probe_requested_, retry_, and healthy_'s changes
   std::condition_variable queue_cv_;

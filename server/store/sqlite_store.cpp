@@ -102,6 +102,16 @@ CREATE TRIGGER turn_log_appended AFTER INSERT ON turn_log BEGIN
   UPDATE conversations SET seq = NEW.seq, last_active = NEW.at, last_turn = NEW.n WHERE n = NEW.conversation;
 END;
 )sql",
+    // 5: idempotent messages and keyed conversations (issue 15). A turn keeps the client's id of
+    // its message and, only then, its reply as JSON, so a repeated id is answered again without
+    // the engine; the partial index holds only turns with an id. The secret keyed conversations'
+    // ids are derived from is made once and kept here.
+    R"sql(
+ALTER TABLE turn_log ADD COLUMN client_id TEXT;  -- the client's id of the message, if it had one
+ALTER TABLE turn_log ADD COLUMN reply TEXT;      -- the reply as JSON, with a client_id only
+CREATE INDEX turn_log_client_id ON turn_log (conversation, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -288,6 +298,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& data_dir, RaiseUrgency rai
       db.Exec(record.c_str());
       db.Exec("COMMIT");
     }
+    key_secret_ = ReadKeySecret(db);
     sqlite3_stmt* count = db.Statement("SELECT COUNT(*) FROM conversations");
     count_ = db.Row(count) ? sqlite3_column_int64(count, 0) : 0;
     sqlite3_reset(count);
@@ -333,6 +344,22 @@ SqliteStore::~SqliteStore() {
   reader_db_.reset();
   writer_db_.reset();  // the last connection to close checkpoints what is left
   ::close(lock_fd_);  // unlocks the data directory
+}
+
+// The keyed conversations' secret: made on first open, the same ever after.
+std::string SqliteStore::ReadKeySecret(Connection& db) {
+  const std::string fresh = RandomBytes(32);
+  sqlite3_stmt* insert = db.Statement("INSERT OR IGNORE INTO store_secrets (name, value) VALUES ('conversation_keys', ?1)");
+  sqlite3_bind_blob(insert, 1, fresh.data(), static_cast<int>(fresh.size()), SQLITE_STATIC);
+  db.Step(insert);
+  sqlite3_stmt* s = db.Statement("SELECT value FROM store_secrets WHERE name = 'conversation_keys'");
+  std::string secret;
+  if (db.Row(s)) {
+    secret.assign(static_cast<const char*>(sqlite3_column_blob(s, 0)), static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
+  }
+  sqlite3_reset(s);
+  if (secret.size() < 16) db.Fail("has no usable conversation-key secret (store_secrets)");
+  return secret;
 }
 
 void SqliteStore::LoadBacklog() {
@@ -463,6 +490,34 @@ void SqliteStore::Load(std::string id, std::function<void(Loaded)> done) {
   EnqueueRead([this, id = std::move(id), done = std::move(done)] { done(ReadConversation(id)); });
 }
 
+StoredReply SqliteStore::ReadReply(const std::string& id, const std::string& client_id) {
+  Connection& db = *reader_db_;
+  StoredReply found;
+  try {
+    sqlite3_stmt* s = db.Statement(
+        "SELECT t.seq, t.reply FROM conversations c JOIN turn_log t ON t.conversation = c.n "
+        "WHERE c.id = ?1 AND t.client_id = ?2 ORDER BY t.n LIMIT 1");
+    Bind(s, 1, id);
+    Bind(s, 2, client_id);
+    if (db.Row(s)) {
+      found.status = StoredReply::Status::kFound;
+      found.seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+      found.reply_json = Column(s, 1);
+    }
+    sqlite3_reset(s);
+  } catch (const StoreError& e) {
+    std::cerr << "chat-server: " << e.what() << "\n";
+    found.status = StoredReply::Status::kUnavailable;
+  }
+  return found;
+}
+
+void SqliteStore::FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) {
+  EnqueueRead([this, id = std::move(id), client_id = std::move(client_id), done = std::move(done)] {
+    done(ReadReply(id, client_id));
+  });
+}
+
 void SqliteStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                           std::function<void(std::optional<HistoryPage>)> done) {
   EnqueueRead([this, id = std::move(id), before, turns, done = std::move(done)] { done(ReadHistory(id, before, turns)); });
@@ -582,14 +637,18 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_
   Connection& db = *writer_db_;
   const std::string state = StateJson(r.state);  // bound static: lives past the step
   sqlite3_stmt* s = db.Statement(
-      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state) "
-      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6 FROM conversations WHERE id = ?1 AND seq = ?7");
+      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state, client_id, reply) "
+      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6, ?8, ?9 FROM conversations WHERE id = ?1 AND seq = ?7");
   Bind(s, 1, r.conversation);
   Bind(s, 2, r.seq);
   Bind(s, 3, r.at_ms);
   if (with_texts) {
     Bind(s, 4, r.user_text);
     Bind(s, 5, r.reply_text);
+    if (!r.client_id.empty()) {
+      Bind(s, 8, r.client_id);
+      Bind(s, 9, r.reply_json);
+    }
   }  // else NULL: a row that only changes the state
   Bind(s, 6, state);
   Bind(s, 7, expected_seq);
@@ -741,8 +800,9 @@ void SqliteStore::Complete(std::vector<Job>& batch, bool ok, std::vector<CommitR
         retry_.push_back(*escalation);  // the turn is lost; the operators must still hear of it
       }
     } else if (auto* a = std::get_if<Ack>(&batch[i])) {
-      if (results[i] == CommitResult::kCommitted && backlog_.Remove(a->id) && listener_.acknowledged) {
-        Guarded([&] { listener_.acknowledged(a->id, a->by); });
+      if (results[i] != CommitResult::kCommitted) continue;
+      if (auto event = backlog_.Take(a->id); event && listener_.acknowledged) {
+        Guarded([&] { listener_.acknowledged(*event, a->by); });
       }
     }
   }

@@ -42,7 +42,7 @@ namespace backcheck::server {
 
 class SqliteStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
   static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
   static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting
@@ -58,7 +58,9 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   void Commit(TurnRecord record, CommitDone done) override;
   void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                std::function<void(std::optional<HistoryPage>)> done) override;
+  void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  const std::string& KeySecret() const override { return key_secret_; }
   std::size_t Count() const override { return static_cast<std::size_t>(std::max<std::int64_t>(0, count_.load())); }
   bool Healthy() const override { return healthy_.load(); }
   EscalationLog& escalations() override { return *this; }
@@ -119,9 +121,12 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   std::int64_t DeleteConversations(sqlite3_stmt* select);
   void InsertEscalation(EscalationEvent& e);
   Loaded ReadConversation(const std::string& id);
+  StoredReply ReadReply(const std::string& id, const std::string& client_id);
+  static std::string ReadKeySecret(Connection& db);
   std::optional<HistoryPage> ReadHistory(const std::string& id, std::optional<std::uint64_t> before, std::size_t turns);
 
   std::filesystem::path path_;
+  std::string key_secret_;
   int lock_fd_ = -1;
   RaiseUrgency raise_;
   std::unique_ptr<Connection> writer_db_;

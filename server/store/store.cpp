@@ -1,7 +1,11 @@
 #include "server/store/store.hpp"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
+#include <stdexcept>
 
 #include "server/json_writer.hpp"
 
@@ -10,6 +14,20 @@ namespace backcheck::server {
 std::int64_t UnixMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string RandomBytes(std::size_t n) {
+  std::string bytes(n, '\0');
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = getrandom(bytes.data() + got, n - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("getrandom failed");
+    }
+    got += static_cast<std::size_t>(r);
+  }
+  return bytes;
 }
 
 std::string EscalationJson(const EscalationEvent& e) {

@@ -31,6 +31,9 @@ using Clock = std::chrono::steady_clock;
 
 std::int64_t UnixMillis();
 
+// `n` bytes from the kernel's CSPRNG (getrandom); throws std::runtime_error if it fails.
+std::string RandomBytes(std::size_t n);
+
 // An escalation event (SPEC section 5): stored durably with the turn that raised it, then pushed
 // to every operator of every instance.
 struct EscalationEvent {
@@ -75,6 +78,17 @@ struct TurnRecord {
   dialog::ConversationState state;  // the engine's state after the change
   std::int64_t at_ms = 0;           // Unix time, milliseconds
   std::optional<EscalationEvent> escalation;  // inserted in the same transaction as the turn
+  // The client's id of the message (empty: none) and the reply as JSON (dialog::Reply's
+  // to_json), kept with the turn so that a repeat of the id gets this reply again (FindReply).
+  std::string client_id;
+  std::string reply_json;
+};
+
+// A turn found by the client's id of its message.
+struct StoredReply {
+  enum class Status { kFound, kNotFound, kUnavailable } status = Status::kNotFound;
+  std::uint64_t seq = 0;
+  std::string reply_json;  // as committed in TurnRecord::reply_json
 };
 
 enum class CommitResult {
@@ -107,8 +121,9 @@ class EscalationLog {
     // A durable escalation this instance had not seen: made here or on another instance, or
     // retried until durable after its turn failed. Once per id.
     std::function<void(const EscalationEvent&)> escalation;
-    // An escalation acknowledged here or on another instance. Once per id.
-    std::function<void(std::int64_t id, const std::string& by)> acknowledged;
+    // An escalation acknowledged here or on another instance (`event` as this instance held it:
+    // its conversation is told, server/notices.hpp). Once per id.
+    std::function<void(const EscalationEvent& event, const std::string& by)> acknowledged;
   };
   // Set once, before the first Commit.
   virtual void Subscribe(Listener listener) = 0;
@@ -139,6 +154,8 @@ class ConversationStore {
   // when the store cannot read now.
   virtual void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                        std::function<void(std::optional<HistoryPage>)> done) = 0;
+  // The turn of conversation `id` whose message had the client id `client_id`, if any.
+  virtual void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) = 0;
   // Deletes conversations idle since before `cutoff_ms`, and those that never had a message idle
   // since before `empty_cutoff_ms` (Unix ms), with their turns. In the background.
   virtual void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) = 0;
@@ -149,6 +166,12 @@ class ConversationStore {
   virtual bool Healthy() const { return true; }
 
   virtual EscalationLog& escalations() = 0;
+
+  // 32 random bytes made when the store was first created and kept with it: every instance on
+  // one store reads the same ones. The ids of keyed conversations are derived from them
+  // (ConversationService::KeyedId), so they are found again after a restart, yet cannot be
+  // guessed from a key.
+  virtual const std::string& KeySecret() const = 0;
 
   // Where the store may run its completions: it hands `post` the completions of a whole batch
   // at once (one wake-up of an I/O thread, not one per turn, and the continuations allocate

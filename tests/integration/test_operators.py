@@ -337,6 +337,10 @@ class AckTest(OperatorTestCase):
         await op1.send({"type": "ack", "id": e1[0]["id"]})
         await self.recv_acked(op1, e1[0]["id"])
         await self.recv_acked(op2, e1[0]["id"])
+        # The person's connection is told that someone has seen it (a notice, for that conversation only).
+        notice = await c.recv_type("notice")
+        self.assertEqual((notice["conversation"], notice["notice"]), (a, "escalation_acknowledged"))
+        self.assertNotIn("key", notice)
 
         # An operator connecting now gets only the unacknowledged one, then live events.
         op3 = await self.operator(server)

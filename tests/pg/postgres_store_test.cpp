@@ -180,9 +180,9 @@ struct Heard {
               std::lock_guard lock(mutex);
               escalations.push_back(e);
             },
-            [this](std::int64_t id, const std::string& by) {
+            [this](const EscalationEvent& e, const std::string& by) {
               std::lock_guard lock(mutex);
-              acks.emplace_back(id, by);
+              acks.emplace_back(e.id, by);
             }};
   }
   std::size_t EscalationsWith(std::int64_t id) {
@@ -277,6 +277,44 @@ TEST_CASE("two instances on one database: each sees the other's turns; a stale c
   REQUIRE(page);
   CHECK(Seqs(*page) == std::vector<std::uint64_t>{1, 1, 2, 2});
   CHECK(page->entries[2].text == "second");
+}
+
+StoredReply FindReplyNow(ConversationStore& store, const std::string& id, const std::string& client_id) {
+  std::promise<StoredReply> done;
+  store.FindReply(id, client_id, [&](StoredReply r) { done.set_value(std::move(r)); });
+  auto future = done.get_future();
+  REQUIRE(future.wait_for(20s) == std::future_status::ready);
+  return future.get();
+}
+
+TEST_CASE("a turn's reply is found by its client id on any instance; instances share one key secret") {
+  const std::string url = FreshDatabase();
+  PostgresStore a(url, Raise, Fast());
+  PostgresStore b(url, Raise, Fast());
+  CHECK(a.KeySecret().size() == 32);
+  CHECK(a.KeySecret() == b.KeySecret());
+  CommitNow(a, Create("c1"));
+  CommitNow(a, Create("c2"));
+  auto record = Turn("c1", 0, "yes");
+  record.client_id = "Ev1";
+  record.reply_json = R"({"text":"Thanks."})";
+  REQUIRE(CommitNow(a, record).result == CommitResult::kCommitted);
+  const StoredReply found = FindReplyNow(b, "c1", "Ev1");
+  CHECK(found.status == StoredReply::Status::kFound);
+  CHECK(found.seq == 1);
+  CHECK(found.reply_json == R"({"text":"Thanks."})");
+  CHECK(FindReplyNow(b, "c2", "Ev1").status == StoredReply::Status::kNotFound);
+  CHECK(FindReplyNow(a, "c1", "Ev2").status == StoredReply::Status::kNotFound);
+  auto stale = Turn("c1", 0, "late");
+  stale.client_id = "Ev3";
+  stale.reply_json = "{}";
+  CHECK(CommitNow(b, stale).result == CommitResult::kConflict);
+  CHECK(FindReplyNow(a, "c1", "Ev3").status == StoredReply::Status::kNotFound);
+  const std::string secret = a.KeySecret();
+  PostgresStore c(url, Raise, Fast());
+  CHECK(c.KeySecret() == secret);  // durable: the same after another start
+  PostgresStore other(FreshDatabase(), Raise, Fast());
+  CHECK(other.KeySecret() != secret);
 }
 
 TEST_CASE("history: in order, paged back with before and turns") {

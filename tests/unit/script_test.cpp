@@ -229,6 +229,12 @@ TEST_CASE("'@now:' fixes the time of that message and the later ones", "[script]
   CHECK(s.turns[3].now->utc_offset == 0min);
   CHECK(s.FixesTime());
   CHECK_FALSE(Parse("> x\n").FixesTime());
+  // `@now: none`: the later messages carry no time, and a live runner skips the script too.
+  auto clockless = Parse("@now: 2026-12-09T09:30 +01:00\n> at\n@now: none\n> without\n");
+  REQUIRE(clockless.turns.size() == 2);
+  CHECK(clockless.turns[0].now.has_value());
+  CHECK_FALSE(clockless.turns[1].now.has_value());
+  CHECK(Parse("@now: None\n> x\n").FixesTime());
 
   std::string problem;
   auto west = backcheck::cli::ParseNow("2026-12-09 23:45-05:30", &problem);

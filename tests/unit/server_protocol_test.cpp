@@ -243,3 +243,52 @@ TEST_CASE("a raw control character inside a string is not JSON (found by fuzz_cl
   CHECK(escaped.frame);  // escaped, it is fine
   CHECK(ParseClientFrame("{\"type\":\n\t\"start\"}\r\n").frame);  // whitespace is fine
 }
+
+TEST_CASE("key and id: bounded strings; key excludes resume and conversation; end needs one of them", "[protocol]") {
+  auto keyed = ParseClientFrame(R"({"type":"message","key":"slack:T01:D02","text":"hi","id":"Ev1"})");
+  REQUIRE(keyed.frame);
+  const auto& message = std::get<MessageFrame>(keyed.frame->body);
+  CHECK(message.key == "slack:T01:D02");
+  CHECK(message.id == "Ev1");
+  CHECK_FALSE(message.conversation);
+  CHECK(std::get<StartFrame>(ParseClientFrame(R"({"type":"start","key":"k"})").frame->body).key == "k");
+  const auto end = ParseClientFrame(R"({"type":"end","key":"k"})");
+  REQUIRE(end.frame);
+  CHECK(std::get<EndFrame>(end.frame->body).key == "k");
+
+  const std::string key_at_limit(kMaxKeyBytes, 'k'), id_at_limit(kMaxMessageIdBytes, 'i');
+  CHECK(ParseClientFrame(json{{"type", "message"}, {"key", key_at_limit}, {"text", "hi"}, {"id", id_at_limit}}.dump()).frame);
+  CHECK(CodeOf(json{{"type", "message"}, {"key", key_at_limit + "k"}, {"text", "hi"}}.dump()) == ErrorCode::kBadRequest);
+  CHECK(CodeOf(json{{"type", "message"}, {"key", "k"}, {"text", "hi"}, {"id", id_at_limit + "i"}}.dump()) ==
+        ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"message","key":"","text":"hi"})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"message","key":7,"text":"hi"})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"message","conversation":"c1","id":["x"],"text":"hi"})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"message","conversation":"c1","key":"k","text":"hi"})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"start","resume":"c1","key":"k"})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"end"})") == ErrorCode::kBadRequest);
+  CHECK(CodeOf(R"({"type":"end","conversation":"c1","key":"k"})") == ErrorCode::kBadRequest);
+}
+
+TEST_CASE("a reply echoes key and id and marks a repeated one; notice and started carry the key", "[protocol]") {
+  backcheck::dialog::Reply reply;
+  reply.text = "t";
+  const std::string key = "slack:T01:D02", id = "Ev1";
+  ReplyEcho echo{&key, &id, true};
+  auto j = json::parse(ReplyJson("c1", 3, std::nullopt, reply, true, echo));
+  CHECK(j["key"] == key);
+  CHECK(j["id"] == id);
+  CHECK(j["duplicate"] == true);
+  auto plain = json::parse(ReplyJson("c1", 3, std::nullopt, reply));
+  CHECK_FALSE(plain.contains("key"));
+  CHECK_FALSE(plain.contains("id"));
+  CHECK_FALSE(plain.contains("duplicate"));
+
+  auto notice = json::parse(NoticeJson("c1", &key, "escalation_acknowledged", "seen \"you\""));
+  CHECK(notice == json{{"type", "notice"}, {"conversation", "c1"}, {"key", key},
+                       {"notice", "escalation_acknowledged"}, {"text", "seen \"you\""}});
+  CHECK_FALSE(json::parse(NoticeJson("c1", nullptr, "n", "t")).contains("key"));
+  backcheck::dialog::ConversationState state;
+  CHECK(json::parse(StartedJson("c1", false, state, HistoryPage{}, {}, key))["key"] == key);
+  CHECK(json::parse(EndedJson("c1", key))["key"] == key);
+}

@@ -154,9 +154,9 @@ struct Heard {
               if (escalations.empty()) first_escalation.set_value(e);
               escalations.push_back(e);
             },
-            [this](std::int64_t id, const std::string& by) {
+            [this](const EscalationEvent& e, const std::string& by) {
               std::lock_guard lock(mutex);
-              acks.emplace_back(id, by);
+              acks.emplace_back(e.id, by);
             }};
   }
 };
@@ -221,6 +221,51 @@ TEST_CASE("conversations, turns and unacknowledged escalations come back after r
   CHECK(backlog[0].level == Urgency::kEmergency);
   CHECK(backlog[0].id > first_id);
   CHECK_FALSE(AckNow(reopened, first_id));
+}
+
+StoredReply FindReplyNow(ConversationStore& store, const std::string& id, const std::string& client_id) {
+  std::promise<StoredReply> done;
+  store.FindReply(id, client_id, [&](StoredReply r) { done.set_value(std::move(r)); });
+  return Wait(done.get_future());
+}
+
+TEST_CASE("a turn's reply is found by its client id after reopening, per conversation; the key secret is kept",
+          "[sqlite]") {
+  TempDir dir;
+  std::string secret;
+  {
+    SqliteStore store(dir.path());
+    secret = store.KeySecret();
+    CHECK(secret.size() == 32);
+    REQUIRE(CommitNow(store, Created("c1", {})).result == CommitResult::kCommitted);
+    REQUIRE(CommitNow(store, Created("c2", {})).result == CommitResult::kCommitted);
+    auto record = Turn("c1", 1, "yes", "Thanks.", Advising());
+    record.client_id = "Ev1";
+    record.reply_json = R"({"text":"Thanks."})";
+    REQUIRE(CommitNow(store, record).result == CommitResult::kCommitted);
+    REQUIRE(CommitNow(store, Turn("c1", 2, "no id", "ok", Advising())).result == CommitResult::kCommitted);
+    const StoredReply found = FindReplyNow(store, "c1", "Ev1");
+    CHECK(found.status == StoredReply::Status::kFound);
+    CHECK(found.seq == 1);
+    CHECK(found.reply_json == R"({"text":"Thanks."})");
+  }
+  SqliteStore reopened(dir.path());
+  CHECK(reopened.KeySecret() == secret);
+  const StoredReply found = FindReplyNow(reopened, "c1", "Ev1");
+  CHECK(found.status == StoredReply::Status::kFound);
+  CHECK(found.seq == 1);
+  CHECK(found.reply_json == R"({"text":"Thanks."})");
+  CHECK(FindReplyNow(reopened, "c2", "Ev1").status == StoredReply::Status::kNotFound);  // another conversation's id
+  CHECK(FindReplyNow(reopened, "c1", "Ev2").status == StoredReply::Status::kNotFound);
+  // An id is stored with its turn: a turn that conflicted left none.
+  auto stale = Turn("c1", 1, "late", "x", Advising());
+  stale.client_id = "Ev3";
+  stale.reply_json = "{}";
+  CHECK(CommitNow(reopened, stale).result == CommitResult::kConflict);
+  CHECK(FindReplyNow(reopened, "c1", "Ev3").status == StoredReply::Status::kNotFound);
+  // Another data directory has its own secret.
+  TempDir other;
+  CHECK(SqliteStore(other.path()).KeySecret() != secret);
 }
 
 TEST_CASE("idle conversations are purged from the database too", "[sqlite]") {
