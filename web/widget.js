@@ -413,6 +413,9 @@
     setStatus("connected");
     setBanners(f.banners);
     serverNumber = phoneNumber(f.emergency_number);
+    // An operator who has joined the conversation (asked of the server: `started.operator`, their
+    // name, while one has; absent otherwise): the assistant is not typing then.
+    operatorWith = typeof f.operator === "string" && f.operator.trim() ? f.operator.trim() : null;
     renderBanner();
     raiseUrgency(f.urgency);
     const history = Array.isArray(f.history) ? f.history : [];
@@ -519,6 +522,16 @@
     updateTyping();
   }
 
+  // A message taken without an answer from the assistant (an operator has joined): asked of the
+  // server as `{type: "received", conversation, ref, seq}`. It is no longer pending.
+  function onReceived(f) {
+    if (foreign(f)) return;
+    const i = pending.findIndex((p) => p.ref === f.ref);
+    if (i >= 0) unmarkPending(pending.splice(i, 1)[0]);
+    if (typeof f.seq === "number") lastSeq = Math.max(lastSeq, f.seq);
+    updateTyping();
+  }
+
   // The service tells the person something (e.g. the care team has seen their message).
   function onNotice(f) {
     if (foreign(f) || typeof f.text !== "string" || !f.text) return;
@@ -555,6 +568,7 @@
     if (f.type === "started") onStarted(f);
     else if (f.type === "reply") onReply(f);
     else if (f.type === "error") onError(f);
+    else if (f.type === "received") onReceived(f);
     else if (f.type === "notice") onNotice(f);
     else if (f.type === "operator_message") onOperatorMessage(f);
     else if (f.type === "handoff") onHandoff(f);
