@@ -13,7 +13,12 @@
 // BACKCHECK_CHROMIUM (default /usr/bin/chromium).
 //
 // Only the selectors of web/WIDGET_CONTRACT.md are used. Each test has its own browser context
-// (so its own localStorage, hence its own conversation).
+// (so its own localStorage, hence its own conversation). tests/browser/pages/host.html is a host
+// page (position, title, colours, emergency number set the documented ways), served by a server
+// of its own from a copy of web/. The operator test starts a server with CHAT_OPERATOR_TOKEN and
+// talks to /v1/operator with the harness's node:http WebSocket client (no npm dependency).
+// operator_message and handoff are rendered by the widget but not tested here: the server does
+// not send them yet, and they are not faked.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
