@@ -53,12 +53,13 @@ std::string ConversationService::KeyedId(std::string_view bridge, std::string_vi
 
 namespace {
 
-std::string_view TruncateCodePoints(std::string_view text, std::size_t max) {
-  std::size_t n = 0;
+// The byte offset of code point `n` of `text` (its size when it has fewer).
+std::size_t CodePointOffset(std::string_view text, std::size_t n) {
+  std::size_t seen = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && n++ == max) return text.substr(0, i);
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && seen++ == n) return i;
   }
-  return text;
+  return text.size();
 }
 
 // A reply that reports a red flag or asks about one carries safety guidance; others none.
@@ -119,9 +120,26 @@ ConversationService::~ConversationService() = default;
 
 std::optional<Guidance> ConversationService::Guide(std::string_view text) const {
   // The detector runs on a fresh conversation: no state is needed to know "I can't breathe" needs
-  // the emergency guidance. Past the length limit, the allowed part is read.
-  const dialog::Turn turn = engine_.Respond(engine_.Start(), TruncateCodePoints(text, limits_.max_text_chars));
-  return GuidanceOf(turn.reply);
+  // the emergency guidance. A text over the length limit (bounded by the frame or body size) is
+  // read in windows of the allowed length that overlap, so that a red flag at its end, or across
+  // a window's edge, is not missed; the most urgent window's guidance wins. Each window costs
+  // what one allowed message costs.
+  const std::size_t window = std::max<std::size_t>(limits_.max_text_chars, 1);
+  const std::size_t step = window - window / 4;
+  std::optional<Guidance> most_urgent;
+  for (std::size_t first = 0;; first += step) {
+    const std::size_t begin = CodePointOffset(text, first);
+    const std::size_t end = CodePointOffset(text, first + window);
+    const dialog::Turn turn = engine_.Respond(engine_.Start(), text.substr(begin, end - begin));
+    auto guidance = GuidanceOf(turn.reply);
+    const bool more_urgent = guidance && (!most_urgent || guidance->urgency > most_urgent->urgency ||
+                                          (guidance->urgency == most_urgent->urgency &&
+                                           most_urgent->red_flags.empty() && !guidance->red_flags.empty()));
+    if (more_urgent) {
+      most_urgent = std::move(guidance);
+    }
+    if (end == text.size()) return most_urgent;
+  }
 }
 
 Error ConversationService::WithGuidance(Error error, std::string_view text) const {

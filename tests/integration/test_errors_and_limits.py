@@ -121,6 +121,19 @@ class ErrorCodesTest(ServerTestCase):
         r = await self.c.message("a" * 50, conversation=self.cid)
         self.assertEqual(r["seq"], self.seq)
 
+    async def test_a_red_flag_anywhere_in_a_text_too_long_gets_the_guidance(self):
+        # The limit here is 50 characters: the flag at the end, or across 50, is past it.
+        filler = "my upper back hurts after rows. " * 5
+        for text in [filler + "I have chest pain", filler[:40] + "I have chest pain" + filler]:
+            with self.subTest(text=text):
+                await self.c.send({"type": "message", "text": text, "conversation": self.cid})
+                err = await self.c.expect_error("text_too_long")
+                self.assertIn("guidance", err, "a red flag past the limit still gets the guidance")
+                self.assertEqual(err["guidance"]["urgency"], "emergency")
+                self.assertIn("chest_pain", err["guidance"]["red_flags"])
+        await self.c.send({"type": "message", "text": filler * 3, "conversation": self.cid})
+        self.assertNotIn("guidance", await self.c.expect_error("text_too_long"))
+
     async def test_text_too_long_does_not_start_a_conversation(self):
         async with self.connect() as c:
             await c.send({"type": "message", "text": "b" * 51, "ref": "tl"})
