@@ -46,6 +46,7 @@ export class SlackBridge {
       url: config.backcheckUrl,
       token: config.bridgeToken,
       WebSocket,
+      requestTimeoutMs: config.requestTimeoutMs,
       log: (line) => this.log(`server: ${line}`),
     });
     this.client.on('started', (frame) => {

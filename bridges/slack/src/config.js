@@ -41,6 +41,10 @@ export function readConfig(env = process.env) {
   const postIntervalMs = Number(intervalText);
   if (!Number.isInteger(postIntervalMs) || postIntervalMs < 0) problems.push('SLACK_POST_INTERVAL_MS must be a whole number of milliseconds');
 
+  const timeoutText = env.BACKCHECK_REQUEST_TIMEOUT_MS || '30000';
+  const requestTimeoutMs = Number(timeoutText);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 100) problems.push('BACKCHECK_REQUEST_TIMEOUT_MS must be a whole number of milliseconds (at least 100)');
+
   const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
   // Bolt's debug level logs event payloads, i.e. what people write: not offered.
   if (!['info', 'warn', 'error'].includes(logLevel)) problems.push('LOG_LEVEL must be info, warn or error');
@@ -61,6 +65,7 @@ export function readConfig(env = process.env) {
     backcheckUrl,
     bridgeToken,
     postIntervalMs,
+    requestTimeoutMs,
     logLevel,
     textsPath: env.BACKCHECK_SLACK_TEXTS || DEFAULT_TEXTS,
   };

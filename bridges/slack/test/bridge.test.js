@@ -13,6 +13,7 @@ const GUIDANCE = /^(Please get medical care today|This could be a medical emerge
 let slack;
 let server;
 let bridge;
+let previousBridgeLines = []; // the log of the bridge before a restart
 
 before(async () => {
   slack = await startFakeSlack();
@@ -167,6 +168,7 @@ test('the bridge restarted: the same DM continues the same conversation', { time
   const first = await dm(channel, 'my upper back hurts after rows');
   assert.deepEqual(buttonsOf(first.post.args), ['Yes', 'No']);
   const { code } = await bridge.stop('SIGTERM');
+  previousBridgeLines = [...bridge.stderr.lines, ...bridge.stdout.lines];
   assert.equal(code, 0, 'a clean exit on SIGTERM');
   assert.ok(bridge.stderr.lines.some((l) => /stopped/.test(l)));
   bridge = await startBridge({ server, slack });
@@ -175,6 +177,25 @@ test('the bridge restarted: the same DM continues the same conversation', { time
   // The premise: a bare "yes" opening a new conversation does not escalate.
   const fresh = await dm('D0DM0007', 'yes');
   assert.ok(!fresh.post.args.attachments, 'a "yes" out of context is not urgent');
+});
+
+test('an error still gives the person the safety guidance; other errors the bridge\'s own words', { timeout: 30000 }, async () => {
+  // Over the server's --max-text-chars (2000): text_too_long, which carries the guidance of a red flag.
+  const filler = 'my upper back hurts after rows. '.repeat(70);
+  const flagged = await dm('D0DM0009', `${filler}Now my left arm is numb and weak.`);
+  assertUrgentLayout(flagged.post.args);
+  const plain = await dm('D0DM0010', filler);
+  assert.equal(textOf(plain.post.args), texts.text_too_long);
+  assert.ok(!plain.post.args.attachments);
+});
+
+test('the log holds events only, nothing a person wrote or the assistant answered', () => {
+  const lines = [...previousBridgeLines, ...bridge.stderr.lines, ...bridge.stdout.lines];
+  assert.ok(lines.length > 5);
+  for (const words of ['upper back', 'fingers', 'numb', 'Yes', 'medical care', 'emergency number', 'thanks']) {
+    const line = lines.find((l) => l.includes(words));
+    assert.equal(line, undefined, `a log line holds "${words}": ${line}`);
+  }
 });
 
 test('an operator\'s acknowledgement reaches the conversation as a notice, in its thread, also after the server restarted', { timeout: 40000 }, async () => {

@@ -4,6 +4,10 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { startFakeSlack, dmEvent, TEAM, APP_ID } from './fake-slack.js';
 import { startServer, startBridge } from './helpers.js';
+import { loadTexts } from '../src/texts.js';
+import { DEFAULT_TEXTS } from '../src/config.js';
+
+const texts = loadTexts(DEFAULT_TEXTS);
 
 const SECRET = 'fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543';
 
@@ -14,7 +18,7 @@ let bridge;
 before(async () => {
   slack = await startFakeSlack();
   server = await startServer();
-  bridge = await startBridge({ server, slack, mode: 'http', extraEnv: { SLACK_SIGNING_SECRET: SECRET, SLACK_PORT: '0', SLACK_HOST: '127.0.0.1' } });
+  bridge = await startBridge({ server, slack, mode: 'http', extraEnv: { SLACK_SIGNING_SECRET: SECRET, SLACK_PORT: '0', SLACK_HOST: '127.0.0.1', BACKCHECK_REQUEST_TIMEOUT_MS: '1500' } });
 });
 
 after(async () => {
@@ -67,4 +71,15 @@ test('a signed DM event is acknowledged at once and answered through the server'
   assert.equal(r.status, 200);
   const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.channel === 'D0HTTP01', { since });
   assert.ok(reply.args.blocks.some((b) => b.type === 'actions'));
+});
+
+test('the server cannot be reached: the person is told so, with the emergency advice', { timeout: 20000 }, async () => {
+  await server.stop();
+  const since = slack.calls.length;
+  const event = dmEvent({ channel: 'D0HTTP02', text: 'my upper back hurts after rows' });
+  const r = await post({ token: 'x', team_id: TEAM, api_app_id: APP_ID, event, type: 'event_callback', event_id: 'EvHTTP2', event_time: Math.floor(Date.now() / 1000) });
+  assert.equal(r.status, 200, 'acknowledged although the server is down');
+  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.channel === 'D0HTTP02', { since });
+  assert.equal(reply.args.blocks[0].text.text, texts.unavailable);
+  assert.match(texts.unavailable, /emergency number/);
 });
