@@ -24,7 +24,6 @@ class BridgeTokensError : public std::runtime_error {
 class BridgeTokens {
  public:
   static constexpr std::size_t kMinTokenBytes = 32;
-  static constexpr std::size_t kMaxNameBytes = 64;
 
   BridgeTokens() = default;  // none: every client is anonymous
   // Reads and checks `path`; throws BridgeTokensError naming the file (and line) otherwise.

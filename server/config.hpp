@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/bridge_tokens.hpp"
+#include "server/operator_accounts.hpp"
 
 namespace backcheck::server {
 
@@ -54,7 +55,9 @@ struct ServerConfig {
   std::string store = "sqlite";      // "postgres": several instances on one database; "memory": nothing survives a restart
   std::string database_url;          // --store postgres: a libpq connection URI
   unsigned commit_delay_us = 200;    // under load, the durable store's wait for more turns to commit together
-  std::string operator_token;        // from CHAT_OPERATOR_TOKEN; empty: /v1/operator is off
+  OperatorAccounts operators;        // --operators FILE and CHAT_OPERATOR_TOKEN; none: /v1/operator is off
+  std::chrono::seconds operator_session_ttl{12 * 3600};  // a browser sign-in lasts this long
+  std::size_t max_operator_sessions = 1024;
   std::string kb_dir;
   std::string web_dir;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed

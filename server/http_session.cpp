@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "server/chat_session.hpp"
+#include "server/http_responses.hpp"
+#include "server/operator_api.hpp"
 #include "server/operator_session.hpp"
 #include "server/request_checks.hpp"
 
@@ -12,31 +14,6 @@ namespace {
 
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
 constexpr int kPreflightMaxAgeSeconds = 600;
-
-http::response<http::string_body> Respond(const http::request<http::string_body>& req, http::status status,
-                                          std::string body, std::string content_type) {
-  http::response<http::string_body> res{status, req.version()};
-  res.set(http::field::server, "backcheck");
-  res.set(http::field::content_type, content_type);
-  res.set("X-Content-Type-Options", "nosniff");
-  res.keep_alive(req.keep_alive());
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-// A response that ends the connection (the request is refused before it is served).
-http::response<http::string_body> Refuse(const http::request<http::string_body>& req, http::status status,
-                                         std::string body) {
-  auto res = Respond(req, status, std::move(body), "text/plain");
-  res.keep_alive(false);
-  return res;
-}
-
-http::response<http::string_body> ErrorResponse(const http::request<http::string_body>& req, http::status status,
-                                                const Error& error) {
-  return Respond(req, status, ErrorJson(error, std::nullopt), "application/json");
-}
 
 http::status StatusFor(ErrorCode code) {
   switch (code) {
@@ -130,6 +107,7 @@ void HttpSession::Serve(Request& req) {
     return Write(Refuse(req, http::status::forbidden, "this origin may not use this server (see --allowed-origins)\n"));
   }
   if (websocket::is_upgrade(req)) return Upgrade(req, path);
+  if (IsOperatorApi(path)) return ServeOperator(req, path);
   if (path == "/v1/messages" && req.method() == http::verb::post) return PostMessage(req);
   if (path == "/v1/messages" && req.method() == http::verb::options) {  // a CORS preflight
     auto res = Respond(req, http::status::no_content, "", "text/plain");
@@ -144,18 +122,25 @@ void HttpSession::Serve(Request& req) {
 
 void HttpSession::Upgrade(Request& req, std::string_view path) {
   const bool chat = path == "/v1/chat";
-  const bool operators = path == "/v1/operator" && !context_.config.operator_token.empty();
+  const bool operators = path == "/v1/operator" && !context_.config.operators.empty();
   if (!chat && !operators) return Write(Refuse(req, http::status::not_found, "not found\n"));
   if (!ValidWebSocketKey(req[http::field::sec_websocket_key])) {
     return Write(Refuse(req, http::status::bad_request, "Sec-WebSocket-Key must be the base64 of 16 bytes\n"));
   }
   if (operators) {
-    if (!OperatorAuthorized(req[http::field::authorization], context_.config.operator_token)) {
-      auto res = Refuse(req, http::status::unauthorized, "a valid operator token is required\n");
+    // The console runs on this server's pages only: a page elsewhere cannot use a signed-in
+    // operator's cookie, whatever --allowed-origins lets the widget do.
+    if (!FromOwnOrigin(req)) {
+      context_.metrics.refused_origins.fetch_add(1, std::memory_order_relaxed);
+      return Write(Refuse(req, http::status::forbidden, "operators connect from this server's own pages\n"));
+    }
+    auto name = OperatorOf(req, context_);
+    if (!name) {
+      auto res = Refuse(req, http::status::unauthorized, "a valid operator token or sign-in is required\n");
       res.set(http::field::www_authenticate, "Bearer");
       return Write(std::move(res));
     }
-    std::make_shared<OperatorSession>(stream_.release_socket(), context_)->Run(std::move(req));
+    std::make_shared<OperatorSession>(stream_.release_socket(), context_, std::move(*name))->Run(std::move(req));
     return;
   }
   // A bridge names itself with a bearer token; a wrong one is refused, not served anonymously.
@@ -323,6 +308,12 @@ void HttpSession::PostMessage(const Request& req) {
         });
       },
       std::move(client_id));
+}
+
+void HttpSession::ServeOperator(const Request& req, std::string_view path) {
+  ServeOperatorApi(req, path, context_, [self = shared_from_this()](Response res) {
+    asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+  });
 }
 
 void HttpSession::Write(Response&& res) {

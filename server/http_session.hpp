@@ -35,6 +35,7 @@ class HttpSession : public Closeable, public std::enable_shared_from_this<HttpSe
   void Upgrade(Request& req, std::string_view path);
   Response Handle(const Request& req);
   void PostMessage(const Request& req);  // answers when the turn is durable
+  void ServeOperator(const Request& req, std::string_view path);  // /v1/operator/... (operator_api.hpp)
   // Adds the CORS headers when the request comes from another allowed origin.
   void AllowOrigin(const Request& req, Response& res) const;
   void Write(Response&& res);

@@ -43,6 +43,19 @@ void RaiseDescriptorLimit() {
   }
 }
 
+// --new-operator NAME: the token goes to the operator (once: it is not kept), the line to the file.
+int PrintNewOperator(const std::string& name) {
+  try {
+    const auto made = backcheck::server::OperatorAccounts::Make(name);
+    std::cout << "token for " << name << " (give it to them; it is not stored): " << made.token << "\n"
+              << "line for the --operators file: " << made.line << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "chat-server: --new-operator " << e.what() << "\n";
+    return 2;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,7 +69,8 @@ int main(int argc, char** argv) {
                empty_expiry = limits.empty_conversation_expiry.count(),
                silent = limits.max_idle_without_message.count();
   std::string trusted_proxies, allowed_origins;
-  std::string bridge_tokens_file;
+  std::string bridge_tokens_file, operators_file, new_operator;
+  double operator_session_hours = 12;
 
   CLI::App app{"Backcheck chat server: protocol v1 over WebSocket at /v1/chat, HTTP on the same port"};
   app.add_option("--host", config.host, "address to listen on")->capture_default_str();
@@ -150,10 +164,32 @@ int main(int argc, char** argv) {
   app.add_option("--max-idle-without-message", silent,
                  "seconds a chat WebSocket may send nothing (answering pings does not count) before it is closed")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  app.footer("Environment: CHAT_OPERATOR_TOKEN enables the operator endpoint /v1/operator "
-             "(clients send Authorization: Bearer <token>); without it the endpoint is off.");
+  app.add_option("--operators", operators_file,
+                 "file of 'name sha256:HASH' lines (not writable by others): the named operators of /v1/operator "
+                 "and the console at /operator (make a line with --new-operator NAME)");
+  app.add_option("--new-operator", new_operator,
+                 "print a new operator token for NAME and the line to add to the --operators file, then exit");
+  app.add_option("--operator-session-hours", operator_session_hours,
+                 "how long an operator's browser sign-in lasts (sessions also end when the server restarts)")
+      ->capture_default_str()->check(CLI::Range(0.01, 24.0 * 30));
+  app.add_option("--max-operator-sessions", config.max_operator_sessions,
+                 "browser sign-ins kept at once (past it the one that expires soonest ends)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.footer("Environment: CHAT_OPERATOR_TOKEN is one unnamed operator's token (shown as \"operator\"), the "
+             "quick way to enable /v1/operator; --operators names each operator. Programs send "
+             "Authorization: Bearer <token>; browsers sign in at /operator.");
   CLI11_PARSE(app, argc, argv);
-  if (const char* token = std::getenv("CHAT_OPERATOR_TOKEN")) config.operator_token = token;
+  if (!new_operator.empty()) return PrintNewOperator(new_operator);
+  if (!operators_file.empty()) {
+    try {
+      config.operators = server::OperatorAccounts::Load(operators_file);
+    } catch (const server::OperatorAccountsError& e) {
+      std::cerr << "chat-server: --operators " << e.what() << "\n";
+      return 2;
+    }
+  }
+  if (const char* token = std::getenv("CHAT_OPERATOR_TOKEN")) config.operators.AddUnnamed(token);
+  config.operator_session_ttl = std::chrono::seconds(static_cast<std::int64_t>(operator_session_hours * 3600));
   if (const char* url = std::getenv("BACKCHECK_DATABASE_URL"); url && config.database_url.empty()) {
     config.database_url = url;
   }

@@ -51,6 +51,8 @@ std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_se
   out += "# HELP backcheck_notices_total Notice frames pushed to connections, by outcome.\n# TYPE backcheck_notices_total counter\n";
   add("backcheck_notices_total{outcome=\"sent\"} %llu\n", u(notices_sent));
   add("backcheck_notices_total{outcome=\"dropped\"} %llu\n", u(notices_dropped));
+  out += "# HELP backcheck_operator_sign_ins_refused_total Operator sign-ins refused for a wrong token.\n# TYPE backcheck_operator_sign_ins_refused_total counter\n";
+  add("backcheck_operator_sign_ins_refused_total %llu\n", u(operator_sign_ins_refused));
   out += "# HELP backcheck_replies_total Replies sent, by intent.\n# TYPE backcheck_replies_total counter\n";
   for (std::size_t i = 0; i < intents_.size(); ++i) {
     add("backcheck_replies_total{intent=\"%s\"} %llu\n", intents_[i].c_str(), u(replies_by_intent_[i]));

@@ -24,6 +24,7 @@ class Metrics {
   // `notice` frames sent to connections, and those dropped because a connection's queue was full.
   std::atomic<std::uint64_t> notices_sent{0};
   std::atomic<std::uint64_t> notices_dropped{0};
+  std::atomic<std::uint64_t> operator_sign_ins_refused{0};  // a wrong token at POST /v1/operator/session
   std::atomic<std::int64_t> http_connections_open{0};
   // An exception that reached a connection's boundary: that connection was closed (1011 or 500),
   // the server kept serving. Any non-zero value is a bug to look into.

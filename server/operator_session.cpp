@@ -5,15 +5,8 @@
 
 namespace backcheck::server {
 
-bool OperatorAuthorized(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view kScheme = "Bearer ";
-  if (token.empty() || authorization.size() < kScheme.size()) return false;
-  if (authorization.substr(0, kScheme.size()) != kScheme) return false;
-  return SameSecret(authorization.substr(kScheme.size()), token);
-}
-
-OperatorSession::OperatorSession(Socket&& socket, ServerContext& context)
-    : ws_(std::move(socket)), context_(context) {}
+OperatorSession::OperatorSession(Socket&& socket, ServerContext& context, std::string name)
+    : ws_(std::move(socket)), context_(context), name_(std::move(name)) {}
 
 OperatorSession::~OperatorSession() { context_.sessions.Remove(registry_id_); }
 
@@ -90,7 +83,7 @@ void OperatorSession::Handle(std::string_view text) {
   }
   const std::int64_t ack = parsed.frame->ack;
   // Every operator of every instance hears of the ack through the escalation log's listener.
-  context_.store.escalations().Acknowledge(ack, "", [self = shared_from_this(), ack](bool found) {
+  context_.store.escalations().Acknowledge(ack, name_, [self = shared_from_this(), ack](bool found) {
     if (found) return;
     auto frame = ErrorJson(Error{ErrorCode::kBadRequest, "no unacknowledged escalation has id " + std::to_string(ack)},
                            std::nullopt);

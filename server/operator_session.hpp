@@ -25,7 +25,8 @@ class OperatorSession : public Closeable,
                         public OperatorConnection,
                         public std::enable_shared_from_this<OperatorSession> {
  public:
-  OperatorSession(Socket&& socket, ServerContext& context);
+  // `name`: the operator, as authenticated at the upgrade (acks are made in that name).
+  OperatorSession(Socket&& socket, ServerContext& context, std::string name);
   ~OperatorSession() override;
 
   void Run(http::request<http::string_body> upgrade);
@@ -55,6 +56,7 @@ class OperatorSession : public Closeable,
   WebSocket ws_;
   beast::flat_buffer buffer_;
   ServerContext& context_;
+  const std::string name_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;
   bool accepted_ = false;
@@ -65,7 +67,5 @@ class OperatorSession : public Closeable,
   std::uint64_t registry_id_ = 0;
 };
 
-// True when `authorization` is "Bearer <token>"; compares in constant time.
-bool OperatorAuthorized(std::string_view authorization, std::string_view token);
 
 }  // namespace backcheck::server

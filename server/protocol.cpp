@@ -350,6 +350,22 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
   return out;
 }
 
+std::string HistoryJson(const HistoryPage& history) {
+  std::size_t size = 2;
+  for (const auto& e : history.entries) size += e.text.size() + 48;
+  std::string entries;
+  entries.reserve(size);
+  entries += '[';
+  for (std::size_t i = 0; i < history.entries.size(); ++i) {
+    const auto& e = history.entries[i];
+    if (i) entries += ',';
+    entries += JsonObject(e.text.size() + 48).String("role", e.role).String("text", e.text).Int("seq",
+        static_cast<std::int64_t>(e.seq)).Done();
+  }
+  entries += ']';
+  return entries;
+}
+
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
                         const HistoryPage& history, const StartedTexts& texts,
                         const std::optional<std::string>& key) {
@@ -363,16 +379,7 @@ std::string StartedJson(const std::string& conversation, bool resumed, const dia
     size += texts.welcome_text.size() + 48;
     for (const auto& q : texts.welcome_quick_replies) size += q.size() + 4;
   }
-  std::string entries;
-  entries.reserve(size);
-  entries += '[';
-  for (std::size_t i = 0; i < history.entries.size(); ++i) {
-    const auto& e = history.entries[i];
-    if (i) entries += ',';
-    entries += JsonObject(e.text.size() + 48).String("role", e.role).String("text", e.text).Int("seq",
-        static_cast<std::int64_t>(e.seq)).Done();
-  }
-  entries += ']';
+  const std::string entries = HistoryJson(history);
   JsonObject banners(banners_size);
   for (const auto& b : texts.banners) banners.String(knowledge::UrgencyName(b.level), b.text);
   JsonObject o(size);

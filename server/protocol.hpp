@@ -128,6 +128,8 @@ struct StartedTexts {
 // Every frame below is written by server/json_writer.hpp: none of them can throw on odd input.
 // `started`: `welcome` only on a new conversation (a resumed one has its history), `banners`
 // (level -> text) on every one.
+// A history page's entries as a JSON array (started.history, the operator's transcript).
+std::string HistoryJson(const HistoryPage& history);
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
                         const HistoryPage& history, const StartedTexts& texts = {},
                         const std::optional<std::string>& key = std::nullopt);

@@ -110,8 +110,9 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
       PushedNotice{"escalation_acknowledged", engine.kb().flow.Text("care_team_seen")});
   store->escalations().Subscribe(EscalationLog::Listener{
       [&operators](const EscalationEvent& event) { operators.Publish(event); },
-      [&operators, &pushes, seen](const EscalationEvent& event, const std::string&) {
-        operators.Broadcast(JsonObject(32).String("type", "acked").Int("id", event.id).Done());
+      [&operators, &pushes, seen](const EscalationEvent& event, const std::string& by) {
+        operators.Broadcast(JsonObject(64 + by.size()).String("type", "acked").Int("id", event.id)
+                                .String("conversation", event.conversation).String("by", by).Done());
         pushes.Notify(event.conversation, seen);
       }});
   // The service runs the engine for a message that waited behind another on an I/O thread,
@@ -123,7 +124,8 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
   AddressLimits addresses(config.limits);
-  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes};
+  OperatorSignIns sign_ins(config.operator_session_ttl, config.max_operator_sessions);
+  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes, sign_ins};
 
   asio::io_context ioc{static_cast<int>(threads)};
   io = &ioc;

@@ -10,6 +10,7 @@
 #include "server/conversation_service.hpp"
 #include "server/metrics.hpp"
 #include "server/operator_hub.hpp"
+#include "server/operator_sign_ins.hpp"
 #include "server/session_registry.hpp"
 #include "server/static_files.hpp"
 
@@ -25,6 +26,7 @@ struct ServerContext {
   SessionRegistry& sessions;
   AddressLimits& addresses;
   ConversationConnections& pushes;  // which connections hold which conversations (notices)
+  OperatorSignIns& sign_ins;         // operators' browser sessions (cookies)
   std::atomic<bool> stopping{false};
 
   // Reserves a WebSocket slot under --max-connections; false when full.

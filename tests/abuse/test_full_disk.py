@@ -166,7 +166,7 @@ class FullDiskTest(unittest.IsolatedAsyncioTestCase):
                 f = await op2.recv()
                 if f["type"] != "escalation":
                     break
-            self.assertEqual(f, {"type": "acked", "id": ev["id"]})
+            self.assertEqual((f["type"], f["id"]), ("acked", ev["id"]), f)
         finally:
             await op2.close()
         self.assertEqual(await asyncio.to_thread(server.stop), 0, server.stderr_tail())

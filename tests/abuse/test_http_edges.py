@@ -215,8 +215,11 @@ class AllowedOriginsTest(ab.AbuseTestCase):
             self.assertEqual((await c.message("hi"))["seq"], 1)
         finally:
             await c.close()
-        op = await ab.open_operator(self.server, origin=GOOD)
-        await op.close()
+        # The operators' socket is for this server's own pages only (issue 16): a listed origin
+        # may embed the widget, not act for a signed-in operator.
+        with self.assertRaises(InvalidStatusCode) as cm:
+            await ab.open_operator(self.server, origin=GOOD)
+        self.assertEqual(cm.exception.status_code, 403)
         with self.assertRaises(InvalidStatusCode) as cm:
             await harness.open_client(self.server, origin=EVIL)
         self.assertEqual(cm.exception.status_code, 403)

@@ -122,7 +122,7 @@ class OperatorBacklogTest(unittest.IsolatedAsyncioTestCase):
                 await fast.send({"type": "ack", "id": ev["id"]})
                 for op in (fast, slow):
                     acked = await op.recv(timeout=min(harness.TIMEOUT, self.remaining()))
-                    self.assertEqual(acked, {"type": "acked", "id": ev["id"]})
+                    self.assertEqual((acked["type"], acked["id"]), ("acked", ev["id"]), acked)
             finally:
                 await fast.close()
                 await slow.close()

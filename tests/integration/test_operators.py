@@ -4,7 +4,7 @@ environment (without it the endpoint is off: 404; a missing or wrong token: 401)
 
 On connect an operator receives every unacknowledged escalation, oldest first, then new ones
 live, each {type:"escalation", id, conversation, level, flags, text, at}; {type:"ack", id} is
-answered to every connected operator with {type:"acked", id} once durable, and an acked
+answered to every connected operator with {type:"acked", id, conversation, by} once durable, and an acked
 escalation is never sent again, also after a restart. Escalations are stored before the reply
 announcing them leaves, so one raised just before kill -9 still reaches an operator afterwards.
 
@@ -321,7 +321,8 @@ class AckTest(OperatorTestCase):
 
     async def recv_acked(self, op: Client, id_: int) -> None:
         f = await op.recv()
-        self.assertEqual(f, {"type": "acked", "id": id_})
+        self.assertEqual((f["type"], f["id"], f["by"]), ("acked", id_, "operator"), f)  # CHAT_OPERATOR_TOKEN: unnamed
+        self.assertIsInstance(f["conversation"], str)
 
     async def test_ack_goes_to_all_and_survives_restart(self):
         server = self.make_server()

@@ -1,0 +1,158 @@
+#include "server/operator_api.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "server/json_writer.hpp"
+#include "server/request_checks.hpp"
+
+namespace backcheck::server {
+namespace {
+
+constexpr std::string_view kSessionPath = "/v1/operator/session";
+constexpr std::string_view kConversationsPath = "/v1/operator/conversations/";
+constexpr std::size_t kTranscriptTurns = 200;  // a page of the transcript; `before` pages back
+
+HttpResponse JsonError(const HttpRequest& req, http::status status, std::string message) {
+  return ErrorResponse(req, status, Error{status == http::status::not_found ? ErrorCode::kUnknownConversation
+                                                                             : ErrorCode::kBadRequest,
+                                          std::move(message)});
+}
+
+HttpResponse Unauthorized(const HttpRequest& req) {
+  auto res = Respond(req, http::status::unauthorized,
+                     R"({"type":"error","code":"bad_request","message":"sign in: a valid operator token is required"})",
+                     "application/json");
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+// The cookie is Secure when the browser reached us over TLS: its Origin says so (a browser sends
+// one with every POST), whether TLS ends here or at a proxy in front.
+bool OverTls(const HttpRequest& req) {
+  const std::string_view origin = req[http::field::origin];
+  return origin.size() > 8 && EqualsNoCase(origin.substr(0, 8), "https://");
+}
+
+HttpResponse SignIn(const HttpRequest& req, ServerContext& context) {
+  if (!IsJsonContentType(req[http::field::content_type])) {
+    return Respond(req, http::status::unsupported_media_type, "send Content-Type: application/json\n", "text/plain");
+  }
+  auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+  const auto token = body.is_object() ? body.find("token") : body.end();
+  if (!body.is_object() || token == body.end() || !token->is_string()) {
+    return JsonError(req, http::status::bad_request, "send {\"token\": \"...\"}");
+  }
+  const auto name = context.config.operators.Authenticate(token->get_ref<const std::string&>());
+  if (!name) {
+    context.metrics.operator_sign_ins_refused.fetch_add(1, std::memory_order_relaxed);
+    return Unauthorized(req);
+  }
+  auto res = Respond(req, http::status::no_content, "", "text/plain");
+  res.set(http::field::set_cookie, context.sign_ins.SetCookie(context.sign_ins.Create(*name), OverTls(req)));
+  res.set(http::field::cache_control, "no-store");
+  return res;
+}
+
+// GET /v1/operator/conversations/ID: the conversation's state and a page of its history.
+void Transcript(const HttpRequest& req, std::string id, ServerContext& context,
+                std::function<void(HttpResponse)> respond) {
+  std::optional<std::uint64_t> before;
+  const std::string_view target(req.target().data(), req.target().size());
+  if (const auto q = target.find("?before="); q != std::string_view::npos) {
+    const std::string digits(target.substr(q + 8));
+    if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      return respond(JsonError(req, http::status::bad_request, "'before' must be a seq"));
+    }
+    before = std::stoull(digits);
+  }
+  auto& store = context.store;
+  store.Load(id, [req, id, before, &store, respond = std::move(respond)](Loaded loaded) mutable {
+    if (loaded.status == Loaded::Status::kNotFound) {
+      return respond(JsonError(req, http::status::not_found, "no such conversation"));
+    }
+    if (loaded.status == Loaded::Status::kUnavailable) {
+      return respond(ErrorResponse(req, http::status::service_unavailable,
+                                   Error{ErrorCode::kStoreUnavailable, "the store cannot be read right now"}));
+    }
+    const auto state = loaded.conversation.state;
+    store.History(id, before, kTranscriptTurns,
+                  [req, id, state, &store, respond = std::move(respond)](std::optional<HistoryPage> page) {
+                    if (!page) {
+                      return respond(ErrorResponse(req, http::status::service_unavailable,
+                                                   Error{ErrorCode::kStoreUnavailable, "the store cannot be read right now"}));
+                    }
+                    std::string escalations = "[";
+                    for (const auto& e : store.escalations().Unacknowledged()) {
+                      if (e.conversation != id) continue;
+                      if (escalations.size() > 1) escalations += ',';
+                      escalations += EscalationJson(e);
+                    }
+                    escalations += ']';
+                    const std::string history = HistoryJson(*page);
+                    auto body = JsonObject(history.size() + escalations.size() + 256)
+                                    .String("conversation", id)
+                                    .String("state", state.state)
+                                    .String("urgency", knowledge::UrgencyName(state.urgency))
+                                    .Strings("red_flags", state.flags)
+                                    .Raw("history", history)
+                                    .Bool("history_more", page->more)
+                                    .Raw("unacknowledged", escalations)
+                                    .Done();
+                    auto res = Respond(req, http::status::ok, std::move(body), "application/json");
+                    res.set(http::field::cache_control, "no-store");
+                    respond(std::move(res));
+                  });
+  });
+}
+
+}  // namespace
+
+std::optional<std::string> OperatorOf(const HttpRequest& req, const ServerContext& context) {
+  if (context.config.operators.empty()) return std::nullopt;
+  if (const auto authorization = req[http::field::authorization]; !authorization.empty()) {
+    return context.config.operators.AuthenticateBearer(authorization);  // a wrong token is not a cookie's chance
+  }
+  return context.sign_ins.Find(req[http::field::cookie]);
+}
+
+bool FromOwnOrigin(const HttpRequest& req) {
+  return OriginAllowed(req[http::field::origin], req[http::field::host], {});
+}
+
+bool IsOperatorApi(std::string_view path) {
+  return path == kSessionPath || path.substr(0, kConversationsPath.size()) == kConversationsPath;
+}
+
+void ServeOperatorApi(const HttpRequest& req, std::string_view path, ServerContext& context,
+                      std::function<void(HttpResponse)> respond) {
+  if (context.config.operators.empty()) {
+    return respond(Respond(req, http::status::not_found, "not found (the server has no operators)\n", "text/plain"));
+  }
+  if (!FromOwnOrigin(req)) {
+    return respond(Respond(req, http::status::forbidden, "operators sign in on this server's own pages\n", "text/plain"));
+  }
+  if (path == kSessionPath && req.method() == http::verb::post) return respond(SignIn(req, context));
+  const auto name = OperatorOf(req, context);
+  if (path == kSessionPath && req.method() == http::verb::delete_) {
+    context.sign_ins.Revoke(req[http::field::cookie]);
+    auto res = Respond(req, http::status::no_content, "", "text/plain");
+    res.set(http::field::set_cookie, OperatorSignIns::ClearCookie(OverTls(req)));
+    return respond(std::move(res));
+  }
+  if (!name) return respond(Unauthorized(req));
+  if (path == kSessionPath && req.method() == http::verb::get) {
+    auto res = Respond(req, http::status::ok, JsonObject(96).String("operator", *name).Done(), "application/json");
+    res.set(http::field::cache_control, "no-store");
+    return respond(std::move(res));
+  }
+  if (path.substr(0, kConversationsPath.size()) == kConversationsPath && req.method() == http::verb::get) {
+    const std::string id(path.substr(kConversationsPath.size()));
+    if (id.empty() || id.size() > 64) return respond(JsonError(req, http::status::not_found, "no such conversation"));
+    return Transcript(req, id, context, std::move(respond));
+  }
+  auto res = Respond(req, http::status::method_not_allowed, "not allowed\n", "text/plain");
+  res.set(http::field::allow, path == kSessionPath ? "GET, POST, DELETE" : "GET");
+  respond(std::move(res));
+}
+
+}  // namespace backcheck::server
