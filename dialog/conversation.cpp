@@ -21,6 +21,8 @@ void to_json(json& j, const ConversationState& s) {
   // Absent when zero: states stored before these fields existed read back the same.
   if (s.fallbacks_said) j["fallbacks_said"] = s.fallbacks_said;
   if (s.misses_in_row) j["misses_in_row"] = s.misses_in_row;
+  if (!s.operator_name.empty()) j["operator"] = s.operator_name;
+  if (!s.claimed_by.empty()) j["claimed_by"] = s.claimed_by;
   json slots = json::object();
   if (s.slots.hours) slots["hours"] = *s.slots.hours;
   if (!s.slots.exercise.empty()) slots["exercise"] = s.slots.exercise;
@@ -64,6 +66,8 @@ void from_json(const json& j, ConversationState& s) {
   out.turns = Integer<std::uint32_t>(j.at("turns"), "turns");
   if (j.contains("fallbacks_said")) out.fallbacks_said = Integer<std::uint32_t>(j.at("fallbacks_said"), "fallbacks_said");
   if (j.contains("misses_in_row")) out.misses_in_row = Integer<std::uint32_t>(j.at("misses_in_row"), "misses_in_row");
+  if (j.contains("operator")) j.at("operator").get_to(out.operator_name);
+  if (j.contains("claimed_by")) j.at("claimed_by").get_to(out.claimed_by);
   const json& slots = j.at("slots");
   if (slots.contains("hours")) out.slots.hours = Integer<int>(slots.at("hours"), "hours");
   if (slots.contains("exercise")) slots.at("exercise").get_to(out.slots.exercise);
@@ -84,6 +88,7 @@ void to_json(json& j, const Reply& r) {
            {"escalated", r.escalated},
            {"quick_replies", r.quick_replies},
            {"sources", std::move(sources)}};
+  if (r.to_operator) j["to_operator"] = true;
 }
 
 void from_json(const json& j, Reply& r) {
@@ -101,6 +106,7 @@ void from_json(const json& j, Reply& r) {
   for (const auto& s : j.at("sources")) {
     out.sources.push_back({s.at("section").get<std::string>(), s.at("quote").get<std::string>()});
   }
+  if (j.contains("to_operator")) j.at("to_operator").get_to(out.to_operator);
   r = std::move(out);
 }
 

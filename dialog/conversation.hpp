@@ -27,6 +27,10 @@ struct ConversationState {
   std::uint32_t turns = 0;  // messages handled
   std::uint32_t fallbacks_said = 0;  // picks the next fallback wording, so none comes twice in a row
   std::uint32_t misses_in_row = 0;   // messages not understood in a row (the second offers the topics)
+  // The care-team operator who has joined the conversation (empty: the assistant answers). While
+  // one has, the person's messages go to them and the assistant says only the safety guidance.
+  std::string operator_name;
+  std::string claimed_by;  // the operator who has claimed its escalation (others see it taken)
 
   bool operator==(const ConversationState&) const = default;
 };
@@ -43,6 +47,8 @@ struct Reply {
   bool escalated = false;              // this message raised the urgency
   std::vector<std::string> quick_replies;
   std::vector<knowledge::Source> sources;
+  // An operator has joined: the message went to them and the assistant said nothing (text empty).
+  bool to_operator = false;
 };
 
 // JSON forms. from_json throws nlohmann::json::exception (type_error / out_of_range) or

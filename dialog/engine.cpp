@@ -74,6 +74,36 @@ Engine::Welcome Engine::WelcomeReply() const {
 
 Turn Engine::Respond(const ConversationState& state, std::string_view text,
                      const std::optional<MessageTime>& now, bool trace) const {
+  Turn turn = Answer(state, text, now, trace);
+  if (state.operator_name.empty()) return turn;
+  // An operator has joined: they answer. The red-flag layer still ran on the message: a new or
+  // higher flag, or one the safety net asks about, is said at once (and escalates); anything
+  // else is for the operator alone, and the conversation's flow waits where it was.
+  const bool safety = turn.reply.escalated || !turn.reply.red_flags.empty() || !turn.reply.possible_flags.empty();
+  if (safety) return turn;
+  Turn silent{Reply{}, state, {}};
+  ++silent.state.turns;
+  silent.reply.intent = turn.reply.intent;
+  silent.reply.state = state.state;
+  silent.reply.urgency = state.urgency;
+  silent.reply.to_operator = true;
+  return silent;
+}
+
+ConversationState Engine::Join(const ConversationState& state, const std::string& operator_name) const {
+  ConversationState joined = state;
+  joined.operator_name = operator_name;
+  return joined;
+}
+
+ConversationState Engine::Leave(const ConversationState& state) const {
+  ConversationState left = state;
+  left.operator_name.clear();
+  return left;
+}
+
+Turn Engine::Answer(const ConversationState& state, std::string_view text, const std::optional<MessageTime>& now,
+                    bool trace) const {
   const Reading reading = interpreter_.Read(state, text, now);
   Decision decision = policy_.Decide(state, reading);
   Turn turn{Reply{}, std::move(decision.state)};

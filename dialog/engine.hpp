@@ -78,6 +78,13 @@ class Engine {
   Turn Respond(const ConversationState& state, std::string_view text,
                const std::optional<MessageTime>& now = std::nullopt, bool trace = false) const;
 
+  // Handoff to a person of the care team: while `operator_name` has joined, Respond says only
+  // what safety needs (a new or higher red flag, the safety net's question: at once, and it
+  // escalates as ever); other messages get an empty reply marked `to_operator` and leave the
+  // flow where it was. Leave hands the conversation back to the assistant.
+  ConversationState Join(const ConversationState& state, const std::string& operator_name) const;
+  ConversationState Leave(const ConversationState& state) const;
+
   // The state after the person (or their client) ends the conversation without a message: the
   // flow's "goodbye" transition, so an escalated conversation stays escalated.
   ConversationState End(const ConversationState& state) const;
@@ -99,6 +106,9 @@ class Engine {
   const CoreIntents& core_intents() const { return core_; }
 
  private:
+  Turn Answer(const ConversationState& state, std::string_view text, const std::optional<MessageTime>& now,
+              bool trace) const;  // the assistant's answer, as if nobody had joined
+
   std::shared_ptr<const knowledge::KnowledgeBase> kb_;
   Normaliser normaliser_;
   IntentMatcher matcher_;

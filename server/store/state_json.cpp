@@ -15,9 +15,11 @@ std::string StateJson(const dialog::ConversationState& s) {
 
   JsonObject state(256);
   state.Bool("asked_training", s.asked_training);
+  if (!s.claimed_by.empty()) state.String("claimed_by", s.claimed_by);
   if (s.fallbacks_said) state.Int("fallbacks_said", s.fallbacks_said);
   state.Strings("flags", s.flags);
   if (s.misses_in_row) state.Int("misses_in_row", s.misses_in_row);
+  if (!s.operator_name.empty()) state.String("operator", s.operator_name);
   state.Strings("pending_flags", s.pending_flags);
   if (s.pending_possible) state.Bool("pending_possible", true);
   state.Bool("screened", s.screened);

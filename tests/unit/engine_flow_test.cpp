@@ -202,3 +202,34 @@ TEST_CASE("every reply is well-formed, whatever is said", "[flow]") {
   CHECK(c.state().urgency == Urgency::kEmergency);
   CHECK(c.state().turns == lines.size());
 }
+
+TEST_CASE("while an operator has joined the assistant stays silent, but a red flag is still answered at once",
+          "[handoff]") {
+  const auto& engine = TestEngine();
+  auto first = engine.Respond(engine.Start(), kPainOpening);
+  const ConversationState screening = first.state;
+  const ConversationState joined = engine.Join(screening, "alice");
+  CHECK(joined.operator_name == "alice");
+
+  auto quiet = engine.Respond(joined, "no");  // would answer the screening question
+  CHECK(quiet.reply.to_operator);
+  CHECK(quiet.reply.text.empty());
+  CHECK(quiet.reply.quick_replies.empty());
+  CHECK(quiet.state.state == screening.state);
+  CHECK(quiet.state.screening_step == screening.screening_step);  // the flow waits for the operator
+  CHECK(quiet.state.turns == screening.turns + 1);
+  CHECK(quiet.state.operator_name == "alice");
+
+  auto urgent = engine.Respond(quiet.state, "I have chest pain");
+  CHECK_FALSE(urgent.reply.to_operator);
+  CHECK(urgent.reply.escalated);
+  CHECK(urgent.state.urgency == Urgency::kEmergency);
+  CHECK(Contains(urgent.reply.text, EmergencyGuidance()));
+  CHECK(urgent.state.operator_name == "alice");  // still with the operator
+
+  const ConversationState left = engine.Leave(urgent.state);
+  CHECK(left.operator_name.empty());
+  auto answered = engine.Respond(left, "what should I do now?");
+  CHECK_FALSE(answered.reply.to_operator);
+  CHECK_FALSE(answered.reply.text.empty());
+}

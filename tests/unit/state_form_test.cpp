@@ -41,6 +41,9 @@ std::vector<ConversationState> Samples() {
   s.slots = {};
   s.slots.hours = -3;
   out.push_back(s);
+  s.operator_name = "dr.alice";  // an operator has joined, another claimed it
+  s.claimed_by = "bob";
+  out.push_back(s);
   return out;
 }
 
