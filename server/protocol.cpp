@@ -359,8 +359,10 @@ std::string HistoryJson(const HistoryPage& history) {
   for (std::size_t i = 0; i < history.entries.size(); ++i) {
     const auto& e = history.entries[i];
     if (i) entries += ',';
-    entries += JsonObject(e.text.size() + 48).String("role", e.role).String("text", e.text).Int("seq",
-        static_cast<std::int64_t>(e.seq)).Done();
+    JsonObject entry(e.text.size() + e.operator_name.size() + 64);
+    entry.String("role", e.role).String("text", e.text).Int("seq", static_cast<std::int64_t>(e.seq));
+    if (!e.operator_name.empty()) entry.String("operator", e.operator_name);
+    entries += std::move(entry).Done();
   }
   entries += ']';
   return entries;

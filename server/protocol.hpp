@@ -100,9 +100,10 @@ OperatorParseResult ParseOperatorFrame(std::string_view text);
 std::size_t CountCodePoints(std::string_view utf8);
 
 struct HistoryEntry {
-  std::string role;  // "user" or "assistant"
+  std::string role;  // "user", "assistant" or "operator"
   std::string text;
   std::uint64_t seq = 0;
+  std::string operator_name;  // role "operator": who wrote it
 };
 
 // A bounded slice of a conversation's history; `more`: earlier turns exist.

@@ -34,8 +34,7 @@ CommitResult MemoryStore::Apply(TurnRecord& r) {
   e.stored.seq = r.seq;
   e.stored.last_active_ms = r.at_ms;
   if (r.has_turn) {
-    e.history.push_back(HistoryEntry{"user", std::move(r.user_text), r.seq});
-    e.history.push_back(HistoryEntry{"assistant", std::move(r.reply_text), r.seq});
+    AddTurn(e.history, r.seq, std::move(r.user_text), std::move(r.reply_text), std::move(r.reply_author));
     if (!r.client_id.empty()) {
       e.replies.emplace(std::move(r.client_id), StoredReply{StoredReply::Status::kFound, r.seq, std::move(r.reply_json)});
     }

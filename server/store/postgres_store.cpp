@@ -81,6 +81,10 @@ CREATE TABLE message_ids (
 -- The secret keyed conversations' ids are derived from: made by the first instance, read by all.
 CREATE TABLE store_secrets (name text PRIMARY KEY, value bytea NOT NULL);
 )sql"},
+    {"operators' turns", R"sql(
+-- A reply an operator wrote (role 'operator') names them (issue 16).
+ALTER TABLE turns ADD COLUMN author text;
+)sql"},
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
@@ -109,17 +113,20 @@ constexpr const char* kApplySql = R"sql(
 WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[],
-                       $14::text[], $15::text[])
+                       $14::text[], $15::text[], $16::text[])
     WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
-                         level, flags, etext, eat, client_id, reply, i)),
+                         level, flags, etext, eat, client_id, reply, author, i)),
 u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at FROM r
       WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected RETURNING r.i),
 n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
       SELECT id, state, seq, at, at FROM r WHERE fresh ORDER BY i ON CONFLICT (id) DO NOTHING RETURNING id),
 w AS (SELECT i FROM u UNION ALL SELECT r.i FROM n JOIN r ON r.id = n.id AND r.fresh),
-t AS (INSERT INTO turns (conversation, seq, role, text, at)
-      SELECT r.id, r.seq, m.role, m.text, r.at FROM w JOIN r USING (i),
-        LATERAL (VALUES ('user', r.user_text), ('assistant', r.reply_text)) AS m(role, text) WHERE r.has_turn),
+t AS (INSERT INTO turns (conversation, seq, role, text, at, author)
+      SELECT r.id, r.seq, m.role, m.text, r.at, m.author FROM w JOIN r USING (i),
+        LATERAL (VALUES ('user', r.user_text, NULL),
+                        (CASE WHEN r.author = '' THEN 'assistant' ELSE 'operator' END, r.reply_text,
+                         NULLIF(r.author, ''))) AS m(role, text, author)
+      WHERE r.has_turn AND m.text <> ''),
 m AS (INSERT INTO message_ids (conversation, client_id, seq, reply)
       SELECT r.id, r.client_id, r.seq, r.reply FROM w JOIN r USING (i) WHERE r.has_turn AND r.client_id <> ''
       ON CONFLICT DO NOTHING),
@@ -129,11 +136,11 @@ e AS (INSERT INTO escalations (conversation, level, flags, text, at)
 SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END
 FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
 )sql";
-constexpr int kApplyParams = 15;
+constexpr int kApplyParams = 16;
 const StatementDef kStatements[] = {
     {"apply", kApplySql,
      {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
-      kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray}},
+      kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray, kTextArray}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -157,7 +164,8 @@ const StatementDef kStatements[] = {
     {"load_escalations", "SELECT level, flags FROM escalations WHERE conversation = $1 ORDER BY id", {kText}},
     {"last_seq", "SELECT seq FROM conversations WHERE id = $1", {kText}},
     {"history",
-     "SELECT seq, role, text FROM turns WHERE conversation = $1 AND seq >= $2 AND seq < $3 ORDER BY seq, role DESC",
+     "SELECT seq, role, text, COALESCE(author, '') FROM turns WHERE conversation = $1 AND seq >= $2 AND seq < $3 "
+     "ORDER BY seq, role DESC",
      {kText, kInt8, kInt8}},
     {"find_reply", "SELECT seq, reply FROM message_ids WHERE conversation = $1 AND client_id = $2", {kText, kText}},
     {"unacked_ids", "SELECT id FROM escalations WHERE acked_at IS NULL ORDER BY id", {}},
@@ -884,7 +892,8 @@ struct PostgresStore::Arrays {
 
   void Reset() {
     static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
-                                                               kText, kText, kText, kText, kText, kInt8, kText, kText};
+                                                               kText, kText, kText, kText, kText, kInt8, kText, kText,
+                                                               kText};
     for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
   }
   // A create or an update, as the next element of every array.
@@ -916,6 +925,8 @@ struct PostgresStore::Arrays {
     ReplaceNul(r.client_id);
     c[13].Text(r.client_id);  // "": the message had no id
     c[14].Text(r.reply_json);
+    ReplaceNul(r.reply_author);
+    c[15].Text(r.reply_author);  // "": the assistant
   }
   // The statement; its parameters point into the arrays until the next Reset.
   Command Finish() {
@@ -1278,9 +1289,10 @@ std::optional<HistoryPage> ReadHistory(PostgresStore::Connection& c, const std::
   q.Text(id).Int8(static_cast<std::int64_t>(range.first)).Int8(static_cast<std::int64_t>(range.end));
   Result rows = c.Run("history", q);
   if (!Ok(rows)) return std::nullopt;
-  // The user's message before its reply: 'user' sorts after 'assistant'.
+  // The user's message before its reply: 'user' sorts after 'assistant' and 'operator'.
   for (int i = 0; i < PQntuples(rows.get()); ++i) {
-    page.entries.push_back(HistoryEntry{Value(rows, i, 1), Value(rows, i, 2), static_cast<std::uint64_t>(Int(rows, i, 0))});
+    page.entries.push_back(HistoryEntry{Value(rows, i, 1), Value(rows, i, 2), static_cast<std::uint64_t>(Int(rows, i, 0)),
+                                        Value(rows, i, 3)});
   }
   page.more = range.more;
   return page;

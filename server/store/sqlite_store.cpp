@@ -112,6 +112,11 @@ ALTER TABLE turn_log ADD COLUMN reply TEXT;      -- the reply as JSON, with a cl
 CREATE INDEX turn_log_client_id ON turn_log (conversation, client_id) WHERE client_id IS NOT NULL;
 CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 )sql",
+    // 6: people in the loop (issue 16). A reply an operator wrote names them; a message to the
+    // operator has an empty reply, an operator's message an empty user text.
+    R"sql(
+ALTER TABLE turn_log ADD COLUMN author TEXT;  -- the operator who wrote the reply; NULL: the assistant
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -464,7 +469,7 @@ std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::
     HistoryPage page;
     page.more = range.more;
     // Back from the last row, newest first; a page further back walks past the turns after it.
-    sqlite3_stmt* t = db.Statement("SELECT seq, prev, user_text, reply_text FROM turn_log WHERE n = ?1");
+    sqlite3_stmt* t = db.Statement("SELECT seq, prev, user_text, reply_text, author FROM turn_log WHERE n = ?1");
     while (row != 0) {
       Bind(t, 1, row);
       if (!db.Row(t)) break;  // a broken chain ends the history; nothing is made up
@@ -472,8 +477,8 @@ std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::
       row = sqlite3_column_int64(t, 1);
       if (seq < range.first) row = 0;
       if (seq >= range.first && seq < range.end && sqlite3_column_type(t, 2) != SQLITE_NULL) {
-        page.entries.push_back(HistoryEntry{"assistant", Column(t, 3), seq});
-        page.entries.push_back(HistoryEntry{"user", Column(t, 2), seq});
+        // Newest first, reversed below: the reply, then the message it answers.
+        AddTurn(page.entries, seq, Column(t, 2), Column(t, 3), Column(t, 4), /*reply_first=*/true);
       }
       sqlite3_reset(t);
     }
@@ -637,8 +642,8 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_
   Connection& db = *writer_db_;
   const std::string state = StateJson(r.state);  // bound static: lives past the step
   sqlite3_stmt* s = db.Statement(
-      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state, client_id, reply) "
-      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6, ?8, ?9 FROM conversations WHERE id = ?1 AND seq = ?7");
+      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state, client_id, reply, author) "
+      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6, ?8, ?9, ?10 FROM conversations WHERE id = ?1 AND seq = ?7");
   Bind(s, 1, r.conversation);
   Bind(s, 2, r.seq);
   Bind(s, 3, r.at_ms);
@@ -649,6 +654,7 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_
       Bind(s, 8, r.client_id);
       Bind(s, 9, r.reply_json);
     }
+    if (!r.reply_author.empty()) Bind(s, 10, r.reply_author);
   }  // else NULL: a row that only changes the state
   Bind(s, 6, state);
   Bind(s, 7, expected_seq);

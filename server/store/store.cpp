@@ -50,6 +50,25 @@ std::string EscalationJson(const EscalationEvent& e) {
       .Done();
 }
 
+void AddTurn(std::vector<HistoryEntry>& entries, std::uint64_t seq, std::string user_text, std::string reply_text,
+             std::string author, bool reply_first) {
+  auto add_user = [&] {
+    if (!user_text.empty()) entries.push_back(HistoryEntry{"user", std::move(user_text), seq, {}});
+  };
+  auto add_reply = [&] {
+    if (reply_text.empty()) return;
+    const bool by_operator = !author.empty();
+    entries.push_back(HistoryEntry{by_operator ? "operator" : "assistant", std::move(reply_text), seq, std::move(author)});
+  };
+  if (reply_first) {
+    add_reply();
+    add_user();
+  } else {
+    add_user();
+    add_reply();
+  }
+}
+
 HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before, std::size_t turns) {
   const std::uint64_t end = std::min<std::uint64_t>(before.value_or(last_seq + 1), last_seq + 1);
   const std::uint64_t span = std::min<std::uint64_t>(turns, end > 0 ? end - 1 : 0);

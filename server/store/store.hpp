@@ -55,6 +55,11 @@ struct HistoryRange {
   bool more = false;
 };
 HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before, std::size_t turns);
+// Adds a turn's entries to a history page: the person's message (none when empty: an operator
+// wrote unprompted) and the reply (none when empty: the message went to an operator), by
+// `author` (an operator's name) or the assistant. `reply_first`: for pages built newest first.
+void AddTurn(std::vector<HistoryEntry>& entries, std::uint64_t seq, std::string user_text, std::string reply_text,
+             std::string author, bool reply_first = false);
 
 // What the store holds of one conversation besides its turns.
 struct StoredConversation {
@@ -73,8 +78,9 @@ struct TurnRecord {
   std::uint64_t expected_seq = 0;
   std::uint64_t seq = 0;  // the conversation's seq after the change
   bool has_turn = false;  // a message and its reply (seq), or only a state change
-  std::string user_text;
-  std::string reply_text;
+  std::string user_text;     // empty on a turn an operator wrote (no message of the person's)
+  std::string reply_text;    // empty when the message went to an operator
+  std::string reply_author;  // the operator who wrote the reply; empty: the assistant
   dialog::ConversationState state;  // the engine's state after the change
   std::int64_t at_ms = 0;           // Unix time, milliseconds
   std::optional<EscalationEvent> escalation;  // inserted in the same transaction as the turn

@@ -317,6 +317,31 @@ TEST_CASE("a turn's reply is found by its client id on any instance; instances s
   CHECK(other.KeySecret() != secret);
 }
 
+TEST_CASE("an operator's turns keep their author; a message to the operator has no reply") {
+  PostgresStore store(FreshDatabase(), Raise, Fast());
+  CommitNow(store, Create("c1"));
+  REQUIRE(CommitNow(store, Turn("c1", 0, "my back hurts")).result == CommitResult::kCommitted);
+  auto said = Turn("c1", 1, "");
+  said.reply_text = "Hi, I am Alice from the clinic.";
+  said.reply_author = "alice";
+  REQUIRE(CommitNow(store, said).result == CommitResult::kCommitted);
+  auto to_operator = Turn("c1", 2, "thanks Alice");
+  to_operator.reply_text.clear();
+  REQUIRE(CommitNow(store, to_operator).result == CommitResult::kCommitted);
+  auto page = HistoryNow(store, "c1");
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 4);
+  CHECK(page->entries[0].role == "user");
+  CHECK(page->entries[1].role == "assistant");
+  CHECK(page->entries[1].operator_name.empty());
+  CHECK(page->entries[2].role == "operator");
+  CHECK(page->entries[2].text == "Hi, I am Alice from the clinic.");
+  CHECK(page->entries[2].operator_name == "alice");
+  CHECK(page->entries[3].role == "user");
+  CHECK(page->entries[3].text == "thanks Alice");
+  CHECK(Seqs(*page) == std::vector<std::uint64_t>{1, 1, 2, 3});
+}
+
 TEST_CASE("history: in order, paged back with before and turns") {
   PostgresStore store(FreshDatabase(), Raise, Fast());
   CommitNow(store, Create("c1"));

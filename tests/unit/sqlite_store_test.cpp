@@ -268,6 +268,29 @@ TEST_CASE("a turn's reply is found by its client id after reopening, per convers
   CHECK(SqliteStore(other.path()).KeySecret() != secret);
 }
 
+TEST_CASE("an operator's turns keep their author; a message to the operator has no reply", "[sqlite]") {
+  TempDir dir;
+  {
+    SqliteStore store(dir.path());
+    REQUIRE(CommitNow(store, Created("c1", {})).result == CommitResult::kCommitted);
+    REQUIRE(CommitNow(store, Turn("c1", 1, "my back hurts", "Does it spread?", Advising())).result ==
+            CommitResult::kCommitted);
+    auto said = Turn("c1", 2, "", "Hi, I am Alice from the clinic.", Advising());
+    said.reply_author = "alice";
+    REQUIRE(CommitNow(store, said).result == CommitResult::kCommitted);
+    REQUIRE(CommitNow(store, Turn("c1", 3, "thanks Alice", "", Advising())).result == CommitResult::kCommitted);
+  }
+  SqliteStore reopened(dir.path());
+  const HistoryPage page = HistoryNow(reopened, "c1");
+  REQUIRE(page.entries.size() == 4);
+  std::vector<std::string> lines;
+  for (const auto& e : page.entries) lines.push_back(std::to_string(e.seq) + ":" + e.role + ":" + e.text);
+  CHECK(lines == std::vector<std::string>{"1:user:my back hurts", "1:assistant:Does it spread?",
+                                                "2:operator:Hi, I am Alice from the clinic.", "3:user:thanks Alice"});
+  CHECK(page.entries[2].operator_name == "alice");
+  CHECK(page.entries[1].operator_name.empty());
+}
+
 TEST_CASE("idle conversations are purged from the database too", "[sqlite]") {
   TempDir dir;
   const std::int64_t now = UnixMillis();
