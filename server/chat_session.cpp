@@ -75,7 +75,13 @@ void ChatSession::SendNotice(const std::string& conversation, const PushedNotice
     return;
   }
   context_.metrics.notices_sent.fetch_add(1, std::memory_order_relaxed);
-  Send(NoticeJson(conversation, KeyOf(conversation), notice.notice, notice.text));
+  const std::string* key = KeyOf(conversation);
+  switch (notice.frame) {
+    case PushedNotice::Frame::kNotice: return Send(NoticeJson(conversation, key, notice.notice, notice.text));
+    case PushedNotice::Frame::kHandoff: return Send(HandoffJson(conversation, key, notice.notice, notice.operator_name));
+    case PushedNotice::Frame::kOperatorMessage:
+      return Send(OperatorMessageJson(conversation, key, notice.text, notice.operator_name, notice.seq));
+  }
 }
 
 const std::string* ChatSession::KeyOf(const std::string& conversation) const {
@@ -380,6 +386,9 @@ void ChatSession::HandleMessage(const MessageFrame& message, const std::optional
         }
         const auto& replied = std::get<ConversationService::Replied>(result);
         const ReplyEcho echo{key ? &*key : nullptr, id ? &*id : nullptr, replied.duplicate};
+        if (replied.reply.to_operator) {  // an operator has joined: it went to them, nothing is said
+          return Fill(ticket, ReceivedJson(replied.conversation, replied.seq, ref, echo));
+        }
         Fill(ticket, ReplyJson(replied.conversation, replied.seq, ref, replied.reply, true, echo));
       }),
       message.id);

@@ -28,8 +28,9 @@ std::size_t ConversationConnections::Notify(const std::string& conversation, std
     if (it == targets_.end()) return 0;
     std::erase_if(it->second, [&](const Entry& e) {
       auto target = e.second.lock();
-      if (target) live.push_back(std::move(target));
-      return !target;  // gone without a Detach: forget it now
+      if (!target) return true;  // gone without a Detach: forget it now
+      live.push_back(std::move(target));
+      return false;
     });
     if (it->second.empty()) targets_.erase(it);
   }

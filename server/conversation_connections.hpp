@@ -4,6 +4,7 @@
 // listener) and tells its own connections. Thread-safe; Notify may be called from any thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,8 +16,18 @@ namespace backcheck::server {
 
 // A frame pushed to a conversation; the connection adds what only it knows (the bridge's key).
 struct PushedNotice {
-  std::string notice;  // the kind, e.g. "escalation_acknowledged"
-  std::string text;    // what to tell the person, from the knowledge data
+  enum class Frame { kNotice, kHandoff, kOperatorMessage } frame = Frame::kNotice;
+  std::string notice;         // kNotice: the kind, e.g. "escalation_acknowledged"; kHandoff: "joined" / "left"
+  std::string text;           // kNotice: what to tell the person (knowledge data); kOperatorMessage: the message
+  std::string operator_name;  // kHandoff, kOperatorMessage
+  std::uint64_t seq = 0;      // kOperatorMessage: its turn
+
+  static PushedNotice Notice(std::string kind, std::string text) {
+    PushedNotice n;
+    n.notice = std::move(kind);
+    n.text = std::move(text);
+    return n;
+  }
 };
 
 class PushTarget {

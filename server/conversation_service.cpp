@@ -80,16 +80,18 @@ constexpr int kMaxAttempts = 64;
 
 // One request waiting in a conversation's queue.
 struct ConversationService::Job {
-  enum class Kind { kMessage, kEnd, kResume, kCreate } kind = Kind::kMessage;
+  enum class Kind { kMessage, kEnd, kResume, kCreate, kOperate } kind = Kind::kMessage;
   std::string text;  // kMessage
   Clock::time_point received;
   std::optional<std::uint64_t> history_before;  // kResume
   StartOptions start_options;                   // kResume
   std::optional<std::string> client_id;         // kMessage: the client's id of the message
   bool id_checked = false;  // kMessage: no earlier turn has client_id (as of the state loaded)
+  OperatorAction action;  // kOperate
   MessageDone on_message;
   EndDone on_end;
   StartDone on_start;
+  OperateDone on_operate;
   int attempts = 0;
   bool reloaded = false;  // kResume: the state was read from the store for it
 };
@@ -279,6 +281,7 @@ void ConversationService::Drive(const ActivePtr& a) {
     case Job::Kind::kMessage: return RunMessage(a, *job, *stored);
     case Job::Kind::kEnd: return RunEnd(a, *job, *stored);
     case Job::Kind::kResume: return RunResume(a, *job, *stored);
+    case Job::Kind::kOperate: return RunOperate(a, *job, *stored);
     case Job::Kind::kCreate: return;  // never queued: it is the first job, run by CreateConversation
   }
 }
@@ -321,6 +324,7 @@ void ConversationService::Fail(Job& job, const Error& error) {
   switch (job.kind) {
     case Job::Kind::kMessage: return job.on_message(WithGuidance(error, job.text));
     case Job::Kind::kEnd: return job.on_end(error);
+    case Job::Kind::kOperate: return job.on_operate(error);
     case Job::Kind::kResume:
     case Job::Kind::kCreate: return job.on_start(error);
   }
@@ -432,8 +436,10 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
   if (turn.reply.escalated) {
     record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};
   }
+  std::string operator_name = turn.state.operator_name;  // who has joined, after this message
   StoredConversation after{a->id, std::move(turn.state), record.seq, record.at_ms};
-  store_.Commit(std::move(record), [this, a, &job, after = std::move(after), reply = std::move(turn.reply)](
+  store_.Commit(std::move(record), [this, a, &job, after = std::move(after), reply = std::move(turn.reply),
+                                    operator_name = std::move(operator_name)](
                                        CommitResult result, const std::optional<EscalationEvent>& escalation) mutable {
     if (result == CommitResult::kConflict) return Retry(a);
     if (result == CommitResult::kUnavailable) {
@@ -450,7 +456,69 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
     Remember(a, std::move(after));
     metrics_.Reply(metrics_.IntentIndex(reply.intent), Clock::now() - job.received);
     if (escalation) metrics_.Escalation(escalation->level);
+    if (!operator_name.empty() && handed_off_) {
+      handed_off_(HandedOffMessage{a->id, std::move(operator_name), job.text, seq, reply.urgency, reply.escalated});
+    }
     job.on_message(Replied{a->id, seq, std::move(reply)});
+    Finish(a);
+  });
+}
+
+void ConversationService::Operate(const std::string& id, OperatorAction action, OperateDone done) {
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kOperate;
+  job->action = std::move(action);
+  job->on_operate = std::move(done);
+  if (!Enqueue(id, job)) {
+    job->on_operate(Error{ErrorCode::kRateLimited, "too many requests wait for this conversation; try again shortly"});
+  }
+}
+
+void ConversationService::RunOperate(const ActivePtr& a, Job& job, const StoredConversation& stored) {
+  const OperatorAction& act = job.action;
+  const dialog::ConversationState& now = stored.state;
+  auto refuse = [&](std::string why) {
+    job.on_operate(Error{ErrorCode::kBadRequest, std::move(why)});
+    Finish(a);
+  };
+  TurnRecord record;
+  record.conversation = a->id;
+  record.expected_seq = stored.seq;
+  record.seq = stored.seq;  // a claim, a join or a leave changes the state only
+  record.at_ms = UnixMillis();
+  record.state = now;
+  using Kind = OperatorAction::Kind;
+  switch (act.kind) {
+    case Kind::kClaim: record.state.claimed_by = act.operator_name; break;
+    case Kind::kJoin:
+      if (!now.operator_name.empty() && now.operator_name != act.operator_name) {
+        return refuse(now.operator_name + " has joined this conversation; they must leave it first");
+      }
+      record.state = engine_.Join(now, act.operator_name);
+      record.state.claimed_by = act.operator_name;
+      break;
+    case Kind::kLeave:
+      if (now.operator_name != act.operator_name) return refuse("you have not joined this conversation");
+      record.state = engine_.Leave(now);
+      break;
+    case Kind::kSay:
+      if (now.operator_name != act.operator_name) return refuse("join the conversation before writing to the person");
+      record.has_turn = true;
+      record.seq = stored.seq + 1;
+      record.reply_text = act.text;
+      record.reply_author = act.operator_name;
+      break;
+  }
+  StoredConversation after{a->id, record.state, record.seq, record.at_ms};
+  store_.Commit(std::move(record), [this, a, &job, after = std::move(after)](CommitResult result, const auto&) mutable {
+    if (result == CommitResult::kConflict) return Retry(a);
+    if (result == CommitResult::kUnavailable) {
+      job.on_operate(StoreFailure(std::nullopt));
+      return Finish(a);
+    }
+    Operated operated{a->id, after.seq, after.state};
+    Remember(a, std::move(after));
+    job.on_operate(std::move(operated));
     Finish(a);
   });
 }

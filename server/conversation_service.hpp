@@ -119,6 +119,37 @@ class ConversationService {
   // and idle entries from the cache.
   void PurgeExpired();
 
+  // ---- people in the loop: an operator claims, joins, writes to the person, leaves ----
+  struct OperatorAction {
+    enum class Kind { kClaim, kJoin, kSay, kLeave } kind = Kind::kClaim;
+    std::string operator_name;
+    std::string text;  // kSay
+  };
+  struct Operated {
+    std::string conversation;
+    std::uint64_t seq = 0;            // kSay: the operator's turn; otherwise the conversation's
+    dialog::ConversationState state;  // after the action
+  };
+  using OperateDone = std::function<void(std::variant<Operated, Error>)>;
+  // Runs in the conversation's queue like a message, and commits like one: a claim or a join
+  // (which claims too) names the operator in the state; a join is refused while another operator
+  // has joined, say and leave while this one has not. unknown_conversation, store_unavailable.
+  void Operate(const std::string& conversation, OperatorAction action, OperateDone done);
+
+  // A person's message, committed, in a conversation an operator has joined: for that operator.
+  struct HandedOffMessage {
+    std::string conversation;
+    std::string operator_name;
+    std::string text;
+    std::uint64_t seq = 0;
+    knowledge::Urgency urgency = knowledge::Urgency::kNone;  // the conversation's, after it
+    bool escalated = false;  // it raised the urgency (the assistant said the guidance)
+  };
+  // Set once, before the first message; called on the store's or an I/O thread.
+  void OnHandedOffMessage(std::function<void(const HandedOffMessage&)> listener) {
+    handed_off_ = std::move(listener);
+  }
+
  private:
   struct Job;
   struct Active;
@@ -133,6 +164,7 @@ class ConversationService {
   void RunMessage(const ActivePtr& a, Job& job, const StoredConversation& stored);
   void RunEnd(const ActivePtr& a, Job& job, const StoredConversation& stored);
   void RunResume(const ActivePtr& a, Job& job, const StoredConversation& stored);
+  void RunOperate(const ActivePtr& a, Job& job, const StoredConversation& stored);
   void FindDuplicate(const ActivePtr& a, Job& job);  // before a message with a client id runs
   void CreateFor(const ActivePtr& a, Job& job);      // a keyed start found no conversation
   void Fail(Job& job, const Error& error);
@@ -148,6 +180,7 @@ class ConversationService {
   Metrics& metrics_;
   Post post_;
   StartedTexts started_texts_;
+  std::function<void(const HandedOffMessage&)> handed_off_;
 
   mutable std::mutex mutex_;  // guards active_, lru_ and every Active's fields
   std::unordered_map<std::string, ActivePtr> active_;

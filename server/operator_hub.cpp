@@ -14,15 +14,22 @@ void OperatorHub::Publish(const EscalationEvent& event) {
 
 void OperatorHub::Broadcast(std::string frame) { DeliverAll(0, std::make_shared<const std::string>(std::move(frame))); }
 
-void OperatorHub::DeliverAll(std::int64_t id, const std::shared_ptr<const std::string>& frame) {
+std::size_t OperatorHub::SendTo(const std::string& name, std::string frame) {
+  return DeliverAll(0, std::make_shared<const std::string>(std::move(frame)), &name);
+}
+
+std::size_t OperatorHub::DeliverAll(std::int64_t id, const std::shared_ptr<const std::string>& frame,
+                                    const std::string* only) {
   std::vector<std::shared_ptr<OperatorConnection>> live;
   {
     std::lock_guard lock(mutex_);
     for (const auto& weak : connections_) {
-      if (auto c = weak.lock()) live.push_back(std::move(c));
+      auto c = weak.lock();
+      if (c && (!only || c->OperatorName() == *only)) live.push_back(std::move(c));
     }
   }
   for (const auto& c : live) c->Deliver(id, frame);
+  return live.size();
 }
 
 }  // namespace backcheck::server

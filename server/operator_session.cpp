@@ -81,6 +81,7 @@ void OperatorSession::Handle(std::string_view text) {
     Send(0, std::make_shared<const std::string>(ErrorJson(*parsed.error, std::nullopt)));
     return;
   }
+  if (parsed.frame->kind != OperatorFrame::Kind::kAck) return Act(*parsed.frame);
   const std::int64_t ack = parsed.frame->ack;
   // Every operator of every instance hears of the ack through the escalation log's listener.
   context_.store.escalations().Acknowledge(ack, name_, [self = shared_from_this(), ack](bool found) {
@@ -89,6 +90,71 @@ void OperatorSession::Handle(std::string_view text) {
                            std::nullopt);
     self->Deliver(0, std::make_shared<const std::string>(std::move(frame)));
   });
+}
+
+void OperatorSession::Act(const OperatorFrame& frame) {
+  using Kind = OperatorFrame::Kind;
+  using Action = ConversationService::OperatorAction;
+  static constexpr std::pair<Kind, Action::Kind> kActions[] = {
+      {Kind::kClaim, Action::Kind::kClaim}, {Kind::kJoin, Action::Kind::kJoin},
+      {Kind::kSay, Action::Kind::kSay}, {Kind::kLeave, Action::Kind::kLeave}};
+  Action action;
+  for (const auto& [from, to] : kActions) {
+    if (from == frame.kind) action.kind = to;
+  }
+  action.operator_name = name_;
+  action.text = frame.text;
+  const auto kind = action.kind;
+  context_.service.Operate(
+      frame.conversation, std::move(action),
+      [self = shared_from_this(), kind, text = frame.text](auto result) {
+        if (auto* error = std::get_if<Error>(&result)) {
+          return self->Deliver(0, std::make_shared<const std::string>(ErrorJson(*error, std::nullopt)));
+        }
+        self->Announce(kind, std::get<ConversationService::Operated>(result), text);
+      });
+}
+
+// Tells every operator what happened, and the person what they need to know.
+void OperatorSession::Announce(ConversationService::OperatorAction::Kind kind,
+                               const ConversationService::Operated& done, const std::string& text) {
+  using Kind = ConversationService::OperatorAction::Kind;
+  static constexpr std::pair<Kind, std::string_view> kEvents[] = {
+      {Kind::kClaim, "claimed"}, {Kind::kJoin, "joined"}, {Kind::kSay, "said"}, {Kind::kLeave, "left"}};
+  std::string_view event;
+  for (const auto& [k, e] : kEvents) {
+    if (k == kind) event = e;
+  }
+  auto frame = JsonObject(done.conversation.size() + name_.size() + 96)
+                   .String("type", event)
+                   .String("conversation", done.conversation)
+                   .String("operator", name_)
+                   .Int("seq", static_cast<std::int64_t>(done.seq))
+                   .Done();
+  if (kind == Kind::kSay) {
+    Deliver(0, std::make_shared<const std::string>(std::move(frame)));  // to the one who wrote it
+  } else {
+    context_.operators.Broadcast(std::move(frame));
+  }
+  PushedNotice notice;
+  notice.operator_name = name_;
+  switch (kind) {
+    case Kind::kClaim:
+      notice.notice = "escalation_claimed";
+      notice.text = context_.service.engine().kb().flow.Text("care_team_seen");
+      break;
+    case Kind::kJoin:
+    case Kind::kLeave:
+      notice.frame = PushedNotice::Frame::kHandoff;
+      notice.notice = kind == Kind::kJoin ? "joined" : "left";
+      break;
+    case Kind::kSay:
+      notice.frame = PushedNotice::Frame::kOperatorMessage;
+      notice.text = text;
+      notice.seq = done.seq;
+      break;
+  }
+  context_.pushes.Notify(done.conversation, std::make_shared<const PushedNotice>(std::move(notice)));
 }
 
 void OperatorSession::Send(std::int64_t id, std::shared_ptr<const std::string> frame) {

@@ -32,6 +32,7 @@ class OperatorSession : public Closeable,
   void Run(http::request<http::string_body> upgrade);
   void Shutdown() override;
   void Deliver(std::int64_t id, std::shared_ptr<const std::string> frame) override;
+  const std::string& OperatorName() const override { return name_; }
 
  private:
   static constexpr std::size_t kPageSize = 64;
@@ -46,6 +47,9 @@ class OperatorSession : public Closeable,
   void OnRead(beast::error_code ec, std::size_t bytes);
   void ReadFrame();
   void Handle(std::string_view frame);
+  void Act(const OperatorFrame& frame);  // claim, join, say, leave
+  void Announce(ConversationService::OperatorAction::Kind kind, const ConversationService::Operated& done,
+                const std::string& text);
   void Send(std::int64_t id, std::shared_ptr<const std::string> frame);
   void Queue(std::shared_ptr<const std::string> frame);
   bool Remember(std::int64_t id);  // false when it was queued already

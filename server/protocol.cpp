@@ -5,6 +5,7 @@
 #endif
 #include <rapidjson/reader.h>
 
+#include <algorithm>
 #include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -272,11 +273,42 @@ OperatorParseResult ParseOperatorFrame(std::string_view text) {
   if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::kBadJson, "the frame must be a JSON object");
   auto type = j.find("type");
   if (type == j.end() || !type->is_string()) return fail(ErrorCode::kBadRequest, "'type' must be a string");
-  if (*type != "ack") return fail(ErrorCode::kUnknownType, "operators send {\"type\":\"ack\",\"id\":N}");
-  auto id = j.find("id");
-  if (id == j.end() || !id->is_number_integer()) return fail(ErrorCode::kBadRequest, "'id' must be an integer");
+  using Kind = OperatorFrame::Kind;
+  static const std::pair<std::string_view, Kind> kKinds[] = {
+      {"ack", Kind::kAck}, {"claim", Kind::kClaim}, {"join", Kind::kJoin}, {"say", Kind::kSay}, {"leave", Kind::kLeave}};
+  OperatorFrame frame;
+  const auto* kind = std::find_if(std::begin(kKinds), std::end(kKinds), [&](const auto& k) { return *type == k.first; });
+  if (kind == std::end(kKinds)) return fail(ErrorCode::kUnknownType, "operators send ack, claim, join, say or leave");
+  frame.kind = kind->second;
+  auto string_field = [&](const char* name, std::size_t max_bytes, std::string& out, bool required) -> std::optional<OperatorParseResult> {
+    auto f = j.find(name);
+    if (f == j.end() || f->is_null()) {
+      if (required) return fail(ErrorCode::kBadRequest, std::string("'") + name + "' is required");
+      return std::nullopt;
+    }
+    if (!f->is_string() || f->get_ref<const std::string&>().empty() || f->get_ref<const std::string&>().size() > max_bytes) {
+      return fail(ErrorCode::kBadRequest, std::string("'") + name + "' must be a string of 1 to " +
+                                              std::to_string(max_bytes) + " bytes");
+    }
+    out = f->get<std::string>();
+    return std::nullopt;
+  };
+  if (frame.kind == Kind::kAck) {
+    auto id = j.find("id");
+    if (id == j.end() || !id->is_number_integer()) return fail(ErrorCode::kBadRequest, "'id' must be an integer");
+    frame.ack = id->get<std::int64_t>();
+    if (auto bad = string_field("note", kMaxOperatorTextBytes, frame.note, false)) return *bad;
+  } else {
+    if (auto bad = string_field("conversation", 64, frame.conversation, true)) return *bad;
+    if (frame.kind == Kind::kSay) {
+      if (auto bad = string_field("text", kMaxOperatorTextBytes, frame.text, true)) return *bad;
+      if (frame.text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return fail(ErrorCode::kBadRequest, "'text' is empty");
+      }
+    }
+  }
   OperatorParseResult r;
-  r.frame = OperatorFrame{id->get<std::int64_t>()};
+  r.frame = std::move(frame);
   return r;
 }
 
@@ -346,7 +378,9 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
     AppendJsonString(out, reply.sources[i].quote);
     out += '}';
   }
-  out += "]}";
+  out += ']';
+  if (reply.to_operator) out += ",\"to_operator\":true";
+  out += '}';
   return out;
 }
 
@@ -424,6 +458,35 @@ std::string NoticeJson(const std::string& conversation, const std::string* key, 
   o.String("type", "notice").String("conversation", conversation);
   if (key) o.String("key", *key);
   o.String("notice", notice).String("text", text);
+  return std::move(o).Done();
+}
+
+std::string HandoffJson(const std::string& conversation, const std::string* key, const std::string& event,
+                        const std::string& operator_name) {
+  JsonObject o(conversation.size() + (key ? key->size() : 0) + operator_name.size() + 96);
+  o.String("type", "handoff").String("conversation", conversation);
+  if (key) o.String("key", *key);
+  o.String("event", event).String("operator", operator_name);
+  return std::move(o).Done();
+}
+
+std::string OperatorMessageJson(const std::string& conversation, const std::string* key, const std::string& text,
+                                const std::string& operator_name, std::uint64_t seq) {
+  JsonObject o(text.size() + conversation.size() + (key ? key->size() : 0) + operator_name.size() + 112);
+  o.String("type", "operator_message").String("conversation", conversation);
+  if (key) o.String("key", *key);
+  o.String("text", text).String("operator", operator_name).Int("seq", static_cast<std::int64_t>(seq));
+  return std::move(o).Done();
+}
+
+std::string ReceivedJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
+                         const ReplyEcho& echo) {
+  JsonObject o(conversation.size() + 160);
+  o.String("type", "received").String("conversation", conversation).Int("seq", static_cast<std::int64_t>(seq));
+  if (ref) o.String("ref", *ref);
+  if (echo.key) o.String("key", *echo.key);
+  if (echo.id) o.String("id", *echo.id);
+  if (echo.duplicate) o.Bool("duplicate", true);
   return std::move(o).Done();
 }
 

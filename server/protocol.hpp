@@ -86,9 +86,15 @@ struct ParseResult {
 };
 ParseResult ParseClientFrame(std::string_view text);
 
-// An operator's frame (/v1/operator): {"type":"ack","id":N}. Any bytes; never throws.
+// An operator's frame (/v1/operator): {"type":"ack","id":N,"note"?}, or claim / join / leave
+// with "conversation", or say with "conversation" and "text". Any bytes; never throws.
+inline constexpr std::size_t kMaxOperatorTextBytes = 8000;
 struct OperatorFrame {
-  std::int64_t ack = 0;  // the escalation id acknowledged
+  enum class Kind { kAck, kClaim, kJoin, kSay, kLeave } kind = Kind::kAck;
+  std::int64_t ack = 0;      // kAck: the escalation id acknowledged
+  std::string note;          // kAck: optional
+  std::string conversation;  // the others
+  std::string text;          // kSay
 };
 struct OperatorParseResult {
   std::optional<OperatorFrame> frame;
@@ -148,6 +154,16 @@ std::string ErrorJson(const Error& error, const std::optional<std::string>& ref)
 // `notice`: a frame no request asked for (README "Frames pushed to a bridge"); `key` may be null.
 std::string NoticeJson(const std::string& conversation, const std::string* key, const std::string& notice,
                        const std::string& text);
+// `handoff`: an operator joined or left the conversation (`event` "joined" / "left").
+std::string HandoffJson(const std::string& conversation, const std::string* key, const std::string& event,
+                        const std::string& operator_name);
+// `operator_message`: what an operator wrote to the person (turn `seq`).
+std::string OperatorMessageJson(const std::string& conversation, const std::string* key, const std::string& text,
+                                const std::string& operator_name, std::uint64_t seq);
+// `received`: a message that went to the operator who has joined (the assistant said nothing):
+// the client knows it arrived and is kept (seq), and shows no reply.
+std::string ReceivedJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
+                         const ReplyEcho& echo = {});
 std::string GuidanceJson(const Guidance& guidance);
 
 }  // namespace backcheck::server

@@ -107,7 +107,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   // An acknowledgement made on any instance tells the operators, and the person on whichever
   // connection of this instance holds their conversation.
   auto seen = std::make_shared<const PushedNotice>(
-      PushedNotice{"escalation_acknowledged", engine.kb().flow.Text("care_team_seen")});
+      PushedNotice::Notice("escalation_acknowledged", engine.kb().flow.Text("care_team_seen")));
   store->escalations().Subscribe(EscalationLog::Listener{
       [&operators](const EscalationEvent& event) { operators.Publish(event); },
       [&operators, &pushes, seen](const EscalationEvent& event, const std::string& by) {
@@ -121,6 +121,17 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   asio::io_context* io = nullptr;
   ConversationService service(engine, *store, config.limits, metrics,
                               [&io](std::function<void()> work) { asio::post(*io, std::move(work)); });
+  // A person's message in a conversation an operator has joined goes to that operator's console.
+  service.OnHandedOffMessage([&operators](const ConversationService::HandedOffMessage& m) {
+    operators.SendTo(m.operator_name, JsonObject(m.text.size() + m.conversation.size() + 128)
+                                          .String("type", "user_message")
+                                          .String("conversation", m.conversation)
+                                          .String("text", m.text)
+                                          .Int("seq", static_cast<std::int64_t>(m.seq))
+                                          .String("urgency", knowledge::UrgencyName(m.urgency))
+                                          .Bool("escalated", m.escalated)
+                                          .Done());
+  });
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
   AddressLimits addresses(config.limits);

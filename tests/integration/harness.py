@@ -608,9 +608,11 @@ def check_started(f: dict) -> None:
             and isinstance(w.get("quick_replies"), list) \
             and all(isinstance(q, str) for q in w["quick_replies"]), f"bad started.welcome: {f}"
     for turn in history:
-        assert isinstance(turn, dict) and turn.get("role") in ("user", "assistant") \
+        assert isinstance(turn, dict) and turn.get("role") in ("user", "assistant", "operator") \
             and isinstance(turn.get("text"), str) and isinstance(turn.get("seq"), int) \
             and not isinstance(turn.get("seq"), bool), f"bad history entry {turn!r}"
+        # An operator's turn names them; no other carries a name.
+        assert (turn["role"] == "operator") == isinstance(turn.get("operator"), str), f"bad history entry {turn!r}"
 
 
 def check_reply(f: dict) -> None:

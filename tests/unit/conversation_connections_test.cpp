@@ -13,7 +13,7 @@ struct Recorder : PushTarget {
     pushed.emplace_back(conversation, notice->notice);
   }
 };
-auto Notice() { return std::make_shared<const PushedNotice>(PushedNotice{"escalation_acknowledged", "seen"}); }
+auto Notice() { return std::make_shared<const PushedNotice>(PushedNotice::Notice("escalation_acknowledged", "seen")); }
 }  // namespace
 
 TEST_CASE("a notice reaches every connection holding the conversation, each once", "[push]") {
@@ -27,6 +27,8 @@ TEST_CASE("a notice reaches every connection holding the conversation, each once
   CHECK(a->pushed == std::vector<std::pair<std::string, std::string>>{{"c1", "escalation_acknowledged"}});
   CHECK(b->pushed.size() == 1);
   CHECK(connections.Notify("nobody", Notice()) == 0);
+  CHECK(connections.Notify("c1", Notice()) == 2);  // and the next one too: nobody was forgotten
+  CHECK(a->pushed.size() == 2);
 }
 
 TEST_CASE("a connection that let go of the conversation, or closed, gets nothing", "[push]") {

@@ -1,0 +1,138 @@
+"""Handoff (issue 16 item 3): an operator claims a conversation, joins it (the assistant stops
+answering: the person's messages go to the operator as user_message, the person gets `received`),
+writes to the person (operator_message), and leaves (the assistant answers again). The red-flag
+layer runs on every message during the handoff: a new flag still escalates at once, with the
+guidance. The person is told of the claim (a notice) and of the join and leave (handoff frames);
+the history keeps the operator's turns (role operator), also after a restart.
+
+Run: /usr/bin/python3 tests/integration/test_handoff.py --server build/chat-server
+"""
+
+import os
+import tempfile
+import unittest
+from pathlib import Path
+
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import websockets  # noqa: E402
+
+import harness  # noqa: E402
+from harness import Client, Server  # noqa: E402
+from test_operator_accounts import new_operator  # noqa: E402
+
+PAIN = "My upper back hurts after my workout yesterday"
+
+
+class HandoffTest(unittest.IsolatedAsyncioTestCase):
+    def setUp(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="backcheck-handoff-"))
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.folder, ignore_errors=True))
+        self.alice, alice_line = new_operator("alice")
+        self.bob, bob_line = new_operator("bob")
+        self.file = self.folder / "operators"
+        self.file.write_text(f"{alice_line}\n{bob_line}\n")
+        os.chmod(self.file, 0o600)
+        self.server = Server("--operators", str(self.file), env={"CHAT_OPERATOR_TOKEN": None})
+        self.addCleanup(self.server.cleanup)
+        self.server.start()
+
+    async def operator(self, token) -> Client:
+        ws = await websockets.connect(f"ws://127.0.0.1:{self.server.port}/v1/operator",
+                                      extra_headers={"Authorization": f"Bearer {token}"}, **harness.connect_kwargs())
+        client = Client(ws)
+        self.addAsyncCleanup(client.close)
+        return client
+
+    async def person(self) -> Client:
+        client = await harness.open_client(self.server)
+        self.addAsyncCleanup(client.close)
+        return client
+
+    async def test_claim_join_write_leave_with_the_safety_layer_on(self):
+        person = await self.person()
+        cid = (await person.start())["conversation"]
+        first = await person.message(PAIN, conversation=cid)
+        self.assertTrue(first["text"])
+        alice, bob = await self.operator(self.alice), await self.operator(self.bob)
+
+        await alice.send({"type": "claim", "conversation": cid})
+        for op in (alice, bob):
+            claimed = await op.recv_type("claimed")
+            self.assertEqual((claimed["conversation"], claimed["operator"]), (cid, "alice"))
+        notice = await person.recv_type("notice")
+        self.assertEqual((notice["conversation"], notice["notice"]), (cid, "escalation_claimed"))
+
+        await alice.send({"type": "join", "conversation": cid})
+        for op in (alice, bob):
+            self.assertEqual((await op.recv_type("joined"))["operator"], "alice")
+        handoff = await person.recv_type("handoff")
+        self.assertEqual((handoff["event"], handoff["operator"]), ("joined", "alice"))
+
+        # The person's answer goes to Alice; the assistant says nothing.
+        await person.send({"type": "message", "conversation": cid, "text": "no", "ref": "r1"})
+        received = await person.recv_type("received")
+        self.assertEqual((received["conversation"], received["seq"], received["ref"]), (cid, 2, "r1"))
+        message = await alice.recv_type("user_message")
+        self.assertEqual((message["conversation"], message["text"], message["seq"]), (cid, "no", 2))
+        self.assertFalse(message["escalated"])
+
+        await alice.send({"type": "say", "conversation": cid, "text": "Hi, I am Alice from the clinic."})
+        said = await alice.recv_type("said")
+        self.assertEqual(said["seq"], 3)
+        written = await person.recv_type("operator_message")
+        self.assertEqual((written["text"], written["operator"], written["seq"]),
+                         ("Hi, I am Alice from the clinic.", "alice", 3))
+
+        # Bob cannot take over nor write while Alice is in.
+        await bob.send({"type": "join", "conversation": cid})
+        self.assertIn("alice", (await bob.expect_error("bad_request"))["message"])
+        await bob.send({"type": "say", "conversation": cid, "text": "hello"})
+        await bob.expect_error("bad_request")
+
+        # A red flag during the handoff is answered at once, and escalates.
+        urgent = await person.message("I have chest pain", conversation=cid)
+        self.assertTrue(urgent["escalated"])
+        self.assertEqual(urgent["urgency"], "emergency")
+        self.assertTrue(urgent["text"])
+        frames = {f["type"]: f for f in [await alice.recv(), await alice.recv()]}  # either order
+        self.assertEqual(set(frames), {"user_message", "escalation"})
+        self.assertTrue(frames["user_message"]["escalated"])
+        self.assertEqual(frames["user_message"]["urgency"], "emergency")
+        self.assertEqual(frames["escalation"]["conversation"], cid)
+
+        await alice.send({"type": "leave", "conversation": cid})
+        self.assertEqual((await alice.recv_type("left"))["operator"], "alice")
+        self.assertEqual((await person.recv_type("handoff"))["event"], "left")
+        after = await person.message("what should I do now?", conversation=cid)
+        self.assertTrue(after["text"], "the assistant answers again")
+
+        # The history keeps who said what, also after a restart.
+        expected = [("user", 1, None), ("assistant", 1, None), ("user", 2, None), ("operator", 3, "alice"),
+                    ("user", 4, None), ("assistant", 4, None), ("user", 5, None), ("assistant", 5, None)]
+        for restart in (False, True):
+            with self.subTest(restart=restart):
+                if restart:
+                    self.server.stop_and_check()
+                    self.server.restart()
+                other = await self.person()
+                started = await other.start(resume=cid)
+                got = [(e["role"], e["seq"], e.get("operator")) for e in started["history"]]
+                self.assertEqual(got, expected)
+
+    async def test_a_frame_for_an_unknown_conversation_or_a_malformed_one_is_an_error(self):
+        alice = await self.operator(self.alice)
+        await alice.send({"type": "join", "conversation": "A" * 22})
+        await alice.expect_error("unknown_conversation")
+        for frame in ({"type": "join"}, {"type": "say", "conversation": "x"}, {"type": "say", "conversation": "x", "text": " "},
+                      {"type": "leave", "conversation": 7}, {"type": "wave", "conversation": "x"}):
+            with self.subTest(frame=frame):
+                await alice.send(frame)
+                error = await alice.recv_type("error")
+                self.assertIn(error["code"], ("bad_request", "unknown_type"))
+
+
+if __name__ == "__main__":
+    harness.main()
