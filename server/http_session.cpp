@@ -196,7 +196,17 @@ http::response<http::string_body> HttpSession::Handle(const Request& req) {
     return Respond(req, http::status::ok, context_.metrics.Render(context_.service.Count(), context_.service.engine().detector().SetFallbacks()),
                    "text/plain; version=0.0.4; charset=utf-8");
   }
-  if (auto file = context_.files.Get(target)) return Respond(req, http::status::ok, std::move(file->body), file->content_type);
+  // The operators' console (web/operator.html) at its short address; it signs in by itself.
+  const std::string_view file_target = path == "/operator" ? std::string_view("/operator.html") : target;
+  if (auto file = context_.files.Get(file_target)) {
+    auto res = Respond(req, http::status::ok, std::move(file->body), file->content_type);
+    // The console shows what people wrote: never framed by another page, never cached.
+    if (path == "/operator" || path == "/operator.html") {
+      res.set("Content-Security-Policy", "frame-ancestors 'none'");
+      res.set(http::field::cache_control, "no-store");
+    }
+    return res;
+  }
   return Respond(req, http::status::not_found, "not found\n", "text/plain");
 }
 

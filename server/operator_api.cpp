@@ -94,6 +94,8 @@ void Transcript(const HttpRequest& req, std::string id, ServerContext& context,
                                     .String("state", state.state)
                                     .String("urgency", knowledge::UrgencyName(state.urgency))
                                     .Strings("red_flags", state.flags)
+                                    .String("claimed_by", state.claimed_by)
+                                    .String("operator", state.operator_name)
                                     .Raw("history", history)
                                     .Bool("history_more", page->more)
                                     .Raw("unacknowledged", escalations)

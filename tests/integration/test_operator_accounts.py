@@ -190,6 +190,7 @@ class TranscriptTest(AccountsTestCase):
         t = json.loads(r.body)
         self.assertEqual((t["conversation"], t["urgency"], t["state"]), (cid, "emergency", "escalated"))
         self.assertIn("chest_pain", t["red_flags"])
+        self.assertEqual((t["claimed_by"], t["operator"]), ("", ""))  # nobody has claimed or joined it
         self.assertEqual([(e["role"], e["seq"]) for e in t["history"]],
                          [("user", 1), ("assistant", 1), ("user", 2), ("assistant", 2)])
         self.assertEqual(t["history"][2]["text"], "I have chest pain")
