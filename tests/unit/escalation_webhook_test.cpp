@@ -7,13 +7,20 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
 
 #include "server/beast.hpp"
+
+#include <boost/asio/ssl.hpp>
 #include "server/webhook/escalation_webhook.hpp"
 #include "server/webhook/memory_outbox.hpp"
 
@@ -223,6 +230,121 @@ std::uint16_t ClosedPort() {
   return a.local_endpoint().port();
 }
 
+// A self-signed certificate for "localhost" (DNS name only, no IP address), made at test time.
+struct TestCertificate {
+  std::string cert_pem, key_pem, ca_file;
+  TestCertificate() {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost");
+    X509_add_ext(x, san, -1);
+    X509_EXTENSION_free(san);
+    X509_sign(x, key, EVP_sha256());
+    cert_pem = Pem([&](BIO* b) { PEM_write_bio_X509(b, x); });
+    key_pem = Pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
+    X509_free(x);
+    EVP_PKEY_free(key);
+    ca_file = (std::filesystem::temp_directory_path() / ("webhook-test-ca-" + std::to_string(::getpid()) + ".pem")).string();
+    std::ofstream(ca_file) << cert_pem;
+  }
+  ~TestCertificate() { std::remove(ca_file.c_str()); }
+  template <class Write>
+  static std::string Pem(Write write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(b);
+    return out;
+  }
+};
+
+// An HTTPS receiver with that certificate: answers every request 200.
+class TlsReceiver {
+ public:
+  TlsReceiver(Signal& signal, const TestCertificate& cert)
+      : signal_(signal), tls_(asio::ssl::context::tls_server), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    tls_.use_certificate_chain(asio::buffer(cert.cert_pem));
+    tls_.use_private_key(asio::buffer(cert.key_pem), asio::ssl::context::pem);
+    Accept();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  ~TlsReceiver() {
+    ioc_.stop();
+    thread_.join();
+  }
+  std::string Url(const std::string& host) const {
+    return "https://" + host + ":" + std::to_string(acceptor_.local_endpoint().port()) + "/hook";
+  }
+  std::vector<Received> Requests() {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+  int handshakes_failed() const { return handshakes_failed_.load(); }
+
+ private:
+  struct Conn {
+    Conn(tcp::socket s, asio::ssl::context& c) : stream(std::move(s), c) {}
+    asio::ssl::stream<tcp::socket> stream;
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    http::response<http::string_body> response;
+  };
+  void Accept() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      auto conn = std::make_shared<Conn>(std::move(socket), tls_);
+      conn->stream.async_handshake(asio::ssl::stream_base::server, [this, conn](beast::error_code hs_ec) {
+        if (hs_ec) {
+          handshakes_failed_.fetch_add(1);
+          signal_.Notify();
+          return;
+        }
+        http::async_read(conn->stream, conn->buffer, conn->request, [this, conn](beast::error_code read_ec, std::size_t) {
+          if (read_ec) return;
+          {
+            std::lock_guard lock(mutex_);
+            const auto& r = conn->request;
+            requests_.push_back(Received{std::string(r.method_string()), std::string(r.target()), r.body(),
+                                         std::string(r[http::field::content_type]),
+                                         std::string(r["X-Backcheck-Delivery"]), std::string(r["X-Backcheck-Timestamp"]),
+                                         std::string(r["X-Backcheck-Signature"])});
+          }
+          signal_.Notify();
+          conn->response.result(http::status::no_content);
+          conn->response.version(11);
+          conn->response.prepare_payload();
+          http::async_write(conn->stream, conn->response, [conn](beast::error_code, std::size_t) {
+            beast::error_code e;
+            conn->stream.lowest_layer().close(e);
+          });
+        });
+      });
+      Accept();
+    });
+  }
+  Signal& signal_;
+  asio::io_context ioc_;
+  asio::ssl::context tls_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<Received> requests_;
+  std::atomic<int> handshakes_failed_{0};
+};
+
 }  // namespace
 
 TEST_CASE("a receiver that fails twice (500, then a closed connection) gets the escalation on the third POST, signed, "
@@ -422,4 +544,43 @@ TEST_CASE("webhook URLs and secrets", "[webhook]") {
   no_secret.url = "https://hooks.example.com/";
   CHECK_THROWS_AS(EscalationWebhook(ioc, no_secret, outbox), std::invalid_argument);
   CHECK_THROWS_AS(EscalationWebhook(ioc, Options("hooks.example.com"), outbox), std::invalid_argument);
+}
+
+TEST_CASE("https: delivered to a receiver whose certificate a trusted CA signed for the URL's host", "[webhook]") {
+  Signal signal;
+  TestCertificate cert;
+  TlsReceiver receiver(signal, cert);
+  TestOutbox outbox(signal);
+  outbox.Add(Event(1));
+  Io io;
+  auto options = Options(receiver.Url("localhost"));
+  options.ca_file = cert.ca_file;
+  EscalationWebhook webhook(io.ioc, options, outbox);
+  webhook.Start();
+  REQUIRE(signal.WaitFor([&] { return outbox.IsDelivered(1) && webhook.delivered() == 1; }));
+  const auto got = receiver.Requests();
+  REQUIRE(got.size() == 1);  // 204 is a 2xx
+  CHECK(got[0].signature == ExpectedSignature(got[0].timestamp, got[0].body));
+  CHECK(webhook.failed_attempts() == 0);
+}
+
+TEST_CASE("https: an untrusted certificate, or one for another host, gets nothing and stays pending", "[webhook]") {
+  Signal signal;
+  TestCertificate cert;
+  TlsReceiver receiver(signal, cert);
+  TestOutbox outbox(signal);
+  outbox.Add(Event(1));
+  Io io;
+  auto options = Options(receiver.Url("localhost"));
+  SECTION("self-signed, not among the system's CAs") {}
+  SECTION("trusted, but the URL names 127.0.0.1, which the certificate does not") {
+    options = Options(receiver.Url("127.0.0.1"));
+    options.ca_file = cert.ca_file;
+  }
+  EscalationWebhook webhook(io.ioc, options, outbox);
+  webhook.Start();
+  REQUIRE(signal.WaitFor([&] { return webhook.failed_attempts() >= 3 && receiver.handshakes_failed() >= 3; }));
+  CHECK(receiver.Requests().empty());  // the request (and its signature) never left the client
+  CHECK_FALSE(outbox.IsDelivered(1));
+  CHECK(webhook.delivered() == 0);
 }
