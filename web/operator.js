@@ -176,7 +176,7 @@
     el("div", { class: "op-row" }, noteInput, ackButton), ackWhich);
   ackButton.setAttribute("aria-describedby", "op-ack-which");
   const actionError = el("p", { class: "op-error", role: "alert" });
-  const transcript = el("ol", { class: "op-transcript", role: "log", "aria-live": "polite", "aria-label": TEXTS.transcriptLabel, tabindex: "0" });
+  const transcript = el("div", { class: "op-transcript", role: "log", "aria-live": "polite", "aria-label": TEXTS.transcriptLabel, tabindex: "0" });
   const transcriptNote = el("p", { class: "op-hint op-transcript-note" });
   const sayInput = el("textarea", { id: "op-say", name: "say", class: "op-input op-say-input", rows: 2, maxlength: 8000,
     placeholder: TEXTS.sayPlaceholder, "aria-describedby": "op-say-hint", disabled: true });
@@ -308,7 +308,7 @@
       li.append(el("p", { class: "op-turn-pending", text: TEXTS.sending }));
       items.push(li);
     }
-    if (!items.length && c.loaded) items.push(el("li", { class: "op-turn op-turn--empty" }, el("p", { class: "op-turn-text", text: TEXTS.transcriptEmpty })));
+    if (!items.length && c.loaded) items.push(el("div", { class: "op-turn op-turn--empty" }, el("p", { class: "op-turn-text", text: TEXTS.transcriptEmpty })));
     // Only what changed is replaced, so a screen reader announces new lines, not the whole log.
     const old = [...transcript.children];
     const same = old.length <= items.length && old.every((li, i) => li.dataset.key === items[i].dataset.key && li.dataset.key);
@@ -328,7 +328,7 @@
       author = el("span", {}, el("span", { class: "op-turn-name", text: str(t.operator).trim() || TEXTS.someone }),
         el("span", { class: "op-turn-role", text: " · " + TEXTS.operatorRole }));
     }
-    const li = el("li", { class: "op-turn op-turn--" + role, "data-role": role, "data-key": Number.isFinite(t.seq) ? turnKey(t) : "" },
+    const li = el("div", { class: "op-turn op-turn--" + role, "data-role": role, "data-key": Number.isFinite(t.seq) ? turnKey(t) : "" },
       el("p", { class: "op-turn-author" }, author), el("p", { class: "op-turn-text", text: str(t.text) }));
     if (t.escalated) li.append(el("p", { class: "op-turn-flag", text: TEXTS.escalatedHere }));
     return li;
