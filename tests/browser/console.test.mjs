@@ -441,6 +441,86 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
     }
   });
 
+  test('8. a dropped connection: reconnects, no duplicate escalations, an ack made meanwhile is gone', { timeout: 90_000 }, async () => {
+    const a = await newPage(browser);
+    const b = await newPage(browser);
+    const op = await newConsole();
+    let prog = null;
+    try {
+      // The page's WebSocket constructor, instrumented by the test only: the test can drop the
+      // console's socket, and hold new ones off (they go to a closed port) while it acts.
+      await op.page.addInitScript(() => {
+        const Real = window.WebSocket;
+        window.__sockets = [];
+        window.__blocked = false;
+        window.WebSocket = function (url, protocols) {
+          const s = new Real(window.__blocked ? 'ws://127.0.0.1:9/' : url, protocols);
+          window.__sockets.push(s);
+          return s;
+        };
+        window.WebSocket.prototype = Real.prototype;
+        Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+      });
+      await signIn(op.page);
+      await gotoDemo(a.page, server); await openPanel(a.page);
+      await sendMessage(a.page, 'I have a fever');
+      const idA = await conversationOf(a.page);
+      await gotoDemo(b.page, server); await openPanel(b.page);
+      await sendMessage(b.page, 'I have chest pain');
+      const idB = await conversationOf(b.page);
+      await op.page.locator(C.itemOf(idA)).waitFor();
+      await op.page.locator(C.itemOf(idB)).waitFor();
+      await op.page.locator(C.itemOf(idA)).click();
+      await waitForTranscript(op.page, (t) => t.length >= 2, 'the transcript');
+      const before = await readQueue(op.page);
+
+      await op.page.evaluate(() => { window.__blocked = true; window.__sockets.at(-1).close(); });
+      await op.page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'reconnecting', C.status);
+      // Meanwhile another operator (a program, with the token) acknowledges A's escalation.
+      const { OperatorSocket } = await import('./harness.mjs');
+      prog = await OperatorSocket.connect(server, token);
+      const escA = await prog.waitFor((f) => f.type === 'escalation' && f.conversation === idA, 'A\'s escalation');
+      prog.send({ type: 'ack', id: escA.id });
+      await prog.waitFor((f) => f.type === 'acked' && f.id === escA.id, 'acked');
+      await op.page.evaluate(() => { window.__blocked = false; });
+      await op.page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'connected', C.status, { timeout: 30_000 });
+      await op.page.locator(C.itemOf(idA)).waitFor({ state: 'detached' });
+      const afterQ = await readQueue(op.page);
+      const ids = afterQ.map((e) => e.id);
+      assert.equal(new Set(ids).size, ids.length, `no duplicates after the reconnect: ${JSON.stringify(afterQ)}`);
+      assert.deepEqual(ids, before.filter((e) => e.id !== escA.id).map((e) => e.id), 'the same queue, without the acked one');
+      assert.equal(await op.page.evaluate(() => window.__sockets.length >= 2 && window.__sockets.at(-1).readyState === 1), true,
+        'it reconnected (a new socket, open)');
+    } finally {
+      if (prog) prog.close();
+      for (const p of [a, b, op]) await p.context.close();
+    }
+  });
+
+  test('9. a server restart ends the sign-in: the console says so, and signing in again shows the queue', { timeout: 90_000 }, async () => {
+    const person = await newPage(browser);
+    const op = await newConsole();
+    try {
+      await signIn(op.page);
+      await gotoDemo(person.page, server); await openPanel(person.page);
+      await sendMessage(person.page, 'I have chest pain');
+      const id = await conversationOf(person.page);
+      await op.page.locator(C.itemOf(id)).waitFor();
+      const port = server.port;
+      await server.stop();
+      await op.page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'reconnecting', C.status);
+      await server.start(port);
+      await op.page.locator(C.signInError).filter({ hasText: /sign-in has ended/ }).waitFor({ state: 'visible', timeout: 30_000 });
+      await op.page.getByLabel('Operator token').fill(token);
+      await op.page.getByRole('button', { name: 'Sign in' }).click();
+      await op.page.locator(C.itemOf(id)).waitFor();
+      assert.equal(await op.page.locator(C.itemOf(id)).count(), 1);
+    } finally {
+      await person.context.close();
+      await op.context.close();
+    }
+  });
+
   test('the server exits 0 on SIGTERM', async () => {
     const ms = await server.stop();
     console.log(`# server stopped in ${ms} ms`);
