@@ -58,6 +58,7 @@ struct ServerConfig {
   OperatorAccounts operators;        // --operators FILE and CHAT_OPERATOR_TOKEN; none: /v1/operator is off
   std::chrono::seconds operator_session_ttl{12 * 3600};  // a browser sign-in lasts this long
   std::size_t max_operator_sessions = 1024;
+  std::string emergency_number;  // --emergency-number: what the widget's urgent banner offers to call
   std::string kb_dir;
   std::string web_dir;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed

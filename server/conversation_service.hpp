@@ -110,6 +110,8 @@ class ConversationService {
   const dialog::Engine& engine() const { return engine_; }
   // The welcome and the banners every `started` frame carries, from the knowledge data.
   const StartedTexts& started_texts() const { return started_texts_; }
+  // The number `started` offers to call (--emergency-number); set before the first start.
+  void SetEmergencyNumber(std::string number) { started_texts_.emergency_number = std::move(number); }
 
   std::size_t Count() const { return store_.Count(); }
   std::size_t Cached() const;  // conversations in the active cache

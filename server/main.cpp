@@ -164,6 +164,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-idle-without-message", silent,
                  "seconds a chat WebSocket may send nothing (answering pings does not count) before it is closed")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--emergency-number", config.emergency_number,
+                 "the local emergency number (e.g. 112, 911, 999): started.emergency_number, so the widget's "
+                 "emergency banner offers to call it; unset, the banner says to call the local number")
+      ->check([](const std::string& n) {
+        const bool ok = !n.empty() && n.size() <= 16 && n.find_first_not_of("+0123456789") == std::string::npos &&
+                        n.find('+', 1) == std::string::npos;
+        return ok ? std::string() : std::string("digits (and a leading +), at most 16");
+      });
   app.add_option("--operators", operators_file,
                  "file of 'name sha256:HASH' lines (not writable by others): the named operators of /v1/operator "
                  "and the console at /operator (make a line with --new-operator NAME)");

@@ -433,6 +433,8 @@ std::string StartedJson(const std::string& conversation, bool resumed, const dia
                          .Done());
   }
   o.Raw("banners", banners.Done());
+  if (!texts.emergency_number.empty()) o.String("emergency_number", texts.emergency_number);
+  if (!state.operator_name.empty()) o.String("operator", state.operator_name);  // who has joined
   return std::move(o).Done();
 }
 

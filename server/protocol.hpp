@@ -130,6 +130,7 @@ struct StartedTexts {
   std::string welcome_text;  // empty: no `welcome` field
   std::vector<std::string> welcome_quick_replies;
   std::vector<Banner> banners;
+  std::string emergency_number;  // --emergency-number; empty: no `emergency_number` field
 };
 
 // Every frame below is written by server/json_writer.hpp: none of them can throw on odd input.

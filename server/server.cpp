@@ -121,6 +121,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   asio::io_context* io = nullptr;
   ConversationService service(engine, *store, config.limits, metrics,
                               [&io](std::function<void()> work) { asio::post(*io, std::move(work)); });
+  service.SetEmergencyNumber(config.emergency_number);
   // A person's message in a conversation an operator has joined goes to that operator's console.
   service.OnHandedOffMessage([&operators](const ConversationService::HandedOffMessage& m) {
     operators.SendTo(m.operator_name, JsonObject(m.text.size() + m.conversation.size() + 128)

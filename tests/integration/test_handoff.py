@@ -70,6 +70,10 @@ class HandoffTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual((await op.recv_type("joined"))["operator"], "alice")
         handoff = await person.recv_type("handoff")
         self.assertEqual((handoff["event"], handoff["operator"]), ("joined", "alice"))
+        # A reloaded page learns who is with the person from `started`.
+        reloaded = await self.person()
+        self.assertEqual((await reloaded.start(resume=cid)).get("operator"), "alice")
+        await reloaded.close()
 
         # The person's answer goes to Alice; the assistant says nothing.
         await person.send({"type": "message", "conversation": cid, "text": "no", "ref": "r1"})
@@ -132,6 +136,32 @@ class HandoffTest(unittest.IsolatedAsyncioTestCase):
                 await alice.send(frame)
                 error = await alice.recv_type("error")
                 self.assertIn(error["code"], ("bad_request", "unknown_type"))
+
+
+class EmergencyNumberTest(unittest.IsolatedAsyncioTestCase):
+    """--emergency-number: `started` carries it, so the widget's emergency banner can offer the call."""
+
+    async def test_started_carries_the_number_only_when_it_is_set(self):
+        for args, expected in ((("--emergency-number", "112"), "112"), ((), None)):
+            with self.subTest(args=args):
+                server = Server(*args)
+                self.addCleanup(server.cleanup)
+                server.start()
+                client = await harness.open_client(server)
+                started = await client.start()
+                self.assertEqual(started.get("emergency_number"), expected)
+                self.assertNotIn("operator", started)
+                await client.close()
+                server.stop_and_check()
+
+    def test_a_number_that_is_not_one_is_refused(self):
+        for number in ("call 112", "1-1-2", "", "11+2"):
+            with self.subTest(number=number):
+                server = Server("--emergency-number", number)
+                self.addCleanup(server.cleanup)
+                code, err = server.start_expect_failure()
+                self.assertNotEqual(code, 0)
+                self.assertIn("emergency-number", err)
 
 
 if __name__ == "__main__":
