@@ -104,6 +104,10 @@ class Receiver {
     return requests_.size();
   }
   int peer_closed_hung() const { return peer_closed_hung_.load(); }
+  std::vector<std::chrono::steady_clock::time_point> ArrivalTimes() {
+    std::lock_guard lock(mutex_);
+    return arrivals_;
+  }
 
  private:
   struct Conn {
@@ -134,6 +138,7 @@ class Receiver {
       requests_.push_back(Received{std::string(r.method_string()), std::string(r.target()), r.body(),
                                    std::string(r[http::field::content_type]), std::string(r["X-Backcheck-Delivery"]),
                                    std::string(r["X-Backcheck-Timestamp"]), std::string(r["X-Backcheck-Signature"])});
+      arrivals_.push_back(std::chrono::steady_clock::now());
       if (requests_.size() <= script_.size()) answer = script_[requests_.size() - 1];
     }
     signal_.Notify();
@@ -171,6 +176,7 @@ class Receiver {
   std::thread thread_;
   std::mutex mutex_;
   std::vector<Received> requests_;
+  std::vector<std::chrono::steady_clock::time_point> arrivals_;
   std::atomic<int> peer_closed_hung_{0};
 };
 
@@ -512,6 +518,46 @@ TEST_CASE("a delivery the outbox could not mark is marked again later, not POSTe
   CHECK(receiver.Count() == 1);
   CHECK(webhook.delivered() == 1);
   CHECK(webhook.failed_attempts() == 2);
+}
+
+TEST_CASE("a receiver that does not answer in time is given up on and tried again", "[webhook]") {
+  Signal signal;
+  Receiver receiver(signal, {Receiver::Answer::kHang});
+  TestOutbox outbox(signal);
+  outbox.Add(Event(1));
+  Io io;
+  auto options = Options(receiver.Url());
+  options.request_timeout = 200ms;
+  EscalationWebhook webhook(io.ioc, options, outbox);
+  webhook.Start();
+  REQUIRE(signal.WaitFor([&] { return outbox.IsDelivered(1) && webhook.delivered() == 1; }));
+  CHECK(receiver.Count() == 2);
+  CHECK(webhook.failed_attempts() == 1);
+  CHECK(signal.WaitFor([&] { return receiver.peer_closed_hung() == 1; }));  // the timed-out connection was closed
+}
+
+TEST_CASE("retries wait at least half the back-off, which doubles up to its cap", "[webhook]") {
+  Signal signal;
+  using A = Receiver::Answer;
+  Receiver receiver(signal, {A::kServerError, A::kServerError, A::kServerError, A::kServerError});
+  TestOutbox outbox(signal);
+  outbox.Add(Event(1));
+  Io io;
+  auto options = Options(receiver.Url());
+  options.initial_backoff = 60ms;
+  options.max_backoff = 120ms;
+  EscalationWebhook webhook(io.ioc, options, outbox);
+  webhook.Start();
+  REQUIRE(signal.WaitFor([&] { return outbox.IsDelivered(1) && webhook.delivered() == 1; }));
+  const auto at = receiver.ArrivalTimes();
+  REQUIRE(at.size() == 5);
+  // Back-offs 60, 120, 120, 120 ms (capped); each wait is jittered within [half, all] of it. Only
+  // lower bounds are checked: a slow machine cannot make them fail.
+  const std::vector<std::chrono::milliseconds> at_least = {30ms, 60ms, 60ms, 60ms};
+  for (std::size_t i = 0; i < at_least.size(); ++i) {
+    CHECK(at[i + 1] - at[i] >= at_least[i]);
+  }
+  CHECK(webhook.failed_attempts() == 4);
 }
 
 TEST_CASE("webhook URLs and secrets", "[webhook]") {
