@@ -538,9 +538,11 @@
           const t = { role: "user", text: f.text, seq: f.seq, escalated: !!f.escalated };
           c.turns.set(turnKey(t), t);
         }
-        if (typeof f.urgency === "string" && (RANK[f.urgency] || 0) > (RANK[c.urgency] || 0)) c.urgency = f.urgency;
-        // A red flag is answered by the assistant at once: fetch that reply.
-        if (f.escalated || (RANK[f.urgency] || 0) > 0) fetchTranscript(id);
+        const rose = typeof f.urgency === "string" && (RANK[f.urgency] || 0) > (RANK[c.urgency] || 0);
+        if (rose) c.urgency = f.urgency;
+        // A red flag that escalates is answered by the assistant at once: fetch that reply (no
+        // frame carries it to the console).
+        if (f.escalated || rose) fetchTranscript(id);
         break;
       }
       case "error": {

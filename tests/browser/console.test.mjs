@@ -200,6 +200,8 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
     const person = await newPage(browser);
     const op = await newConsole();
     const careTeamSeen = loadKbFile('flow.jsonc').texts.care_team_seen;
+    const sent = []; // what the console sends on its socket
+    op.page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => { try { sent.push(JSON.parse(String(payload))); } catch { /* not JSON */ } }));
     try {
       await signIn(op.page);
       // The person reports an urgent red flag (a fever): the escalation appears live.
@@ -285,6 +287,9 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
       await op.page.locator(`${C.item}[data-id="${emergencyId}"]`).waitFor({ state: 'detached' });
       await person.page.locator(S.notice).nth(1).waitFor({ state: 'visible' }); // escalation_acknowledged
       assert.equal(await op.page.locator(C.note).inputValue(), '', 'the note field is cleared after the ack');
+      assert.deepEqual(sent.filter((f) => f.type === 'ack'), [{ type: 'ack', id: emergencyId, note: 'Called her; ambulance on the way' }],
+        'the ack carries the note');
+      assert.deepEqual(sent.filter((f) => f.type !== 'ack').map((f) => f.type), ['claim', 'join', 'say', 'leave']);
       await op.page.locator(C.ack).click(); // the conversation's remaining (urgent) escalation
       await op.page.locator(C.itemOf(id)).waitFor({ state: 'detached' });
 
@@ -343,6 +348,15 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
         await op.page.locator(C.itemOf(idC)).click();
         await op.page.locator(C.claim).click();
         await op2.page.locator(C.itemOf(idC) + ' .op-item-claim').filter({ hasText: `Claimed by ${OPERATOR}` }).waitFor();
+        // A console opened after the claim learns it from the transcript's claimed_by.
+        const op3 = await newConsole();
+        try {
+          await signIn(op3.page);
+          await op3.page.locator(C.itemOf(idC) + ' .op-item-claim').filter({ hasText: `Claimed by ${OPERATOR}` }).waitFor();
+          assert.equal(await op3.page.locator(C.itemOf(idA) + ' .op-item-claim').textContent(), 'Not claimed');
+        } finally {
+          await op3.context.close();
+        }
         for (const id of [idA, idB, idC]) {
           await op.page.locator(C.itemOf(id)).click();
           await op.page.locator(C.ack).click();
