@@ -14,6 +14,10 @@
 // later ones back (they go in order once it answers) and is retried with exponential back-off
 // and jitter. Everything runs on a strand of the given io_context; Wake and Stop may be called
 // from any thread.
+//
+// Several instances on one database each run a webhook over the same outbox: an escalation may
+// then be POSTed by more than one of them (receivers deduplicate by X-Backcheck-Delivery) unless
+// the outbox hands each pending one to one instance at a time.
 #pragma once
 
 #include <utility>  // before any Boost header (server/beast.hpp)
@@ -60,9 +64,10 @@ std::string WebhookSignature(const std::string& secret, std::int64_t unix_second
 
 class EscalationWebhook {
  public:
-  // Throws std::invalid_argument for a bad URL or an empty secret (a start-up error). `outbox`
-  // must outlive every handler of `ioc` (declare it before the io_context). Delivers nothing
-  // until Start.
+  // Throws std::invalid_argument for a bad URL or an empty secret, boost::system::system_error
+  // for a ca_file that cannot be read (start-up errors). `outbox` must outlive every handler of
+  // `ioc` (declare it before the io_context); this object must be destroyed before `ioc` (a late
+  // callback of the outbox is then dropped, not posted). Delivers nothing until Start.
   EscalationWebhook(boost::asio::io_context& ioc, WebhookOptions options, WebhookOutbox& outbox);
   ~EscalationWebhook();  // Stop()
   EscalationWebhook(const EscalationWebhook&) = delete;
