@@ -193,7 +193,16 @@ http::response<http::string_body> HttpSession::Handle(const Request& req) {
   }
   if (path == "/metrics") {
     context_.metrics.store_healthy.store(context_.service.StoreHealthy());
-    return Respond(req, http::status::ok, context_.metrics.Render(context_.service.Count(), context_.service.engine().detector().SetFallbacks()),
+    Metrics::Escalations escalations;
+    auto& log = context_.store.escalations();
+    escalations.unacknowledged = log.UnacknowledgedCount();
+    // Ids grow with time, so the lowest unacknowledged id is the oldest (give or take a retry).
+    if (const auto oldest = log.Unacknowledged(0, 1); !oldest.empty()) {
+      escalations.oldest_age_seconds = std::max(0.0, static_cast<double>(UnixMillis() - oldest.front().at_ms) / 1000.0);
+    }
+    return Respond(req, http::status::ok,
+                   context_.metrics.Render(context_.service.Count(), context_.service.engine().detector().SetFallbacks(),
+                                           escalations),
                    "text/plain; version=0.0.4; charset=utf-8");
   }
   // The operators' console (web/operator.html) at its short address; it signs in by itself.

@@ -32,7 +32,8 @@ void Metrics::ErrorSent(ErrorCode code) {
   }
 }
 
-std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks) const {
+std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks,
+                            Escalations escalations) const {
   std::string out;
   char line[256];
   auto add = [&](const char* fmt, auto... args) {
@@ -42,6 +43,12 @@ std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_se
   auto u = [](const std::atomic<std::uint64_t>& a) { return static_cast<unsigned long long>(a.load(std::memory_order_relaxed)); };
   out += "# HELP backcheck_connections_open Open chat WebSocket connections.\n# TYPE backcheck_connections_open gauge\n";
   add("backcheck_connections_open %lld\n", static_cast<long long>(connections_open.load()));
+  out += "# HELP backcheck_escalations_unacknowledged Escalations no operator has acknowledged yet.\n"
+         "# TYPE backcheck_escalations_unacknowledged gauge\n";
+  add("backcheck_escalations_unacknowledged %zu\n", escalations.unacknowledged);
+  out += "# HELP backcheck_escalation_oldest_unacknowledged_age_seconds Age of the oldest unacknowledged escalation "
+         "(0: none).\n# TYPE backcheck_escalation_oldest_unacknowledged_age_seconds gauge\n";
+  add("backcheck_escalation_oldest_unacknowledged_age_seconds %.3f\n", escalations.oldest_age_seconds);
   out += "# HELP backcheck_conversations Conversations held.\n# TYPE backcheck_conversations gauge\n";
   add("backcheck_conversations %zu\n", conversations);
   out += "# HELP backcheck_messages_received_total User messages received.\n# TYPE backcheck_messages_received_total counter\n";

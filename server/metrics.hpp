@@ -13,6 +13,12 @@
 
 namespace backcheck::server {
 
+// What the escalation log holds at render time, for an alert that pages someone.
+struct EscalationGauges {
+  std::size_t unacknowledged = 0;
+  double oldest_age_seconds = 0;  // of the oldest unacknowledged one; 0 when there is none
+};
+
 class Metrics {
  public:
   explicit Metrics(std::vector<std::string> intent_ids);
@@ -41,7 +47,9 @@ class Metrics {
 
   // `conversations`: how many the store holds now; `red_flag_set_fallbacks`: messages the red-flag
   // pattern set could not decide and that were matched pattern by pattern (the detector's count).
-  std::string Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks = 0) const;
+  using Escalations = EscalationGauges;
+  std::string Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks = 0,
+                     Escalations escalations = {}) const;
 
  private:
   static constexpr std::array<double, 14> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

@@ -25,6 +25,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id, std::size_t limit) const override {
     return backlog_.Page(after_id, limit);
   }
+  std::size_t UnacknowledgedCount() const override { return backlog_.Size(); }
   void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override { listener_ = std::move(listener); }
 

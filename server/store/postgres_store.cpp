@@ -1368,6 +1368,8 @@ std::vector<EscalationEvent> PostgresStore::Unacknowledged(std::int64_t after_id
   return backlog_.Page(after_id, limit);
 }
 
+std::size_t PostgresStore::UnacknowledgedCount() const { return backlog_.Size(); }
+
 void PostgresStore::Subscribe(Listener listener) {
   std::lock_guard lock(log_mutex_);
   listener_ = std::move(listener);

@@ -103,6 +103,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   // EscalationLog
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id = 0,
                                               std::size_t limit = SIZE_MAX) const override;
+  std::size_t UnacknowledgedCount() const override;
   void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override;
 

@@ -119,6 +119,8 @@ class EscalationLog {
   // the store keeps current (on another instance's escalation or ack too); never blocks.
   virtual std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id = 0,
                                                       std::size_t limit = SIZE_MAX) const = 0;
+  // How many are unacknowledged (this instance's copy, like Unacknowledged).
+  virtual std::size_t UnacknowledgedCount() const { return Unacknowledged().size(); }
   // Marks an escalation acknowledged by `by` (an operator's name; "" when unnamed), durably,
   // then calls `done(found)`: false when no unacknowledged escalation has this id.
   virtual void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) = 0;

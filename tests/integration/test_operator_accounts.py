@@ -9,6 +9,7 @@ Run: /usr/bin/python3 tests/integration/test_operator_accounts.py --server build
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -82,10 +83,24 @@ class NamedOperatorsTest(AccountsTestCase):
         event = await alice.recv_type("escalation")
         self.assertEqual(event["conversation"], cid)
         self.assertEqual((await bob.recv_type("escalation"))["id"], event["id"])
+        waiting = harness.parse_metrics(harness.http_request(server, "GET", "/metrics").body.decode())
+        self.assertEqual(harness.metric_value(waiting, "backcheck_escalations_unacknowledged"), 1)
+        self.assertGreaterEqual(harness.metric_value(waiting, "backcheck_escalation_oldest_unacknowledged_age_seconds"), 0)
         await bob.send({"type": "ack", "id": event["id"]})
         for op in (alice, bob):
             acked = await op.recv_type("acked")
             self.assertEqual((acked["id"], acked["by"], acked["conversation"]), (event["id"], "bob", cid))
+        done = harness.parse_metrics(harness.http_request(server, "GET", "/metrics").body.decode())
+        self.assertEqual(harness.metric_value(done, "backcheck_escalations_unacknowledged"), 0)
+        self.assertEqual(harness.metric_value(done, "backcheck_escalation_oldest_unacknowledged_age_seconds"), 0)
+
+    def test_every_metric_the_shipped_alert_rules_use_exists(self):
+        server = self.make_server()
+        names = {n for n, _, _ in harness.parse_metrics(harness.http_request(server, "GET", "/metrics").body.decode())}
+        rules = (Path(__file__).resolve().parents[2] / "deploy/prometheus/backcheck-alerts.yml").read_text()
+        used = set(re.findall(r"\bbackcheck_[a-z_]+", rules))
+        self.assertTrue(used)
+        self.assertEqual(used - names, set(), "metrics the alert rules use but /metrics does not have")
 
     async def test_a_wrong_or_missing_token_is_refused_and_the_file_holds_no_token(self):
         server = self.make_server()
