@@ -430,7 +430,7 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
     }
   });
 
-  test('7. keyboard: sign in, pick an escalation, claim, with a visible focus', { timeout: 60_000 }, async () => {
+  test('7. keyboard: sign in, Tab to an escalation, Enter opens it and moves the focus, a visible focus ring', { timeout: 60_000 }, async () => {
     const { context, page } = await newConsole();
     try {
       await page.goto(server.origin + '/operator', { waitUntil: 'load' });
@@ -529,6 +529,27 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
       await op.page.getByRole('button', { name: 'Sign in' }).click();
       await op.page.locator(C.itemOf(id)).waitFor();
       assert.equal(await op.page.locator(C.itemOf(id)).count(), 1);
+    } finally {
+      await person.context.close();
+      await op.context.close();
+    }
+  });
+
+  test('10. the age of an escalation updates as time passes', { timeout: 60_000 }, async () => {
+    const person = await newPage(browser);
+    const op = await newConsole();
+    try {
+      await gotoDemo(person.page, server); await openPanel(person.page);
+      await sendMessage(person.page, 'I have a fever');
+      const id = await conversationOf(person.page);
+      await op.page.clock.install(); // the page's clock, moved on by the test (no waiting)
+      await signIn(op.page);
+      const age = op.page.locator(C.itemOf(id) + ' .op-age');
+      await age.filter({ hasText: /just now|s ago/ }).waitFor();
+      await op.page.clock.fastForward('05:00');
+      await age.filter({ hasText: /^5 min ago$/ }).waitFor();
+      await op.page.clock.fastForward('02:00:00');
+      await age.filter({ hasText: /^2 h ago$/ }).waitFor();
     } finally {
       await person.context.close();
       await op.context.close();
