@@ -538,11 +538,11 @@
           const t = { role: "user", text: f.text, seq: f.seq, escalated: !!f.escalated };
           c.turns.set(turnKey(t), t);
         }
-        const rose = typeof f.urgency === "string" && (RANK[f.urgency] || 0) > (RANK[c.urgency] || 0);
-        if (rose) c.urgency = f.urgency;
-        // A red flag that escalates is answered by the assistant at once: fetch that reply (no
-        // frame carries it to the console).
-        if (f.escalated || rose) fetchTranscript(id);
+        if (typeof f.urgency === "string" && (RANK[f.urgency] || 0) > (RANK[c.urgency] || 0)) c.urgency = f.urgency;
+        // The assistant still answers a red flag (or asks a safety question) at once, and no frame
+        // brings that answer to the console, so the transcript is fetched again after each message
+        // (the message itself is shown now, without waiting for that).
+        fetchTranscript(id);
         break;
       }
       case "error": {

@@ -253,11 +253,19 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
       assert.equal((await opMsg.locator('.bc-author-name').textContent()).trim(), OPERATOR);
       await waitForTranscript(op.page, (t) => t.some((x) => x.role === 'operator' && x.who === 'alice'), 'the operator\'s line');
 
-      // The person answers: it appears in the console (no reply from the assistant).
+      // The person answers: it appears in the console live (user_message), even while the console
+      // cannot fetch the transcript (held here); no reply from the assistant.
+      const held = [];
+      let holding = true;
+      await op.page.route('**/v1/operator/conversations/**', (route) => (holding ? held.push(route) : route.continue()));
       const assistantsBefore = await countOf(person.page, S.assistant);
       await personSays(person.page, 'About 38.5 since this morning');
       await waitForTranscript(op.page, (t) => t.length && t[t.length - 1].role === 'user' && t[t.length - 1].text === 'About 38.5 since this morning', 'the person\'s answer');
       assert.equal(await countOf(person.page, S.assistant), assistantsBefore, 'the assistant stayed silent');
+      assert.ok(held.length > 0, 'the console asked for the transcript (held)');
+      holding = false;
+      for (const r of held) await r.continue();
+      await op.page.unroute('**/v1/operator/conversations/**');
 
       // A red flag during the handoff: the assistant answers it at once, it escalates further.
       const red = 'Now my legs are numb and I can\'t control my bladder';
