@@ -325,6 +325,45 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
     }
   });
 
+  test('3b. chest pain, then another emergency flag during the handoff: guidance in the widget, the flag and the guidance in the console', { timeout: 90_000 }, async () => {
+    const person = await newPage(browser);
+    const op = await newConsole();
+    try {
+      await signIn(op.page);
+      await gotoDemo(person.page, server);
+      await openPanel(person.page);
+      await sendMessage(person.page, 'I have chest pain');
+      const id = await conversationOf(person.page);
+      await op.page.locator(C.itemOf(id)).waitFor();
+      assert.equal((await readQueue(op.page)).find((e) => e.conversation === id).levelText, 'Emergency');
+      await op.page.locator(C.itemOf(id)).click();
+      await op.page.locator(C.join).click();
+      await person.page.locator(`${S.handoff}[data-event="joined"]`).waitFor({ state: 'visible' });
+      await op.page.waitForFunction((sel) => !document.querySelector(sel).disabled, C.say);
+      const before = await countOf(person.page, S.assistant);
+      await personSays(person.page, 'my legs are numb and I can\'t control my bladder');
+      await person.page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [S.assistant, before]);
+      await person.page.locator(`${S.banner}[data-level="emergency"]`).waitFor({ state: 'visible' });
+      await waitForTranscript(op.page, (t) => t.length >= 2 && /legs are numb/.test(t[t.length - 2].text) &&
+        t[t.length - 1].role === 'assistant', 'the flag and the assistant\'s guidance after it');
+      await op.page.locator('.op-facts dd').filter({ hasText: /cord signs/ }).waitFor();
+      // Informative: the server escalates only when the urgency rises, so a second emergency flag
+      // makes no new escalation (see the report); not asserted, the server may change.
+      console.log(`# 3b: open escalations of the conversation after the second emergency flag: ${(await readQueue(op.page)).filter((e) => e.conversation === id).length}`);
+      await op.page.locator(C.leave).click();
+      await person.page.locator(`${S.handoff}[data-event="left"]`).waitFor({ state: 'visible' });
+      for (const e of (await readQueue(op.page)).filter((x) => x.conversation === id)) {
+        await op.page.locator(`${C.item}[data-id="${e.id}"]`).click();
+        await op.page.locator(C.ack).click();
+        await op.page.locator(`${C.item}[data-id="${e.id}"]`).waitFor({ state: 'detached' });
+      }
+      assertClean(op.rec, server, { allowConsole: [FAVICON_404, SIGN_IN_401] });
+    } finally {
+      await person.context.close();
+      await op.context.close();
+    }
+  });
+
   test('4. the queue: emergencies first, then oldest; what another operator sees live', { timeout: 120_000 }, async () => {
     const a = await newPage(browser);
     const b = await newPage(browser);
