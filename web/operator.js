@@ -75,6 +75,7 @@
   const RANK = { emergency: 3, urgent: 2, see_doctor: 1, none: 0 };
   const MAX_PAGES = 25;        // transcript pages of 200 turns fetched back (5,000 turns)
   const AGE_TICK_MS = 15000;   // how often ages are redrawn
+  const BACKGROUND_FETCHES = 4; // transcripts fetched at once for the queue's "claimed by"
 
   // ---- DOM helpers ----
   function el(tag, attrs, ...children) {
@@ -116,6 +117,7 @@
   const escalations = new Map(); // id -> escalation frame (open ones only)
   const convs = new Map();       // conversation id -> {claimed_by, operator, urgency, red_flags, turns: Map, loaded, loading, error, pendingSays: []}
   let selected = null;           // {conversation, escalation (id or null)}
+  let generation = 0;            // bumped on sign-out: answers to older requests are dropped
   const acked = new Set();       // ids acknowledged while we watched (a slow transcript must not bring them back)
   const inflight = [];           // actions sent, not yet confirmed: {type, conversation, id?, text?}
 
@@ -348,6 +350,7 @@
     if (c.loading) { c.again = true; return c.loading; }
     // Escalations known before the fetch were committed before it: one of them missing from the
     // answer's `unacknowledged` has been acknowledged (e.g. while we were disconnected).
+    const gen = generation;
     const knownBefore = new Set([...escalations.values()].filter((e) => e.conversation === id).map((e) => e.id));
     c.loading = (async () => {
       try {
@@ -357,7 +360,7 @@
         for (let page = 0; page < MAX_PAGES; page++) {
           const url = API + "/conversations/" + encodeURIComponent(id) + (before != null ? "?before=" + before : "");
           const res = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-          if (res.status === 401) { sessionEnded(); return; }
+          if (res.status === 401) { if (gen === generation) sessionEnded(); return; }
           if (!res.ok) { c.error = fill(TEXTS.loadFailed, { n: res.status }); return; }
           const body = await res.json();
           if (!first) first = body;
@@ -366,7 +369,7 @@
           if (!body.history_more || !history.length) break;
           before = Math.min(...history.map((t) => t.seq));
         }
-        if (!first) return;
+        if (!first || gen !== generation) return; // signed out meanwhile
         c.error = "";
         c.claimed_by = str(first.claimed_by);
         c.operator = str(first.operator);
@@ -394,6 +397,19 @@
       }
     })();
     return c.loading;
+  }
+
+  // Transcripts fetched only for claimed_by, at most BACKGROUND_FETCHES at a time, in order.
+  const backgroundQueue = [];
+  let backgroundRunning = 0;
+  function background(id) {
+    if (id != null && !backgroundQueue.includes(id)) backgroundQueue.push(id);
+    while (backgroundRunning < BACKGROUND_FETCHES && backgroundQueue.length) {
+      const next = backgroundQueue.shift();
+      if (conv(next).fetchedOnce) continue;
+      backgroundRunning += 1;
+      Promise.resolve(fetchTranscript(next)).finally(() => { backgroundRunning -= 1; background(null); });
+    }
   }
 
   // ---- selection (kept in the address's #, so a reload opens the same conversation) ----
@@ -499,8 +515,10 @@
         escalations.set(f.id, f);
         if ((RANK[f.level] || 0) > (RANK[c.urgency] || 0)) c.urgency = f.level;
         if (Date.now() - Date.parse(f.at) < 60000) announce(fill(TEXTS.newEscalation, { level: levelName(f.level).toLowerCase(), flags: flagText(f.flags) }));
-        // Who has claimed it, and (for the open conversation) the reply that came with it.
-        if (!c.fetchedOnce || (selected && selected.conversation === id)) fetchTranscript(id);
+        // Who has claimed it (a few at a time: a long backlog must not fire hundreds of requests),
+        // and for the open conversation the reply that came with it.
+        if (selected && selected.conversation === id) fetchTranscript(id);
+        else if (!c.fetchedOnce) background(id);
         break;
       }
       case "acked": {
@@ -649,6 +667,8 @@
     acked.clear();
     convs.clear();
     inflight.length = 0;
+    backgroundQueue.length = 0;
+    generation += 1;
     selected = null;
     attempt = 0;
     transcript.replaceChildren();
