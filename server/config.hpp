@@ -58,6 +58,8 @@ struct ServerConfig {
   OperatorAccounts operators;        // --operators FILE and CHAT_OPERATOR_TOKEN; none: /v1/operator is off
   std::chrono::seconds operator_session_ttl{12 * 3600};  // a browser sign-in lasts this long
   std::size_t max_operator_sessions = 1024;
+  std::string escalation_webhook;  // --escalation-webhook URL: each escalation POSTed there (docs/webhook.md)
+  std::string webhook_secret;      // BACKCHECK_WEBHOOK_SECRET: the HMAC key of its signature
   std::string emergency_number;  // --emergency-number: what the widget's urgent banner offers to call
   std::string kb_dir;
   std::string web_dir;

@@ -172,6 +172,9 @@ int main(int argc, char** argv) {
                         n.find('+', 1) == std::string::npos;
         return ok ? std::string() : std::string("digits (and a leading +), at most 16");
       });
+  app.add_option("--escalation-webhook", config.escalation_webhook,
+                 "POST each escalation here (http:// or https://), signed with BACKCHECK_WEBHOOK_SECRET, retried "
+                 "with back-off from the store until a 2xx (docs/webhook.md); needs --store sqlite");
   app.add_option("--operators", operators_file,
                  "file of 'name sha256:HASH' lines (not writable by others): the named operators of /v1/operator "
                  "and the console at /operator (make a line with --new-operator NAME)");
@@ -197,6 +200,15 @@ int main(int argc, char** argv) {
     }
   }
   if (const char* token = std::getenv("CHAT_OPERATOR_TOKEN")) config.operators.AddUnnamed(token);
+  if (!config.escalation_webhook.empty()) {
+    const char* secret = std::getenv("BACKCHECK_WEBHOOK_SECRET");
+    if (!secret || std::strlen(secret) < 16) {
+      std::cerr << "chat-server: --escalation-webhook needs BACKCHECK_WEBHOOK_SECRET in the environment (at least 16 "
+                   "characters; e.g. openssl rand -hex 32), the key receivers check the signature with\n";
+      return 2;
+    }
+    config.webhook_secret = secret;
+  }
   config.operator_session_ttl = std::chrono::seconds(static_cast<std::int64_t>(operator_session_hours * 3600));
   if (const char* url = std::getenv("BACKCHECK_DATABASE_URL"); url && config.database_url.empty()) {
     config.database_url = url;

@@ -9,6 +9,7 @@
 #include "server/conversation_service.hpp"
 #include "server/http_session.hpp"
 #include "server/server_context.hpp"
+#include "server/webhook/webhook_slot.hpp"
 #include "server/json_writer.hpp"
 #include "server/store/memory_store.hpp"
 #include "server/store/postgres_store.hpp"
@@ -104,12 +105,16 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   ConversationConnections pushes;  // before the store: its threads push until it is destroyed
   std::unique_ptr<ConversationStore> store = OpenStore(config, engine);
   OperatorHub operators;
+  WebhookSlot webhook;  // set once the io_context exists; woken by every durable escalation
   // An acknowledgement made on any instance tells the operators, and the person on whichever
   // connection of this instance holds their conversation.
   auto seen = std::make_shared<const PushedNotice>(
       PushedNotice::Notice("escalation_acknowledged", engine.kb().flow.Text("care_team_seen")));
   store->escalations().Subscribe(EscalationLog::Listener{
-      [&operators](const EscalationEvent& event) { operators.Publish(event); },
+      [&operators, &webhook](const EscalationEvent& event) {
+        operators.Publish(event);
+        webhook.Wake();
+      },
       [&operators, &pushes, seen](const EscalationEvent& event, const std::string& by) {
         operators.Broadcast(JsonObject(64 + by.size()).String("type", "acked").Int("id", event.id)
                                 .String("conversation", event.conversation).String("by", by).Done());
@@ -148,6 +153,19 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
     asio::post(ioc, std::move(work));
   });
 
+  if (!config.escalation_webhook.empty()) {
+    auto* outbox = dynamic_cast<WebhookOutbox*>(store.get());
+    if (!outbox) throw std::runtime_error("--escalation-webhook needs --store sqlite (the outbox is kept in its database)");
+    WebhookOptions options;
+    options.url = config.escalation_webhook;
+    options.secret = config.webhook_secret;
+    try {
+      webhook.Set(std::make_shared<EscalationWebhook>(ioc, std::move(options), *outbox));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(std::string("--escalation-webhook: ") + e.what());
+    }
+  }
+
   beast::error_code ec;
   const auto address = asio::ip::make_address(config.host, ec);
   if (ec) throw std::runtime_error("--host " + config.host + " is not an IP address");
@@ -167,6 +185,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
             << std::endl;  // std::endl: flushed, the line callers wait for
 
   std::make_shared<Listener>(ioc, acceptor, context)->Accept();
+  webhook.Start();  // what a previous run left undelivered, then each new escalation
 
   // Expired conversations are purged every tenth of the shorter expiry (at least every second,
   // at most once a minute); idle client addresses are forgotten at the same time.
@@ -211,6 +230,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc, &metrics] { RunLoop(ioc, metrics); });
   RunLoop(ioc, metrics);
   for (auto& t : pool) t.join();
+  webhook.Reset();  // before the store it reads and the io_context it runs on
   // Commit what is queued while the service, metrics and operators its completions use are alive.
   store.reset();
   return 0;

@@ -117,6 +117,13 @@ CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
     R"sql(
 ALTER TABLE turn_log ADD COLUMN author TEXT;  -- the operator who wrote the reply; NULL: the assistant
 )sql",
+    // 7: the escalation webhook's outbox (issue 16): when each escalation was delivered, so a
+    // restart neither loses nor repeats one. What is still to send is what nobody has delivered
+    // nor acknowledged (a page is for an escalation nobody has seen).
+    R"sql(
+ALTER TABLE escalations ADD COLUMN webhook_at INTEGER;  -- Unix ms of the 2xx; NULL: not delivered
+CREATE INDEX escalations_webhook_pending ON escalations (id) WHERE webhook_at IS NULL;
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -367,21 +374,50 @@ std::string SqliteStore::ReadKeySecret(Connection& db) {
   return secret;
 }
 
+namespace {
+// A row of `SELECT id, conversation, level, flags, text, at FROM escalations`.
+EscalationEvent EscalationAt(sqlite3_stmt* s) {
+  EscalationEvent e;
+  e.id = sqlite3_column_int64(s, 0);
+  e.conversation = Column(s, 1);
+  e.level = knowledge::ParseUrgency(Column(s, 2)).value_or(knowledge::Urgency::kUrgent);
+  e.flags = FlagList(Column(s, 3));
+  e.text = Column(s, 4);
+  e.at_ms = sqlite3_column_int64(s, 5);
+  return e;
+}
+}  // namespace
+
 void SqliteStore::LoadBacklog() {
   Connection& db = *writer_db_;
   sqlite3_stmt* s =
       db.Statement("SELECT id, conversation, level, flags, text, at FROM escalations WHERE acked_at IS NULL ORDER BY id");
-  while (db.Row(s)) {
-    EscalationEvent e;
-    e.id = sqlite3_column_int64(s, 0);
-    e.conversation = Column(s, 1);
-    e.level = knowledge::ParseUrgency(Column(s, 2)).value_or(knowledge::Urgency::kUrgent);
-    e.flags = FlagList(Column(s, 3));
-    e.text = Column(s, 4);
-    e.at_ms = sqlite3_column_int64(s, 5);
-    backlog_.Add(e);
-  }
+  while (db.Row(s)) backlog_.Add(EscalationAt(s));
   sqlite3_reset(s);
+}
+
+void SqliteStore::Pending(std::int64_t after_id, std::size_t limit,
+                          std::function<void(std::vector<EscalationEvent>)> done) {
+  EnqueueRead([this, after_id, limit, done = std::move(done)] {
+    std::vector<EscalationEvent> pending;
+    try {
+      Connection& db = *reader_db_;
+      sqlite3_stmt* s = db.Statement(
+          "SELECT id, conversation, level, flags, text, at FROM escalations "
+          "WHERE webhook_at IS NULL AND acked_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2");
+      Bind(s, 1, after_id);
+      Bind(s, 2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+      while (db.Row(s)) pending.push_back(EscalationAt(s));
+      sqlite3_reset(s);
+    } catch (const StoreError& e) {
+      std::cerr << "chat-server: " << e.what() << "\n";  // the webhook asks again later
+    }
+    done(std::move(pending));
+  });
+}
+
+void SqliteStore::MarkDelivered(std::int64_t id, std::function<void(bool ok)> done) {
+  Enqueue(Delivered{id, std::move(done)});
 }
 
 // ---- reads ------------------------------------------------------------------------------------
@@ -752,6 +788,12 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
         Bind(s, 3, a->by);
         db.Step(s);
         results[i] = db.Changes() > 0 ? CommitResult::kCommitted : CommitResult::kConflict;
+      } else if (auto* d = std::get_if<Delivered>(&batch[i])) {
+        sqlite3_stmt* s = db.Statement("UPDATE escalations SET webhook_at = ?2 WHERE id = ?1");
+        Bind(s, 1, d->id);
+        Bind(s, 2, UnixMillis());
+        db.Step(s);
+        results[i] = CommitResult::kCommitted;
       } else if (auto* p = std::get_if<Purging>(&batch[i])) {
         // A scan: it runs once in a while, and an index on last_active would cost every turn.
         sqlite3_stmt* s = db.Statement(
@@ -828,6 +870,8 @@ void SqliteStore::Settle(std::vector<Job>& batch, const std::vector<CommitResult
       Guarded([&] { w->done(results[i], written ? w->record.escalation : std::nullopt); });
     } else if (auto* a = std::get_if<Ack>(&batch[i])) {
       Guarded([&] { a->done(written); });
+    } else if (auto* d = std::get_if<Delivered>(&batch[i])) {
+      Guarded([&] { d->done(written); });
     }
   }
 }

@@ -34,15 +34,16 @@
 
 #include "server/store/escalation_backlog.hpp"
 #include "server/store/store.hpp"
+#include "server/webhook/webhook_outbox.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace backcheck::server {
 
-class SqliteStore final : public ConversationStore, public EscalationLog {
+class SqliteStore final : public ConversationStore, public EscalationLog, public WebhookOutbox {
  public:
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
   static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
   static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting
@@ -73,6 +74,10 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
   void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override { listener_ = std::move(listener); }
 
+  // WebhookOutbox: pending ones are read on the reader thread; a delivery is marked by the writer.
+  void Pending(std::int64_t after_id, std::size_t limit, std::function<void(std::vector<EscalationEvent>)> done) override;
+  void MarkDelivered(std::int64_t id, std::function<void(bool ok)> done) override;
+
   // For tests and benchmarks: how many transactions the writer has committed.
   std::uint64_t Commits() const { return commits_.load(); }
   // ...and how many checkpoints its checkpointer has run.
@@ -92,7 +97,11 @@ class SqliteStore final : public ConversationStore, public EscalationLog {
     TurnRecord record;
     CommitDone done;
   };
-  using Job = std::variant<Write, Ack, Purging>;
+  struct Delivered {  // the webhook's 2xx for an escalation
+    std::int64_t id;
+    std::function<void(bool)> done;
+  };
+  using Job = std::variant<Write, Ack, Purging, Delivered>;
   using Read = std::function<void()>;  // runs on the reader thread
 
   class Connection;  // one sqlite3 handle and its prepared statements (sqlite_store.cpp)
