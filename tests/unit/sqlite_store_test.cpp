@@ -356,8 +356,9 @@ TEST_CASE("a file that is not a database is refused and left as it was", "[sqlit
 TEST_CASE("a database from a newer server is refused", "[sqlite]") {
   TempDir dir;
   { SqliteStore store(dir.path()); }
-  Sql(dir.db(), "INSERT INTO schema_migrations (version, applied_at) VALUES (7, 0)");
-  CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains("schema version 7, newer than this server knows (" +
+  const std::string newer = std::to_string(SqliteStore::kSchemaVersion + 1);
+  Sql(dir.db(), "INSERT INTO schema_migrations (version, applied_at) VALUES (" + newer + ", 0)");
+  CHECK_THROWS_WITH(SqliteStore(dir.path()), Catch::Contains("schema version " + newer + ", newer than this server knows (" +
                                                              std::to_string(SqliteStore::kSchemaVersion) + ")"));
 }
 
