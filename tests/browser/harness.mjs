@@ -10,6 +10,7 @@
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -648,4 +649,26 @@ export async function waitUnclipped(page, selector, { whole = true, last = false
     const why = await page.evaluate(check, [selector, whole, last]);
     throw new Error(`not fully shown within ${timeout} ms: ${why || e.message}`);
   }
+}
+
+const AXE_SOURCE = path.join(REPO, 'node_modules', 'axe-core', 'axe.min.js');
+
+/** axe-core on the page: logs every violation, fails on a serious or critical one. */
+export async function runAxe(page, label) {
+  await waitForAnimations(page);
+  await page.addScriptTag({ content: fs.readFileSync(AXE_SOURCE, 'utf8') });
+  const results = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+    }));
+  });
+  const bad = results.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of results) {
+    console.log(`# axe (${label}) ${v.impact} ${v.id}: ${v.help}`);
+    for (const n of v.nodes) console.log(`#     ${n.target}: ${(n.summary || '').replace(/\n/g, ' / ')}`);
+  }
+  assert.deepEqual(bad.map((v) => `${v.impact} ${v.id} (${v.nodes.map((n) => n.target).join(', ')})`), [],
+    `axe-core (${label}) serious/critical violations`);
 }

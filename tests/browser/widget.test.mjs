@@ -30,7 +30,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   REPO, RECONNECT_TIMEOUT, S, OperatorSocket, Server, TIMEOUT, assertClean, countOf, focusIndicator, gotoDemo,
   kbBanners, kbWelcome, launchBrowser, loadKbFile, makeWebDir, missingPrerequisites, newPage, openPanel,
-  readMessages, recordServerFrames, screenshotPath, sendMessage, waitForAnimations, waitUnclipped,
+  readMessages, recordServerFrames, runAxe, screenshotPath, sendMessage, waitForAnimations, waitUnclipped,
   waitForMessages, waitForMoreThan, waitForStatus, waitForUserMessage, writeKbCopy,
 } from './harness.mjs';
 
@@ -942,23 +942,3 @@ function overlap(page, selector) {
   }, [S.launcher, selector]);
 }
 
-const AXE_SOURCE = path.join(REPO, 'node_modules', 'axe-core', 'axe.min.js');
-
-async function runAxe(page, label) {
-  await waitForAnimations(page);
-  await page.addScriptTag({ content: fs.readFileSync(AXE_SOURCE, 'utf8') });
-  const results = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({
-      id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
-    }));
-  });
-  const bad = results.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of results) {
-    console.log(`# axe (${label}) ${v.impact} ${v.id}: ${v.help}`);
-    for (const n of v.nodes) console.log(`#     ${n.target}: ${(n.summary || '').replace(/\n/g, ' / ')}`);
-  }
-  assert.deepEqual(bad.map((v) => `${v.impact} ${v.id} (${v.nodes.map((n) => n.target).join(', ')})`), [],
-    `axe-core (${label}) serious/critical violations`);
-}
