@@ -50,12 +50,17 @@ bool BridgeTokens::IsBearer(std::string_view authorization) {
   return authorization.size() == kScheme.size() || authorization[kScheme.size()] == ' ';
 }
 
-std::optional<std::string> BridgeTokens::Authenticate(std::string_view authorization) const {
+std::optional<std::string_view> BridgeTokens::BearerToken(std::string_view authorization) {
   if (!IsBearer(authorization)) return std::nullopt;
-  const std::string_view given = Trim(Trim(authorization).substr(6));
+  return Trim(Trim(authorization).substr(6));
+}
+
+std::optional<std::string> BridgeTokens::Authenticate(std::string_view authorization) const {
+  const auto given = BearerToken(authorization);
+  if (!given) return std::nullopt;
   const Entry* found = nullptr;
   for (const auto& e : entries_) {
-    if (SameSecret(given, e.token)) found = &e;  // no early exit: every token is compared
+    if (SameSecret(*given, e.token)) found = &e;  // no early exit: every token is compared
   }
   if (!found) return std::nullopt;
   return found->name;

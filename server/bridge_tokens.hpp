@@ -39,6 +39,8 @@ class BridgeTokens {
   // Whether an Authorization header value uses the Bearer scheme (any case, RFC 7235), so that a
   // wrong or empty token is refused rather than served as anonymous.
   static bool IsBearer(std::string_view authorization);
+  // The token of a Bearer Authorization value (possibly empty), nullopt for another scheme.
+  static std::optional<std::string_view> BearerToken(std::string_view authorization);
 
  private:
   struct Entry {

@@ -14,17 +14,6 @@ namespace {
 
 constexpr std::string_view kHashPrefix = "sha256:";
 
-std::string Hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 0xf];
-  }
-  return out;
-}
-
 bool LowerHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
@@ -37,13 +26,13 @@ std::string OperatorAccounts::HashToken(std::string_view token) {
   if (EVP_Digest(token.data(), token.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
-  return std::string(kHashPrefix) + Hex(digest, size);
+  return std::string(kHashPrefix) + HexOf(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 OperatorAccounts::NewOperator OperatorAccounts::Make(std::string_view name) {
   const std::string bytes = RandomBytes(32);
   NewOperator made;
-  made.token = Hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  made.token = HexOf(bytes);
   made.line = Join({name, " ", HashToken(made.token)});
   Parse(made.line, "--new-operator");  // the name must be one the file accepts
   return made;
@@ -96,8 +85,8 @@ std::optional<std::string> OperatorAccounts::Authenticate(std::string_view token
 }
 
 std::optional<std::string> OperatorAccounts::AuthenticateBearer(std::string_view authorization) const {
-  if (!BridgeTokens::IsBearer(authorization)) return std::nullopt;
-  return Authenticate(Trim(Trim(authorization).substr(6)));
+  const auto token = BridgeTokens::BearerToken(authorization);
+  return token ? Authenticate(*token) : std::nullopt;
 }
 
 }  // namespace backcheck::server

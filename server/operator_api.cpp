@@ -18,6 +18,11 @@ HttpResponse JsonError(const HttpRequest& req, http::status status, std::string 
                                           std::move(message)});
 }
 
+HttpResponse StoreUnreadable(const HttpRequest& req) {
+  return ErrorResponse(req, http::status::service_unavailable,
+                       Error{ErrorCode::kStoreUnavailable, "the store cannot be read right now"});
+}
+
 HttpResponse Unauthorized(const HttpRequest& req) {
   auto res = Respond(req, http::status::unauthorized,
                      R"({"type":"error","code":"bad_request","message":"sign in: a valid operator token is required"})",
@@ -71,15 +76,13 @@ void Transcript(const HttpRequest& req, std::string id, ServerContext& context,
       return respond(JsonError(req, http::status::not_found, "no such conversation"));
     }
     if (loaded.status == Loaded::Status::kUnavailable) {
-      return respond(ErrorResponse(req, http::status::service_unavailable,
-                                   Error{ErrorCode::kStoreUnavailable, "the store cannot be read right now"}));
+      return respond(StoreUnreadable(req));
     }
     const auto state = loaded.conversation.state;
     store.History(id, before, kTranscriptTurns,
                   [req, id, state, &store, respond = std::move(respond)](std::optional<HistoryPage> page) {
                     if (!page) {
-                      return respond(ErrorResponse(req, http::status::service_unavailable,
-                                                   Error{ErrorCode::kStoreUnavailable, "the store cannot be read right now"}));
+                      return respond(StoreUnreadable(req));
                     }
                     std::string escalations = "[";
                     for (const auto& e : store.escalations().Unacknowledged()) {

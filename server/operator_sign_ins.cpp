@@ -7,22 +7,8 @@
 #include "server/store/store.hpp"
 
 namespace backcheck::server {
-namespace {
-
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
-}
-
-}  // namespace
-
 std::string OperatorSignIns::Create(const std::string& name, Clock::time_point now) {
-  std::string id = Hex(RandomBytes(32));
+  std::string id = HexOf(RandomBytes(32));
   std::lock_guard lock(mutex_);
   if (sessions_.size() >= max_) {
     std::erase_if(sessions_, [&](const auto& s) { return s.second.expires <= now; });

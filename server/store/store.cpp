@@ -16,6 +16,17 @@ std::int64_t UnixMillis() {
       .count();
 }
 
+std::string HexOf(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (const unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
 std::string RandomBytes(std::size_t n) {
   std::string bytes(n, '\0');
   std::size_t got = 0;

@@ -33,6 +33,8 @@ std::int64_t UnixMillis();
 
 // `n` bytes from the kernel's CSPRNG (getrandom); throws std::runtime_error if it fails.
 std::string RandomBytes(std::size_t n);
+// `bytes` as lowercase hex, two digits a byte (tokens, session ids, digests).
+std::string HexOf(std::string_view bytes);
 
 // An escalation event (SPEC section 5): stored durably with the turn that raised it, then pushed
 // to every operator of every instance.

@@ -124,13 +124,7 @@ std::string WebhookSignature(const std::string& secret, std::int64_t unix_second
             reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &length)) {
     throw std::runtime_error("HMAC-SHA256 failed");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256=";
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 0xf];
-  }
-  return out;
+  return "sha256=" + HexOf(std::string_view(reinterpret_cast<const char*>(mac), length));
 }
 
 // One POST of one escalation: resolve, connect, (TLS), write, read the status line and headers,
