@@ -8,10 +8,7 @@ the history keeps the operator's turns (role operator), also after a restart.
 Run: /usr/bin/python3 tests/integration/test_handoff.py --server build/chat-server
 """
 
-import os
-import tempfile
 import unittest
-from pathlib import Path
 
 import sys
 
@@ -21,23 +18,17 @@ import websockets  # noqa: E402
 
 import harness  # noqa: E402
 from harness import Client, Server  # noqa: E402
-from test_operator_accounts import new_operator  # noqa: E402
+from test_operator_accounts import AccountsTestCase  # noqa: E402
 
 PAIN = "My upper back hurts after my workout yesterday"
 
 
-class HandoffTest(unittest.IsolatedAsyncioTestCase):
+class HandoffTest(AccountsTestCase):
+    """Operators alice and bob (AccountsTestCase), one server for each test."""
+
     def setUp(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="backcheck-handoff-"))
-        self.addCleanup(lambda: __import__("shutil").rmtree(self.folder, ignore_errors=True))
-        self.alice, alice_line = new_operator("alice")
-        self.bob, bob_line = new_operator("bob")
-        self.file = self.folder / "operators"
-        self.file.write_text(f"{alice_line}\n{bob_line}\n")
-        os.chmod(self.file, 0o600)
-        self.server = Server("--operators", str(self.file), env={"CHAT_OPERATOR_TOKEN": None})
-        self.addCleanup(self.server.cleanup)
-        self.server.start()
+        super().setUp()
+        self.server = self.make_server()
 
     async def operator(self, token) -> Client:
         ws = await websockets.connect(f"ws://127.0.0.1:{self.server.port}/v1/operator",
