@@ -68,6 +68,17 @@ std::optional<Guidance> GuidanceOf(const dialog::Reply& reply) {
   return Guidance{reply.text, reply.urgency, reply.red_flags, reply.possible_flags};
 }
 
+// Whether a message makes an escalation event (stored, pushed to operators, paged): it raised
+// the urgency, or it affirmed a flag the conversation did not have, at any level. An operator
+// who is already looking at an emergency must still hear of a new symptom (issue 16), though
+// the reply does not say `escalated` (the level did not rise, SPEC section 4).
+bool Escalates(const dialog::ConversationState& before, const dialog::Reply& reply) {
+  if (reply.escalated) return true;
+  return std::any_of(reply.red_flags.begin(), reply.red_flags.end(), [&](const std::string& flag) {
+    return std::find(before.flags.begin(), before.flags.end(), flag) == before.flags.end();
+  });
+}
+
 // How often one message is run again after a conflict before the client is told to retry
 // (store_unavailable). A conflict means another instance wrote this conversation in between. When
 // two instances take a burst of one conversation at once, the one that just committed needs one
@@ -433,19 +444,21 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
     record.client_id = *job.client_id;
     record.reply_json = nlohmann::json(turn.reply).dump();
   }
-  if (turn.reply.escalated) {
+  record.expected_revision = stored.revision;
+  const bool escalates = Escalates(stored.state, turn.reply);
+  if (escalates) {
     record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};
   }
   std::string operator_name = turn.state.operator_name;  // who has joined, after this message
-  StoredConversation after{a->id, std::move(turn.state), record.seq, record.at_ms};
+  StoredConversation after{a->id, std::move(turn.state), record.seq, record.at_ms, stored.revision + 1};
   store_.Commit(std::move(record), [this, a, &job, after = std::move(after), reply = std::move(turn.reply),
-                                    operator_name = std::move(operator_name)](
+                                    operator_name = std::move(operator_name), escalates](
                                        CommitResult result, const std::optional<EscalationEvent>& escalation) mutable {
     if (result == CommitResult::kConflict) return Retry(a);
     if (result == CommitResult::kUnavailable) {
       // The store keeps the escalation and retries it; its urgency stays with the conversation
       // (a reload reads it from the stored escalation; the cache is raised now).
-      if (reply.escalated) {
+      if (escalates) {
         std::lock_guard lock(mutex_);
         if (a->stored) a->stored->state = engine_.Escalate(a->stored->state, reply.urgency, reply.red_flags);
       }
@@ -457,7 +470,7 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
     metrics_.Reply(metrics_.IntentIndex(reply.intent), Clock::now() - job.received);
     if (escalation) metrics_.Escalation(escalation->level);
     if (!operator_name.empty() && handed_off_) {
-      handed_off_(HandedOffMessage{a->id, std::move(operator_name), job.text, seq, reply.urgency, reply.escalated});
+      handed_off_(HandedOffMessage{a->id, std::move(operator_name), job.text, seq, reply.urgency, escalates});
     }
     job.on_message(Replied{a->id, seq, std::move(reply)});
     Finish(a);
@@ -484,10 +497,16 @@ void ConversationService::RunOperate(const ActivePtr& a, Job& job, const StoredC
   TurnRecord record;
   record.conversation = a->id;
   record.expected_seq = stored.seq;
+  record.expected_revision = stored.revision;
   record.seq = stored.seq;  // a claim, a join or a leave changes the state only
   record.at_ms = UnixMillis();
   record.state = now;
   using Kind = OperatorAction::Kind;
+  static constexpr std::pair<Kind, std::string_view> kAudited[] = {
+      {Kind::kClaim, "claim"}, {Kind::kJoin, "join"}, {Kind::kSay, "say"}, {Kind::kLeave, "leave"}};
+  for (const auto& [kind, name] : kAudited) {
+    if (kind == act.kind) record.audit = AuditEntry{a->id, std::string(name), act.operator_name, 0, record.at_ms};
+  }
   switch (act.kind) {
     case Kind::kClaim: record.state.claimed_by = act.operator_name; break;
     case Kind::kJoin:
@@ -509,7 +528,8 @@ void ConversationService::RunOperate(const ActivePtr& a, Job& job, const StoredC
       record.reply_author = act.operator_name;
       break;
   }
-  StoredConversation after{a->id, record.state, record.seq, record.at_ms};
+  record.audit->seq = record.seq;
+  StoredConversation after{a->id, record.state, record.seq, record.at_ms, stored.revision + 1};
   store_.Commit(std::move(record), [this, a, &job, after = std::move(after)](CommitResult result, const auto&) mutable {
     if (result == CommitResult::kConflict) return Retry(a);
     if (result == CommitResult::kUnavailable) {
@@ -536,13 +556,14 @@ void ConversationService::RunEnd(const ActivePtr& a, Job& job, const StoredConve
   TurnRecord record;
   record.conversation = a->id;
   record.expected_seq = stored.seq;
+  record.expected_revision = stored.revision;
   record.seq = stored.seq;
   record.at_ms = UnixMillis();
   // One that never had a message has nothing to resume: it is deleted, freeing its place.
   const bool erase = stored.seq == 0;
   record.kind = erase ? TurnRecord::Kind::kDelete : TurnRecord::Kind::kUpdate;
   record.state = engine_.End(stored.state);
-  StoredConversation after{a->id, record.state, stored.seq, record.at_ms};
+  StoredConversation after{a->id, record.state, stored.seq, record.at_ms, stored.revision + 1};
   store_.Commit(std::move(record), [this, a, &job, erase, after = std::move(after)](CommitResult result,
                                                                                    const auto&) mutable {
     if (result == CommitResult::kConflict) return Retry(a);

@@ -58,7 +58,53 @@ HttpResponse SignIn(const HttpRequest& req, ServerContext& context) {
   return res;
 }
 
-// GET /v1/operator/conversations/ID: the conversation's state and a page of its history.
+struct TranscriptParts {
+  dialog::ConversationState state;
+  HistoryPage page;
+};
+
+// An audit entry as the transcript shows it: {action, operator, seq, at} and, for an ack,
+// {escalation, note?}.
+std::string AuditJson(const AuditEntry& a) {
+  JsonObject o(a.note.size() + a.by.size() + 96);
+  o.String("action", a.action).String("operator", a.by).Int("seq", static_cast<std::int64_t>(a.seq)).Int("at", a.at_ms);
+  if (a.escalation != 0) o.Int("escalation", a.escalation);
+  if (!a.note.empty()) o.String("note", a.note);
+  return o.Done();
+}
+
+std::string TranscriptJson(const std::string& id, const TranscriptParts& t, const std::vector<AuditEntry>& audit,
+                           ConversationStore& store) {
+  std::string escalations = "[";
+  for (const auto& e : store.escalations().Unacknowledged()) {
+    if (e.conversation != id) continue;
+    if (escalations.size() > 1) escalations += ',';
+    escalations += EscalationJson(e);
+  }
+  escalations += ']';
+  std::string actions = "[";
+  for (const auto& a : audit) {
+    if (actions.size() > 1) actions += ',';
+    actions += AuditJson(a);
+  }
+  actions += ']';
+  const std::string history = HistoryJson(t.page);
+  return JsonObject(history.size() + escalations.size() + actions.size() + 256)
+      .String("conversation", id)
+      .String("state", t.state.state)
+      .String("urgency", knowledge::UrgencyName(t.state.urgency))
+      .Strings("red_flags", t.state.flags)
+      .String("claimed_by", t.state.claimed_by)
+      .String("operator", t.state.operator_name)
+      .Raw("history", history)
+      .Bool("history_more", t.page.more)
+      .Raw("unacknowledged", escalations)
+      .Raw("actions", actions)
+      .Done();
+}
+
+// GET /v1/operator/conversations/ID: the conversation's state, a page of its history and what
+// operators did to it (the audit).
 void Transcript(const HttpRequest& req, std::string id, ServerContext& context,
                 std::function<void(HttpResponse)> respond) {
   std::optional<std::uint64_t> before;
@@ -75,37 +121,21 @@ void Transcript(const HttpRequest& req, std::string id, ServerContext& context,
     if (loaded.status == Loaded::Status::kNotFound) {
       return respond(JsonError(req, http::status::not_found, "no such conversation"));
     }
-    if (loaded.status == Loaded::Status::kUnavailable) {
-      return respond(StoreUnreadable(req));
-    }
-    const auto state = loaded.conversation.state;
+    if (loaded.status == Loaded::Status::kUnavailable) return respond(StoreUnreadable(req));
+    auto transcript = std::make_shared<TranscriptParts>();
+    transcript->state = std::move(loaded.conversation.state);
     store.History(id, before, kTranscriptTurns,
-                  [req, id, state, &store, respond = std::move(respond)](std::optional<HistoryPage> page) {
-                    if (!page) {
-                      return respond(StoreUnreadable(req));
-                    }
-                    std::string escalations = "[";
-                    for (const auto& e : store.escalations().Unacknowledged()) {
-                      if (e.conversation != id) continue;
-                      if (escalations.size() > 1) escalations += ',';
-                      escalations += EscalationJson(e);
-                    }
-                    escalations += ']';
-                    const std::string history = HistoryJson(*page);
-                    auto body = JsonObject(history.size() + escalations.size() + 256)
-                                    .String("conversation", id)
-                                    .String("state", state.state)
-                                    .String("urgency", knowledge::UrgencyName(state.urgency))
-                                    .Strings("red_flags", state.flags)
-                                    .String("claimed_by", state.claimed_by)
-                                    .String("operator", state.operator_name)
-                                    .Raw("history", history)
-                                    .Bool("history_more", page->more)
-                                    .Raw("unacknowledged", escalations)
-                                    .Done();
-                    auto res = Respond(req, http::status::ok, std::move(body), "application/json");
-                    res.set(http::field::cache_control, "no-store");
-                    respond(std::move(res));
+                  [req, id, &store, transcript, respond = std::move(respond)](std::optional<HistoryPage> page) mutable {
+                    if (!page) return respond(StoreUnreadable(req));
+                    transcript->page = std::move(*page);
+                    store.Audit(id, [req, id, &store, transcript, respond = std::move(respond)](
+                                        std::optional<std::vector<AuditEntry>> audit) {
+                      if (!audit) return respond(StoreUnreadable(req));
+                      auto res = Respond(req, http::status::ok, TranscriptJson(id, *transcript, *audit, store),
+                                         "application/json");
+                      res.set(http::field::cache_control, "no-store");
+                      respond(std::move(res));
+                    });
                   });
   });
 }

@@ -84,7 +84,7 @@ void OperatorSession::Handle(std::string_view text) {
   if (parsed.frame->kind != OperatorFrame::Kind::kAck) return Act(*parsed.frame);
   const std::int64_t ack = parsed.frame->ack;
   // Every operator of every instance hears of the ack through the escalation log's listener.
-  context_.store.escalations().Acknowledge(ack, name_, [self = shared_from_this(), ack](bool found) {
+  context_.store.escalations().Acknowledge(ack, name_, parsed.frame->note, [self = shared_from_this(), ack](bool found) {
     if (found) return;
     auto frame = ErrorJson(Error{ErrorCode::kBadRequest, "no unacknowledged escalation has id " + std::to_string(ack)},
                            std::nullopt);

@@ -60,6 +60,14 @@
     operatorRole: "care team",
     someone: "Someone",
     escalatedHere: "Red flag: escalated",
+    // The audit: what operators did, shown in the transcript after the turn it followed.
+    audit: {
+      claim: "{name} claimed the escalation",
+      join: "{name} joined: the assistant is quiet",
+      leave: "{name} left: the assistant answers again",
+      ack: "{name} acknowledged the escalation",
+    },
+    auditNote: "Note: {note}",
     sayLabel: "Message to the person",
     sayHint: "Join the conversation to write to the person.",
     sayPlaceholder: "Write to the person…",
@@ -125,7 +133,7 @@
     let c = convs.get(id);
     if (!c) {
       c = { claimed_by: "", operator: "", urgency: "none", red_flags: [], turns: new Map(), loaded: false,
-        loading: null, error: "", pendingSays: [], fetchedOnce: false };
+        loading: null, error: "", pendingSays: [], fetchedOnce: false, actions: [] };
       convs.set(id, c);
     }
     return c;
@@ -301,9 +309,12 @@
     else if (c.error) transcriptNote.textContent = c.error;
     else transcriptNote.textContent = "";
     transcriptNote.hidden = !transcriptNote.textContent;
-    const turns = [...c.turns.values()].sort((a, b) => a.seq - b.seq || order(a) - order(b));
+    // Audited actions follow the turn they came after (their seq); an operator's message is
+    // already a turn, with its author.
+    const shown = c.actions.filter((a) => TEXTS.audit[a.action]).map((a) => ({ ...a, role: "action" }));
+    const turns = [...c.turns.values(), ...shown].sort((a, b) => a.seq - b.seq || order(a) - order(b) || (a.at || 0) - (b.at || 0));
     const atEnd = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
-    const items = turns.map(turnItem);
+    const items = turns.map((t) => (t.role === "action" ? actionItem(t) : turnItem(t)));
     for (const p of c.pendingSays) {
       const li = turnItem({ role: "operator", operator: me, text: p.text, seq: Infinity });
       li.classList.add("op-turn--pending");
@@ -318,7 +329,18 @@
     else transcript.replaceChildren(...items);
     if (atEnd || !same) transcript.scrollTop = transcript.scrollHeight;
   }
-  const order = (t) => (t.role === "user" ? 0 : 1); // a user turn and its reply share a seq
+  const order = (t) => (t.role === "user" ? 0 : t.role === "action" ? 2 : 1); // a user turn and its reply share a seq
+
+  function actionItem(a) {
+    const name = str(a.operator).trim() || TEXTS.someone;
+    const at = typeof a.at === "number" ? new Date(a.at) : null;
+    const li = el("div", { class: "op-turn op-turn--action", "data-role": "action", "data-action": a.action,
+      "data-key": "action:" + a.at + ":" + a.action + ":" + a.operator },
+      el("p", { class: "op-turn-text" }, el("span", { text: fill(TEXTS.audit[a.action], { name }) }),
+        at ? el("time", { class: "op-turn-time", datetime: at.toISOString(), text: " · " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) }) : ""));
+    if (str(a.note)) li.append(el("p", { class: "op-turn-note", text: fill(TEXTS.auditNote, { note: str(a.note) }) }));
+    return li;
+  }
 
   function turnItem(t) {
     let author;
@@ -376,6 +398,8 @@
         c.urgency = str(first.urgency) || "none";
         c.red_flags = Array.isArray(first.red_flags) ? first.red_flags : [];
         c.fetchedOnce = true;
+        c.actions = (Array.isArray(first.actions) ? first.actions : [])
+          .filter((a) => a && typeof a.action === "string" && typeof a.seq === "number");
         for (const t of turns) {
           if (!t || typeof t.seq !== "number" || typeof t.text !== "string") continue;
           const old = c.turns.get(turnKey(t));
@@ -526,6 +550,7 @@
         acked.add(f.id);
         settle((a) => a.type === "ack" && a.id === f.id);
         if (f.by === me && selected && selected.conversation === id) noteInput.value = "";
+        if (selected && selected.conversation === id) fetchTranscript(id); // its audit entry
         break;
       }
       case "claimed":
@@ -537,6 +562,7 @@
         if (f.type === "joined") { c.claimed_by = name; c.operator = name; }
         if (f.type === "left" && c.operator === name) c.operator = "";
         if (name === me) settle((a) => ({ claimed: "claim", joined: "join", left: "leave" })[f.type] === a.type && a.conversation === id);
+        if (selected && selected.conversation === id) fetchTranscript(id); // its audit entry
         break;
       }
       case "said": {

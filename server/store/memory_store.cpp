@@ -28,11 +28,16 @@ CommitResult MemoryStore::Apply(TurnRecord& r) {
     case TurnRecord::Kind::kUpdate:
       break;
   }
-  if (it == conversations_.end() || it->second.stored.seq != r.expected_seq) return CommitResult::kConflict;
+  if (it == conversations_.end() || it->second.stored.seq != r.expected_seq ||
+      (r.expected_revision && it->second.stored.revision != *r.expected_revision)) {
+    return CommitResult::kConflict;
+  }
   Entry& e = it->second;
   e.stored.state = std::move(r.state);
   e.stored.seq = r.seq;
   e.stored.last_active_ms = r.at_ms;
+  ++e.stored.revision;
+  if (r.audit) Append(e, std::move(*r.audit));
   if (r.has_turn) {
     AddTurn(e.history, r.seq, std::move(r.user_text), std::move(r.reply_text), std::move(r.reply_author));
     if (!r.client_id.empty()) {
@@ -79,6 +84,20 @@ void MemoryStore::History(std::string id, std::optional<std::uint64_t> before, s
   done(std::move(page));
 }
 
+void MemoryStore::Append(Entry& e, AuditEntry entry) {
+  if (e.audit.size() >= kMaxAuditEntries) e.audit.erase(e.audit.begin());
+  e.audit.push_back(std::move(entry));
+}
+
+void MemoryStore::Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) {
+  std::vector<AuditEntry> entries;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = conversations_.find(id); it != conversations_.end()) entries = it->second.audit;
+  }
+  done(std::move(entries));
+}
+
 void MemoryStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
   std::lock_guard lock(mutex_);
   std::erase_if(conversations_, [&](const auto& entry) {
@@ -92,8 +111,14 @@ std::size_t MemoryStore::Count() const {
   return conversations_.size();
 }
 
-void MemoryStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
+void MemoryStore::Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) {
   const auto event = backlog_.Take(id);
+  if (event) {
+    std::lock_guard lock(mutex_);
+    if (auto it = conversations_.find(event->conversation); it != conversations_.end()) {
+      Append(it->second, AuditEntry{event->conversation, "ack", by, it->second.stored.seq, UnixMillis(), id, note});
+    }
+  }
   if (event && listener_.acknowledged) listener_.acknowledged(*event, by);
   done(event.has_value());
 }

@@ -17,6 +17,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                std::function<void(std::optional<HistoryPage>)> done) override;
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
+  void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
   std::size_t Count() const override;
   EscalationLog& escalations() override { return *this; }
@@ -26,7 +27,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
     return backlog_.Page(after_id, limit);
   }
   std::size_t UnacknowledgedCount() const override { return backlog_.Size(); }
-  void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
+  void Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override { listener_ = std::move(listener); }
 
  private:
@@ -34,12 +35,14 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
     StoredConversation stored;
     std::vector<HistoryEntry> history;
     std::unordered_map<std::string, StoredReply> replies;  // by the client's id of the message
+    std::vector<AuditEntry> audit;  // the newest kMaxAuditEntries (gone with the conversation)
   };
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   CommitResult Apply(TurnRecord& record);
+  void Append(Entry& e, AuditEntry entry);  // with mutex_ held
 
   mutable std::mutex mutex_;  // guards conversations_ and next_escalation_
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> conversations_;

@@ -85,6 +85,35 @@ CREATE TABLE store_secrets (name text PRIMARY KEY, value bytea NOT NULL);
 -- A reply an operator wrote (role 'operator') names them (issue 16).
 ALTER TABLE turns ADD COLUMN author text;
 )sql"},
+    {"operators' audit and revisions", R"sql(
+-- Who did what to a conversation, and when (issue 16): claim, join, say, leave, ack. Kept like the
+-- escalations (a purge of the conversation leaves them). seq: the conversation's seq then, so a
+-- transcript shows each action after the turn it followed.
+CREATE TABLE operator_actions (
+  id           bigserial PRIMARY KEY,
+  conversation text NOT NULL,
+  seq          bigint NOT NULL,
+  action       text NOT NULL CHECK (action IN ('claim', 'join', 'say', 'leave', 'ack')),
+  by_operator  text NOT NULL,    -- the operator's name; '' for the unnamed one
+  at           bigint NOT NULL,  -- Unix ms
+  escalation   bigint,           -- ack: the escalation acknowledged
+  note         text              -- ack: the operator's note, if any
+);
+CREATE INDEX operator_actions_conversation ON operator_actions (conversation, id);
+-- Every change to a conversation's row adds one, a state-only change (a join) too: an instance
+-- whose cached state is older cannot overwrite it, though the seq is the same.
+ALTER TABLE conversations ADD COLUMN revision bigint NOT NULL DEFAULT 0;
+ALTER TABLE escalations ADD COLUMN ack_note text;
+)sql"},
+    {"the escalation webhook's outbox", R"sql(
+-- The escalation webhook's outbox (issue 16), shared by the instances (server/store/postgres_outbox.hpp):
+-- when the receiver took it (Unix ms; NULL: not yet), and which instance holds it for delivery,
+-- until when (Unix ms on the database's clock; renewed by its holder). Pending: neither
+-- delivered nor acknowledged (a page is for an escalation nobody has seen).
+ALTER TABLE escalations ADD COLUMN webhook_at bigint, ADD COLUMN webhook_lease_until bigint,
+  ADD COLUMN webhook_lessee text;
+CREATE INDEX escalations_webhook_pending ON escalations (id) WHERE webhook_at IS NULL AND acked_at IS NULL;
+)sql"},
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
@@ -106,18 +135,18 @@ struct StatementDef {
 // The records of a batch, set-based: each parameter an array with one element per record (at most
 // one record per conversation: a conversation's next record goes in the next statement). Creates
 // insert their row (unless the id exists), updates update theirs where seq is the expected one;
-// the written ones (w) get their turn row and escalation, and come back as rows (i: the record's
+// the written ones (w) get their turn row, escalation and operator's action (audit), and come back as rows (i: the record's
 // position, 1-based; its escalation's id or NULL), notifying the operators of each escalation in
 // the same transaction. A record not returned was not written: a conflict.
 constexpr const char* kApplySql = R"sql(
 WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[],
-                       $14::text[], $15::text[], $16::text[])
+                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[])
     WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
-                         level, flags, etext, eat, client_id, reply, author, i)),
-u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at FROM r
-      WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected RETURNING r.i),
+                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, i)),
+u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at, revision = c.revision + 1 FROM r
+      WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected AND (r.revision < 0 OR c.revision = r.revision) RETURNING r.i),
 n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
       SELECT id, state, seq, at, at FROM r WHERE fresh ORDER BY i ON CONFLICT (id) DO NOTHING RETURNING id),
 w AS (SELECT i FROM u UNION ALL SELECT r.i FROM n JOIN r ON r.id = n.id AND r.fresh),
@@ -130,17 +159,20 @@ t AS (INSERT INTO turns (conversation, seq, role, text, at, author)
 m AS (INSERT INTO message_ids (conversation, client_id, seq, reply)
       SELECT r.id, r.client_id, r.seq, r.reply FROM w JOIN r USING (i) WHERE r.has_turn AND r.client_id <> ''
       ON CONFLICT DO NOTHING),
+o AS (INSERT INTO operator_actions (conversation, seq, action, by_operator, at)
+      SELECT r.id, r.seq, r.audit, r.audit_by, r.at FROM w JOIN r USING (i) WHERE r.audit <> ''),
 e AS (INSERT INTO escalations (conversation, level, flags, text, at)
       SELECT r.id, r.level, r.flags, r.etext, r.eat FROM w JOIN r USING (i) WHERE r.level <> '' ORDER BY r.i
       RETURNING conversation, id)
 SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END
 FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
 )sql";
-constexpr int kApplyParams = 16;
+constexpr int kApplyParams = 19;
 const StatementDef kStatements[] = {
     {"apply", kApplySql,
      {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
-      kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray, kTextArray}},
+      kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray,
+      kTextArray}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -149,9 +181,13 @@ const StatementDef kStatements[] = {
      "  RETURNING id) SELECT e.id, pg_notify('backcheck_escalations', e.id::text) FROM e",
      {kText, kText, kText, kText, kInt8}},
     {"ack",
-     "WITH a AS (UPDATE escalations SET acked_at = $2, acked_by = $3 WHERE id = $1 AND acked_at IS NULL "
-     "  RETURNING id) SELECT a.id, pg_notify('backcheck_acks', a.id::text) FROM a",
-     {kInt8, kInt8, kText}},
+     "WITH a AS (UPDATE escalations SET acked_at = $2, acked_by = $3, ack_note = NULLIF($4, '') "
+     "  WHERE id = $1 AND acked_at IS NULL RETURNING id, conversation), "
+     "l AS (INSERT INTO operator_actions (conversation, seq, action, by_operator, at, escalation, note) "
+     "  SELECT a.conversation, COALESCE((SELECT seq FROM conversations c WHERE c.id = a.conversation), 0), 'ack', $3, "
+     "  $2, a.id, NULLIF($4, '') FROM a) "
+     "SELECT a.id, pg_notify('backcheck_acks', a.id::text) FROM a",
+     {kInt8, kInt8, kText, kText}},
     {"purge",
      "WITH gone AS (DELETE FROM conversations WHERE last_active < $1 OR (seq = 0 AND last_active < $2) "
      "  RETURNING id), ids AS (DELETE FROM message_ids USING gone WHERE message_ids.conversation = gone.id) "
@@ -160,7 +196,11 @@ const StatementDef kStatements[] = {
     {"probe", "INSERT INTO store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
      {kInt8}},
     {"count", "SELECT count(*) FROM conversations", {}},
-    {"load", "SELECT state, seq, last_active FROM conversations WHERE id = $1", {kText}},
+    {"load", "SELECT state, seq, last_active, revision FROM conversations WHERE id = $1", {kText}},
+    {"audit",
+     "SELECT action, by_operator, seq, at, COALESCE(escalation, 0), COALESCE(note, '') FROM "
+     "(SELECT * FROM operator_actions WHERE conversation = $1 ORDER BY id DESC LIMIT $2) a ORDER BY id",
+     {kText, kInt8}},
     {"load_escalations", "SELECT level, flags FROM escalations WHERE conversation = $1 ORDER BY id", {kText}},
     {"last_seq", "SELECT seq FROM conversations WHERE id = $1", {kText}},
     {"history",
@@ -296,7 +336,7 @@ std::string IdArray(const std::vector<std::int64_t>& ids) {
 // integers and booleans in binary form, stored here. Fixed capacity: no allocation per turn.
 class Params {
  public:
-  static constexpr int kMax = 16;
+  static constexpr int kMax = 19;
   Params& Text(std::string_view s) {
     static const char kEmpty[] = "";
     return Add(s.data() ? s.data() : kEmpty, static_cast<int>(s.size()), 1);
@@ -725,11 +765,14 @@ void PostgresStore::Commit(TurnRecord record, CommitDone done) {
   Guarded("commit", [&] { done(CommitResult::kUnavailable, std::nullopt); });
 }
 
-void PostgresStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
+void PostgresStore::Acknowledge(std::int64_t id, std::string by, std::string note,
+                                std::function<void(bool found)> done) {
   {
     std::unique_lock lock(queue_mutex_);
     if (healthy_.load() && !stopping_) {
-      queue_.push_back(Ack{id, std::move(by), std::move(done)});
+      ReplaceNul(by);
+      ReplaceNul(note);
+      queue_.push_back(Ack{id, std::move(by), std::move(note), std::move(done)});
       lock.unlock();
       queue_cv_.notify_one();
       return;
@@ -893,7 +936,7 @@ struct PostgresStore::Arrays {
   void Reset() {
     static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
                                                                kText, kText, kText, kText, kText, kInt8, kText, kText,
-                                                               kText};
+                                                               kText, kInt8, kText, kText};
     for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
   }
   // A create or an update, as the next element of every array.
@@ -927,6 +970,15 @@ struct PostgresStore::Arrays {
     c[14].Text(r.reply_json);
     ReplaceNul(r.reply_author);
     c[15].Text(r.reply_author);  // "": the assistant
+    c[16].Int8(r.expected_revision ? static_cast<std::int64_t>(*r.expected_revision) : -1);  // -1: any
+    if (r.audit) {
+      ReplaceNul(r.audit->by);
+      c[17].Text(r.audit->action);
+      c[18].Text(r.audit->by);
+    } else {
+      c[17].Text("");  // no operator's action
+      c[18].Text("");
+    }
   }
   // The statement; its parameters point into the arrays until the next Reset.
   Command Finish() {
@@ -996,7 +1048,7 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     if (auto* a = std::get_if<Ack>(jobs[i])) {
       Params p;
-      p.Int8(a->id).Int8(NowMillis()).Text(a->by);
+      p.Int8(a->id).Int8(NowMillis()).Text(a->by).Text(a->note);
       commands.push_back(Prepared("ack", p));
       answers.push_back({Step::kAck, i, 1});
     } else if (auto* purge = std::get_if<PurgeJob>(jobs[i])) {
@@ -1214,6 +1266,14 @@ void PostgresStore::History(std::string id, std::optional<std::uint64_t> before,
   read_cv_.notify_one();
 }
 
+void PostgresStore::Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) {
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_.push_back(AuditJob{std::move(id), std::move(done)});
+  }
+  read_cv_.notify_one();
+}
+
 void PostgresStore::FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) {
   {
     std::lock_guard lock(read_mutex_);
@@ -1264,6 +1324,7 @@ std::optional<Loaded> ReadConversation(PostgresStore::Connection& c, const std::
   }
   s.seq = static_cast<std::uint64_t>(Int(results[0], 0, 1));
   s.last_active_ms = Int(results[0], 0, 2);
+  s.revision = static_cast<std::uint64_t>(Int(results[0], 0, 3));
   loaded.status = Loaded::Status::kFound;
   // Urgency never goes down: an escalation may be durable when its turn is not.
   for (int i = 0; raise && i < PQntuples(results[1].get()); ++i) {
@@ -1313,12 +1374,26 @@ std::optional<StoredReply> ReadReply(PostgresStore::Connection& c, const std::st
   return found;
 }
 
+std::optional<std::vector<AuditEntry>> ReadAudit(PostgresStore::Connection& c, const std::string& id) {
+  Params p;
+  p.Text(id).Int8(static_cast<std::int64_t>(kMaxAuditEntries));
+  Result r = c.Run("audit", p);
+  if (!Ok(r)) return std::nullopt;
+  std::vector<AuditEntry> entries;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    entries.push_back(AuditEntry{id, Value(r, i, 0), Value(r, i, 1), static_cast<std::uint64_t>(Int(r, i, 2)),
+                                 Int(r, i, 3), Int(r, i, 4), Value(r, i, 5)});
+  }
+  return entries;
+}
+
 }  // namespace
 
 void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, ReadJob& job) {
   std::optional<Loaded> loaded;
   std::optional<HistoryPage> page;
   std::optional<StoredReply> reply;
+  std::optional<std::vector<AuditEntry>> audit;
   try {
     // Closed while idle (a restarted server closes every connection): nothing was sent on it, so
     // a new one at once loses nothing. Otherwise between failed attempts, fail fast.
@@ -1343,8 +1418,10 @@ void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, Re
         page = ReadHistory(*c, h->id, h->before, h->turns);
       } else if (auto* f = std::get_if<ReplyJob>(&job)) {
         reply = ReadReply(*c, f->id, f->client_id);
+      } else if (auto* a = std::get_if<AuditJob>(&job)) {
+        audit = ReadAudit(*c, a->id);
       }
-      if (!loaded && !page && !reply && c->Broken()) {
+      if (!loaded && !page && !reply && !audit && c->Broken()) {
         c.reset();
         backoff.Failed(options_);
       }
@@ -1358,6 +1435,8 @@ void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, Re
     Guarded("history", [&] { h->done(std::move(page)); });
   } else if (auto* f = std::get_if<ReplyJob>(&job)) {
     Guarded("find_reply", [&] { f->done(reply ? std::move(*reply) : StoredReply{StoredReply::Status::kUnavailable}); });
+  } else if (auto* a = std::get_if<AuditJob>(&job)) {
+    Guarded("audit", [&] { a->done(std::move(audit)); });
   }
 }
 

@@ -77,7 +77,7 @@ struct PostgresOptions {
 
 class PostgresStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 6;
 
   // `database_url`: a libpq connection URI or keyword string. Throws StoreError (see above).
   explicit PostgresStore(std::string database_url, RaiseUrgency raise = {}, PostgresOptions options = {});
@@ -91,6 +91,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                std::function<void(std::optional<HistoryPage>)> done) override;
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
+  void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
   const std::string& KeySecret() const override { return key_secret_; }
   std::size_t Count() const override { return count_.load(); }
@@ -104,7 +105,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   std::vector<EscalationEvent> Unacknowledged(std::int64_t after_id = 0,
                                               std::size_t limit = SIZE_MAX) const override;
   std::size_t UnacknowledgedCount() const override;
-  void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
+  void Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override;
 
   // For tests and benchmarks: transactions the writer committed, and records in them.
@@ -122,6 +123,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   struct Ack {
     std::int64_t id;
     std::string by;
+    std::string note;
     std::function<void(bool)> done;
   };
   struct PurgeJob {
@@ -145,7 +147,11 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
     std::string client_id;
     std::function<void(StoredReply)> done;
   };
-  using ReadJob = std::variant<LoadJob, HistoryJob, ReplyJob>;
+  struct AuditJob {
+    std::string id;
+    std::function<void(std::optional<std::vector<AuditEntry>>)> done;
+  };
+  using ReadJob = std::variant<LoadJob, HistoryJob, ReplyJob, AuditJob>;
   // Back-off between connection attempts; owned by one thread.
   struct Backoff {
     std::chrono::milliseconds delay{0};

@@ -124,6 +124,23 @@ ALTER TABLE turn_log ADD COLUMN author TEXT;  -- the operator who wrote the repl
 ALTER TABLE escalations ADD COLUMN webhook_at INTEGER;  -- Unix ms of the 2xx; NULL: not delivered
 CREATE INDEX escalations_webhook_pending ON escalations (id) WHERE webhook_at IS NULL;
 )sql",
+    // 8: the operators' audit (issue 16): who did what to a conversation, and when (claim, join,
+    // say, leave, ack). Kept like the escalations (a purge of the conversation leaves them). seq:
+    // the conversation's seq then, so a transcript shows each action after the turn it followed.
+    R"sql(
+CREATE TABLE operator_actions (
+  id           INTEGER PRIMARY KEY,
+  conversation TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  action       TEXT NOT NULL CHECK (action IN ('claim', 'join', 'say', 'leave', 'ack')),
+  by_operator  TEXT NOT NULL,     -- the operator's name; '' for the unnamed one
+  at           INTEGER NOT NULL,  -- Unix ms
+  escalation   INTEGER,           -- ack: the escalation acknowledged
+  note         TEXT               -- ack: the operator's note, if any
+);
+CREATE INDEX operator_actions_conversation ON operator_actions (conversation, id);
+ALTER TABLE escalations ADD COLUMN ack_note TEXT;
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -559,6 +576,31 @@ void SqliteStore::FindReply(std::string id, std::string client_id, std::function
   });
 }
 
+std::optional<std::vector<AuditEntry>> SqliteStore::ReadAudit(const std::string& id) {
+  Connection& db = *reader_db_;
+  try {
+    sqlite3_stmt* s = db.Statement(
+        "SELECT action, by_operator, seq, at, COALESCE(escalation, 0), COALESCE(note, '') FROM "
+        "(SELECT * FROM operator_actions WHERE conversation = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id");
+    Bind(s, 1, id);
+    Bind(s, 2, static_cast<std::int64_t>(kMaxAuditEntries));
+    std::vector<AuditEntry> entries;
+    while (db.Row(s)) {
+      entries.push_back(AuditEntry{id, Column(s, 0), Column(s, 1), static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)),
+                                   sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4), Column(s, 5)});
+    }
+    sqlite3_reset(s);
+    return entries;
+  } catch (const StoreError& e) {
+    std::cerr << "chat-server: " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+void SqliteStore::Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) {
+  EnqueueRead([this, id = std::move(id), done = std::move(done)] { done(ReadAudit(id)); });
+}
+
 void SqliteStore::History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                           std::function<void(std::optional<HistoryPage>)> done) {
   EnqueueRead([this, id = std::move(id), before, turns, done = std::move(done)] { done(ReadHistory(id, before, turns)); });
@@ -614,8 +656,8 @@ void SqliteStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
   Enqueue(Purging{cutoff_ms, empty_cutoff_ms});
 }
 
-void SqliteStore::Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) {
-  Enqueue(Ack{id, std::move(by), std::move(done)});
+void SqliteStore::Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) {
+  Enqueue(Ack{id, std::move(by), std::move(note), std::move(done)});
 }
 
 void SqliteStore::Enqueue(Job job) {
@@ -752,7 +794,46 @@ CommitResult SqliteStore::WriteRecord(TurnRecord& r, std::int64_t& counted) {
   }
   const CommitResult result = AppendRow(r, r.expected_seq, r.has_turn);
   if (result == CommitResult::kCommitted && r.escalation) InsertEscalation(*r.escalation);
+  if (result == CommitResult::kCommitted && r.audit) InsertAudit(*r.audit);
   return result;
+}
+
+void SqliteStore::InsertAudit(const AuditEntry& a) {
+  sqlite3_stmt* s = writer_db_->Statement(
+      "INSERT INTO operator_actions (conversation, seq, action, by_operator, at, escalation, note) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0), NULLIF(?7, ''))");
+  Bind(s, 1, a.conversation);
+  Bind(s, 2, static_cast<std::int64_t>(a.seq));
+  Bind(s, 3, a.action);
+  Bind(s, 4, a.by);
+  Bind(s, 5, a.at_ms);
+  Bind(s, 6, a.escalation);
+  Bind(s, 7, a.note);
+  writer_db_->Step(s);
+}
+
+bool SqliteStore::WriteAck(const Ack& a) {
+  Connection& db = *writer_db_;
+  const std::int64_t now = UnixMillis();
+  sqlite3_stmt* s = db.Statement(
+      "UPDATE escalations SET acked_at = ?2, acked_by = ?3, ack_note = NULLIF(?4, '') WHERE id = ?1 AND acked_at IS NULL "
+      "RETURNING conversation");
+  Bind(s, 1, a.id);
+  Bind(s, 2, now);
+  Bind(s, 3, a.by);
+  Bind(s, 4, a.note);
+  std::optional<std::string> conversation;
+  if (db.Row(s)) conversation = Column(s, 0);
+  while (db.Row(s)) {
+  }
+  sqlite3_reset(s);
+  if (!conversation) return false;
+  sqlite3_stmt* q = db.Statement("SELECT seq FROM conversations WHERE id = ?1");
+  Bind(q, 1, *conversation);
+  const auto seq = db.Row(q) ? static_cast<std::uint64_t>(sqlite3_column_int64(q, 0)) : 0;
+  sqlite3_reset(q);
+  InsertAudit(AuditEntry{*conversation, "ack", a.by, seq, now, a.id, a.note});
+  return true;
 }
 
 void SqliteStore::CommitBatch(std::vector<Job>& batch) {
@@ -782,12 +863,7 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
       if (auto* w = std::get_if<Write>(&batch[i])) {
         results[i] = WriteRecord(w->record, counted);
       } else if (auto* a = std::get_if<Ack>(&batch[i])) {
-        sqlite3_stmt* s = db.Statement("UPDATE escalations SET acked_at = ?2, acked_by = ?3 WHERE id = ?1 AND acked_at IS NULL");
-        Bind(s, 1, a->id);
-        Bind(s, 2, UnixMillis());
-        Bind(s, 3, a->by);
-        db.Step(s);
-        results[i] = db.Changes() > 0 ? CommitResult::kCommitted : CommitResult::kConflict;
+        results[i] = WriteAck(*a) ? CommitResult::kCommitted : CommitResult::kConflict;
       } else if (auto* d = std::get_if<Delivered>(&batch[i])) {
         sqlite3_stmt* s = db.Statement("UPDATE escalations SET webhook_at = ?2 WHERE id = ?1");
         Bind(s, 1, d->id);

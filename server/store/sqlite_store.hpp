@@ -43,7 +43,7 @@ namespace backcheck::server {
 
 class SqliteStore final : public ConversationStore, public EscalationLog, public WebhookOutbox {
  public:
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
   static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
   static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting
@@ -60,6 +60,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
   void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                std::function<void(std::optional<HistoryPage>)> done) override;
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
+  void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override;
   void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
   const std::string& KeySecret() const override { return key_secret_; }
   std::size_t Count() const override { return static_cast<std::size_t>(std::max<std::int64_t>(0, count_.load())); }
@@ -71,7 +72,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
     return backlog_.Page(after_id, limit);
   }
   std::size_t UnacknowledgedCount() const override { return backlog_.Size(); }
-  void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) override;
+  void Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override { listener_ = std::move(listener); }
 
   // WebhookOutbox: pending ones are read on the reader thread; a delivery is marked by the writer.
@@ -91,6 +92,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
   struct Ack {
     std::int64_t id;
     std::string by;
+    std::string note;
     std::function<void(bool)> done;
   };
   struct Write {
@@ -130,6 +132,9 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
   void DeleteRows(std::int64_t row);
   std::int64_t DeleteConversations(sqlite3_stmt* select);
   void InsertEscalation(EscalationEvent& e);
+  void InsertAudit(const AuditEntry& a);
+  bool WriteAck(const Ack& a);  // false: no unacknowledged escalation has the id
+  std::optional<std::vector<AuditEntry>> ReadAudit(const std::string& id);
   Loaded ReadConversation(const std::string& id);
   StoredReply ReadReply(const std::string& id, const std::string& client_id);
   static std::string ReadKeySecret(Connection& db);

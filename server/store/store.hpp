@@ -63,12 +63,29 @@ HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before
 void AddTurn(std::vector<HistoryEntry>& entries, std::uint64_t seq, std::string user_text, std::string reply_text,
              std::string author, bool reply_first = false);
 
+// What an operator did to a conversation, kept durably (issue 16's audit): who, what, when.
+// Kept like the escalations: a purge of the conversation leaves them.
+struct AuditEntry {
+  std::string conversation;
+  std::string action;       // "claim", "join", "say", "leave" or "ack"
+  std::string by;           // the operator's name; "" for the unnamed one
+  std::uint64_t seq = 0;    // the conversation's seq then (say: the operator's turn)
+  std::int64_t at_ms = 0;   // Unix time, milliseconds
+  std::int64_t escalation = 0;  // ack: the escalation acknowledged
+  std::string note;             // ack: the operator's note, if any
+};
+// How many of a conversation's newest audit entries a transcript shows.
+inline constexpr std::size_t kMaxAuditEntries = 500;
+
 // What the store holds of one conversation besides its turns.
 struct StoredConversation {
   std::string id;
   dialog::ConversationState state;
   std::uint64_t seq = 0;             // of the last turn; 0: no message yet
   std::int64_t last_active_ms = 0;   // Unix ms
+  // Bumped by every change to the conversation, a state-only one too (a join keeps the seq):
+  // a store shared by several instances compares it with TurnRecord::expected_revision.
+  std::uint64_t revision = 0;
 };
 
 // One change to a conversation: a new conversation, a turn, a state change (an end), or the
@@ -78,6 +95,9 @@ struct TurnRecord {
   std::string conversation;
   // An update applies only if the stored seq is `expected_seq`; a create only if the id is new.
   std::uint64_t expected_seq = 0;
+  // And only if the stored revision is this one (StoredConversation::revision as loaded), when
+  // set: the service always sets it. A store that only one process writes may ignore it.
+  std::optional<std::uint64_t> expected_revision;
   std::uint64_t seq = 0;  // the conversation's seq after the change
   bool has_turn = false;  // a message and its reply (seq), or only a state change
   std::string user_text;     // empty on a turn an operator wrote (no message of the person's)
@@ -86,6 +106,7 @@ struct TurnRecord {
   dialog::ConversationState state;  // the engine's state after the change
   std::int64_t at_ms = 0;           // Unix time, milliseconds
   std::optional<EscalationEvent> escalation;  // inserted in the same transaction as the turn
+  std::optional<AuditEntry> audit;             // an operator's action: in the same transaction too
   // The client's id of the message (empty: none) and the reply as JSON (dialog::Reply's
   // to_json), kept with the turn so that a repeat of the id gets this reply again (FindReply).
   std::string client_id;
@@ -123,9 +144,11 @@ class EscalationLog {
                                                       std::size_t limit = SIZE_MAX) const = 0;
   // How many are unacknowledged (this instance's copy, like Unacknowledged).
   virtual std::size_t UnacknowledgedCount() const { return Unacknowledged().size(); }
-  // Marks an escalation acknowledged by `by` (an operator's name; "" when unnamed), durably,
-  // then calls `done(found)`: false when no unacknowledged escalation has this id.
-  virtual void Acknowledge(std::int64_t id, std::string by, std::function<void(bool found)> done) = 0;
+  // Marks an escalation acknowledged by `by` (an operator's name; "" when unnamed) with the
+  // operator's `note` (may be empty), durably, with an "ack" AuditEntry for its conversation in
+  // the same transaction; then calls `done(found)`: false when no unacknowledged escalation has
+  // this id (nothing written).
+  virtual void Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) = 0;
 
   struct Listener {
     // A durable escalation this instance had not seen: made here or on another instance, or
@@ -164,6 +187,9 @@ class ConversationStore {
   // when the store cannot read now.
   virtual void History(std::string id, std::optional<std::uint64_t> before, std::size_t turns,
                        std::function<void(std::optional<HistoryPage>)> done) = 0;
+  // The newest kMaxAuditEntries audit entries of conversation `id`, oldest first; nullopt when
+  // the store cannot read now.
+  virtual void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) = 0;
   // The turn of conversation `id` whose message had the client id `client_id`, if any.
   virtual void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) = 0;
   // Deletes conversations idle since before `cutoff_ms`, and those that never had a message idle

@@ -8,6 +8,8 @@ the history keeps the operator's turns (role operator), also after a restart.
 Run: /usr/bin/python3 tests/integration/test_handoff.py --server build/chat-server
 """
 
+import json
+import time
 import unittest
 
 import sys
@@ -43,6 +45,7 @@ class HandoffTest(AccountsTestCase):
         return client
 
     async def test_claim_join_write_leave_with_the_safety_layer_on(self):
+        self.started_ms = time.time() * 1000
         person = await self.person()
         cid = (await person.start())["conversation"]
         first = await person.message(PAIN, conversation=cid)
@@ -97,6 +100,15 @@ class HandoffTest(AccountsTestCase):
         self.assertTrue(frames["user_message"]["escalated"])
         self.assertEqual(frames["user_message"]["urgency"], "emergency")
         self.assertEqual(frames["escalation"]["conversation"], cid)
+        # Another emergency flag: the level cannot rise, yet it is a new escalation, and the
+        # person gets the guidance at once.
+        again = await person.message("I am coughing up blood", conversation=cid)
+        self.assertEqual((again["escalated"], again["urgency"], again["red_flags"]), (False, "emergency", ["coughing_blood"]))
+        self.assertTrue(again["text"])
+        frames = {f["type"]: f for f in [await alice.recv(), await alice.recv()]}
+        self.assertEqual(set(frames), {"user_message", "escalation"})
+        self.assertEqual((frames["escalation"]["flags"], frames["escalation"]["level"]), (["coughing_blood"], "emergency"))
+        self.assertTrue(frames["user_message"]["escalated"], "the operator is told the message escalated")
 
         await alice.send({"type": "leave", "conversation": cid})
         self.assertEqual((await alice.recv_type("left"))["operator"], "alice")
@@ -105,8 +117,23 @@ class HandoffTest(AccountsTestCase):
         self.assertTrue(after["text"], "the assistant answers again")
 
         # The history keeps who said what, also after a restart.
+        # Bob acknowledges the escalations, with a note on the first.
+        for note in ("Alice phoned them; ambulance on the way", ""):
+            ack = {"type": "ack", "id": (await bob.recv_type("escalation"))["id"]}
+            await bob.send({**ack, "note": note} if note else ack)
+        acked = 0
+        while acked < 2:  # after Alice's `left`, which Bob hears of too
+            frame = await bob.recv()
+            self.assertIn(frame["type"], ("left", "acked"), frame)
+            acked += frame["type"] == "acked"
+
         expected = [("user", 1, None), ("assistant", 1, None), ("user", 2, None), ("operator", 3, "alice"),
-                    ("user", 4, None), ("assistant", 4, None), ("user", 5, None), ("assistant", 5, None)]
+                    ("user", 4, None), ("assistant", 4, None), ("user", 5, None), ("assistant", 5, None),
+                    ("user", 6, None), ("assistant", 6, None)]
+        # Every operator's action, in order, with who, when and after which turn (the audit).
+        audited = [("claim", "alice", 1, ""), ("join", "alice", 1, ""), ("say", "alice", 3, ""),
+                   ("leave", "alice", 5, ""), ("ack", "bob", 6, "Alice phoned them; ambulance on the way"),
+                   ("ack", "bob", 6, "")]
         for restart in (False, True):
             with self.subTest(restart=restart):
                 if restart:
@@ -116,6 +143,13 @@ class HandoffTest(AccountsTestCase):
                 started = await other.start(resume=cid)
                 got = [(e["role"], e["seq"], e.get("operator")) for e in started["history"]]
                 self.assertEqual(got, expected)
+                r = harness.http_request(self.server, "GET", f"/v1/operator/conversations/{cid}",
+                                         headers={"Authorization": f"Bearer {self.bob}"})
+                self.assertEqual(r.status, 200, r)
+                actions = json.loads(r.body)["actions"]
+                self.assertEqual([(a["action"], a["operator"], a["seq"], a.get("note", "")) for a in actions], audited)
+                self.assertTrue(all(self.started_ms <= a["at"] <= time.time() * 1000 for a in actions), actions)
+                self.assertEqual(len({a["escalation"] for a in actions if a["action"] == "ack"}), 2)
 
     async def test_a_frame_for_an_unknown_conversation_or_a_malformed_one_is_an_error(self):
         alice = await self.operator(self.alice)

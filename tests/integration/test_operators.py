@@ -187,11 +187,19 @@ class EventsTest(OperatorTestCase):
         self.assert_event(ev2, cid, "emergency", ["shortness_of_breath"], "I'm short of breath")
         self.assertNotEqual(ev2["id"], ev1["id"])
 
-        # Messages that do not raise the level produce no event, even repeating a flag.
-        for t in ["What is DOMS?", "I have chest pain", "I'm short of breath"]:
+        # Messages that neither raise the level nor name a new flag produce no event, even
+        # repeating a flag.
+        for t in ["What is DOMS?", "I'm short of breath"]:
             r = await c.message(t, conversation=cid)
             self.assertIs(r["escalated"], False, r)
             self.assertEqual(r["urgency"], "emergency")
+        # A new flag at the level the conversation has is an event (operators must hear of it),
+        # though the reply does not say escalated (the level did not rise).
+        r = await c.message("I have chest pain", conversation=cid)
+        self.assertIs(r["escalated"], False, r)
+        ev_new = await self.recv_escalation(op)
+        self.assert_event(ev_new, cid, "emergency", ["chest_pain"], "I have chest pain")
+        r = await c.message("I have chest pain", conversation=cid)  # not new any more: no event
 
         # Over HTTP too; the next event is this one (none came for the messages above).
         t0 = time.time()
@@ -205,12 +213,12 @@ class EventsTest(OperatorTestCase):
         self.assert_event(ev3, body["conversation"], "emergency", ["chest_pain"], "I have chest pain")
         self.assertLessEqual(t0 - 2, parse_at(ev3["at"]))
         self.assertLessEqual(parse_at(ev3["at"]), t1 + 2)
-        self.assertEqual(len({ev1["id"], ev2["id"], ev3["id"]}), 3)
+        self.assertEqual(len({ev1["id"], ev2["id"], ev_new["id"], ev3["id"]}), 4)
         await self.stop_async(server)
 
     async def test_events_match_escalated_replies(self):
-        """Whatever the detector decides, there is one event per reply with escalated=true and
-        none for any other reply, in order."""
+        """Whatever the detector decides, there is one event per reply that escalated or affirmed
+        a flag the conversation did not have, and none for any other reply, in order."""
         server = self.make_server()
         op = await self.operator(server)
         c = await self.chat(server)
@@ -218,10 +226,12 @@ class EventsTest(OperatorTestCase):
                   "What if I get tingling?", "I have chest pain", "I have chest pain", "thanks"]
         cid = (await c.start())["conversation"]
         expected = []
+        affirmed = set()
         for t in script:
             r = await c.message(t, conversation=cid)
-            if r["escalated"]:
+            if r["escalated"] or set(r["red_flags"]) - affirmed:
                 expected.append((t, r))
+            affirmed |= set(r["red_flags"])
         marker_cid, _, _, _ = await self.escalate(c, ["I'm short of breath"])
         for t, r in expected:
             ev = await self.recv_escalation(op)

@@ -151,9 +151,9 @@ std::optional<HistoryPage> HistoryNow(ConversationStore& store, const std::strin
   return f.get();
 }
 
-bool AckNow(EscalationLog& log, std::int64_t id, std::string by) {
+bool AckNow(EscalationLog& log, std::int64_t id, std::string by, std::string note = "") {
   std::promise<bool> done;
-  log.Acknowledge(id, std::move(by), [&](bool found) { done.set_value(found); });
+  log.Acknowledge(id, std::move(by), std::move(note), [&](bool found) { done.set_value(found); });
   auto f = done.get_future();
   REQUIRE(f.wait_for(20s) == std::future_status::ready);
   return f.get();
@@ -340,6 +340,72 @@ TEST_CASE("an operator's turns keep their author; a message to the operator has 
   CHECK(page->entries[3].role == "user");
   CHECK(page->entries[3].text == "thanks Alice");
   CHECK(Seqs(*page) == std::vector<std::uint64_t>{1, 1, 2, 3});
+}
+
+std::vector<AuditEntry> AuditNow(ConversationStore& store, const std::string& id) {
+  std::promise<std::optional<std::vector<AuditEntry>>> done;
+  store.Audit(id, [&](std::optional<std::vector<AuditEntry>> a) { done.set_value(std::move(a)); });
+  auto f = done.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  auto entries = f.get();
+  REQUIRE(entries);
+  return *entries;
+}
+
+TEST_CASE("a state-only change on A makes B's copy stale: B's commit on the same seq conflicts") {
+  const std::string url = FreshDatabase();
+  PostgresStore a(url, Raise, Fast());
+  PostgresStore b(url, Raise, Fast());
+  CommitNow(a, Create("c1"));
+  REQUIRE(CommitNow(a, Turn("c1", 0)).result == CommitResult::kCommitted);
+  const Loaded seen = LoadNow(b, "c1");  // B's copy: seq 1
+  auto join = Turn("c1", 1);
+  join.has_turn = false;
+  join.seq = 1;  // a join changes the state, not the seq
+  join.state.operator_name = "alice";
+  join.expected_revision = LoadNow(a, "c1").conversation.revision;
+  join.audit = AuditEntry{"c1", "join", "alice", 1, join.at_ms};
+  REQUIRE(CommitNow(a, join).result == CommitResult::kCommitted);
+
+  auto late = Turn("c1", 1, "no");
+  late.expected_revision = seen.conversation.revision;
+  CHECK(CommitNow(b, late).result == CommitResult::kConflict);
+  const Loaded now = LoadNow(b, "c1");
+  CHECK(now.conversation.state.operator_name == "alice");
+  CHECK(now.conversation.revision == seen.conversation.revision + 1);
+  late.expected_revision = now.conversation.revision;
+  CHECK(CommitNow(b, late).result == CommitResult::kCommitted);
+}
+
+TEST_CASE("operators' actions are audited with the turn's transaction; an ack keeps its note, on every instance") {
+  const std::string url = FreshDatabase();
+  PostgresStore a(url, Raise, Fast());
+  PostgresStore b(url, Raise, Fast());
+  CommitNow(a, Create("c1"));
+  auto escalated = CommitNow(a, Turn("c1", 0, "I have chest pain", Urgency::kEmergency));
+  REQUIRE(escalated.escalation);
+  auto claim = Turn("c1", 1);
+  claim.has_turn = false;
+  claim.seq = 1;
+  claim.audit = AuditEntry{"c1", "claim", "alice", 1, claim.at_ms};
+  REQUIRE(CommitNow(a, claim).result == CommitResult::kCommitted);
+  auto conflicting = claim;  // on a stale seq: nothing of it, its audit entry neither, is written
+  conflicting.expected_seq = 0;
+  conflicting.audit->by = "mallory";
+  REQUIRE(CommitNow(a, conflicting).result == CommitResult::kConflict);
+  CHECK(AckNow(b, escalated.escalation->id, "bob", "phoned them"));
+  CHECK_FALSE(AckNow(b, escalated.escalation->id, "carol", "again"));  // acknowledged already: not audited
+
+  for (ConversationStore* store : {static_cast<ConversationStore*>(&a), static_cast<ConversationStore*>(&b)}) {
+    const auto audit = AuditNow(*store, "c1");
+    REQUIRE(audit.size() == 2);
+    CHECK((audit[0].action == "claim" && audit[0].by == "alice" && audit[0].seq == 1));
+    CHECK((audit[1].action == "ack" && audit[1].by == "bob" && audit[1].seq == 1));
+    CHECK(audit[1].escalation == escalated.escalation->id);
+    CHECK(audit[1].note == "phoned them");
+    CHECK(audit[1].at_ms >= audit[0].at_ms);
+  }
+  CHECK(AuditNow(a, "nobody").empty());
 }
 
 TEST_CASE("history: in order, paged back with before and turns") {

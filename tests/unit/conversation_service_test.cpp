@@ -117,6 +117,9 @@ class ScriptedStore final : public ConversationStore {
                std::function<void(std::optional<HistoryPage>)> done) override {
     memory.History(std::move(id), before, turns, std::move(done));
   }
+  void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override {
+    memory.Audit(std::move(id), std::move(done));
+  }
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override {
     memory.FindReply(std::move(id), std::move(client_id), std::move(done));
   }
@@ -593,4 +596,98 @@ TEST_CASE("a conversation's messages keep their order when the cache is full of 
   CHECK(SeqOf(*first.result) == 1);
   CHECK(SeqOf(*second.result) == 2);
   CHECK(f.service.Cached() <= 2);
+}
+
+namespace {
+using Action = ConversationService::OperatorAction;
+using Operated = ConversationService::Operated;
+std::variant<Operated, Error> Operate(ConversationService& service, const std::string& id, Action action) {
+  return Answer<std::variant<Operated, Error>>(
+      [&](auto done) { service.Operate(id, std::move(action), std::move(done)); });
+}
+std::vector<AuditEntry> AuditOf(ConversationStore& store, const std::string& id) {
+  auto entries = Answer<std::optional<std::vector<AuditEntry>>>([&](auto done) { store.Audit(id, std::move(done)); });
+  REQUIRE(entries);
+  return *entries;
+}
+}  // namespace
+
+TEST_CASE("two instances: a join on one is not overwritten by a message on the other, whose cache is older",
+          "[service][seam][handoff]") {
+  Limits limits;
+  MemoryStore store;
+  Metrics metrics_a{{"greeting", "doms"}}, metrics_b{{"greeting", "doms"}};
+  ConversationService a{backcheck::test::TestEngine(), store, limits, metrics_a};
+  ConversationService b{backcheck::test::TestEngine(), store, limits, metrics_b};
+  const std::string id = StartNew(a);
+  REQUIRE(SeqOf(Send(b, id, "my upper back hurts after rows")) == 1);  // B's cache: seq 1, nobody joined
+
+  // A join changes the state, not the seq: only the revision tells B its copy is old.
+  REQUIRE(std::holds_alternative<Operated>(Operate(a, id, Action{Action::Kind::kJoin, "alice", ""})));
+  auto replied = Send(b, id, "no");
+  REQUIRE(std::holds_alternative<Replied>(replied));
+  CHECK(std::get<Replied>(replied).reply.to_operator);  // B ran it on the joined state: the operator answers
+  CHECK(Resume(a, id).state.operator_name == "alice");
+  CHECK(Resume(b, id).state.operator_name == "alice");
+}
+
+TEST_CASE("every operator's action is audited with who and when, in the conversation's order", "[service][handoff]") {
+  Limits limits;
+  MemoryStore store;
+  Metrics metrics{{"greeting", "doms"}};
+  ConversationService service{backcheck::test::TestEngine(), store, limits, metrics};
+  const std::string id = StartNew(service);
+  REQUIRE(SeqOf(Send(service, id, "I have chest pain")) == 1);
+  const auto before = UnixMillis();
+  for (auto kind : {Action::Kind::kClaim, Action::Kind::kJoin, Action::Kind::kSay, Action::Kind::kLeave}) {
+    REQUIRE(std::holds_alternative<Operated>(Operate(service, id, Action{kind, "alice", "I am here"})));
+  }
+  // A refused action is not audited.
+  CHECK(std::holds_alternative<Error>(Operate(service, id, Action{Action::Kind::kLeave, "bob", ""})));
+  const auto escalations = store.escalations().Unacknowledged();
+  REQUIRE(escalations.size() == 1);
+  bool found = false;
+  store.escalations().Acknowledge(escalations[0].id, "alice", "called them back", [&](bool f) { found = f; });
+  CHECK(found);
+
+  const auto audit = AuditOf(store, id);
+  std::vector<std::string> actions;
+  for (const auto& a : audit) {
+    actions.push_back(a.action);
+    CHECK(a.by == "alice");
+    CHECK(a.at_ms >= before);
+    CHECK(a.conversation == id);
+  }
+  CHECK(actions == std::vector<std::string>{"claim", "join", "say", "leave", "ack"});
+  REQUIRE(audit.size() == 5);
+  CHECK(audit[1].seq == 1);  // joined after the person's message
+  CHECK(audit[2].seq == 2);  // the operator's message is turn 2
+  CHECK(audit[4].escalation == escalations[0].id);
+  CHECK(audit[4].note == "called them back");
+}
+
+TEST_CASE("a new red flag at the level the conversation already has is a new escalation", "[service][handoff]") {
+  Limits limits;
+  MemoryStore store;
+  std::vector<EscalationEvent> events;
+  store.Subscribe({[&](const EscalationEvent& e) { events.push_back(e); }, {}});
+  Metrics metrics{{"greeting", "doms"}};
+  ConversationService service{backcheck::test::TestEngine(), store, limits, metrics};
+  const std::string id = StartNew(service);
+  auto first = Send(service, id, "I have chest pain");
+  REQUIRE(std::holds_alternative<Replied>(first));
+  REQUIRE(std::get<Replied>(first).reply.urgency == Urgency::kEmergency);
+  REQUIRE(events.size() == 1);
+
+  // Another emergency: the level stays (the reply is not `escalated`), but operators must hear of it.
+  auto second = Send(service, id, "and I am coughing up blood");
+  REQUIRE(std::holds_alternative<Replied>(second));
+  CHECK_FALSE(std::get<Replied>(second).reply.escalated);
+  REQUIRE(events.size() == 2);
+  CHECK(events[1].level == Urgency::kEmergency);
+  CHECK(events[1].flags == std::vector<std::string>{"coughing_blood"});
+
+  // The same flag again is nothing new.
+  REQUIRE(std::holds_alternative<Replied>(Send(service, id, "the chest pain is still there")));
+  CHECK(events.size() == 2);
 }

@@ -72,9 +72,9 @@ HistoryPage HistoryNow(ConversationStore& store, const std::string& id, std::siz
   REQUIRE(page);
   return *page;
 }
-bool AckNow(EscalationLog& log, std::int64_t id, const std::string& by = "") {
+bool AckNow(EscalationLog& log, std::int64_t id, const std::string& by = "", const std::string& note = "") {
   std::promise<bool> done;
-  log.Acknowledge(id, by, [&](bool found) { done.set_value(found); });
+  log.Acknowledge(id, by, note, [&](bool found) { done.set_value(found); });
   return Wait(done.get_future());
 }
 
