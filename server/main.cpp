@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
       });
   app.add_option("--escalation-webhook", config.escalation_webhook,
                  "POST each escalation here (http:// or https://), signed with BACKCHECK_WEBHOOK_SECRET, retried "
-                 "with back-off from the store until a 2xx (docs/webhook.md); needs --store sqlite");
+                 "with back-off from the store until a 2xx (docs/webhook.md); needs --store sqlite or postgres");
   app.add_option("--operators", operators_file,
                  "file of 'name sha256:HASH' lines (not writable by others): the named operators of /v1/operator "
                  "and the console at /operator (make a line with --new-operator NAME)");

@@ -12,6 +12,7 @@
 #include "server/webhook/webhook_slot.hpp"
 #include "server/json_writer.hpp"
 #include "server/store/memory_store.hpp"
+#include "server/store/postgres_outbox.hpp"
 #include "server/store/postgres_store.hpp"
 #include "server/store/sqlite_store.hpp"
 
@@ -105,6 +106,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   ConversationConnections pushes;  // before the store: its threads push until it is destroyed
   std::unique_ptr<ConversationStore> store = OpenStore(config, engine);
   OperatorHub operators;
+  std::unique_ptr<WebhookOutbox> own_outbox;  // --store postgres: the webhook's, beside the store
   WebhookSlot webhook;  // set once the io_context exists; woken by every durable escalation
   // An acknowledgement made on any instance tells the operators, and the person on whichever
   // connection of this instance holds their conversation.
@@ -127,22 +129,19 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   ConversationService service(engine, *store, config.limits, metrics,
                               [&io](std::function<void()> work) { asio::post(*io, std::move(work)); });
   service.SetEmergencyNumber(config.emergency_number);
-  // A person's message in a conversation an operator has joined goes to that operator's console.
-  service.OnHandedOffMessage([&operators](const ConversationService::HandedOffMessage& m) {
-    operators.SendTo(m.operator_name, JsonObject(m.text.size() + m.conversation.size() + 128)
-                                          .String("type", "user_message")
-                                          .String("conversation", m.conversation)
-                                          .String("text", m.text)
-                                          .Int("seq", static_cast<std::int64_t>(m.seq))
-                                          .String("urgency", knowledge::UrgencyName(m.urgency))
-                                          .Bool("escalated", m.escalated)
-                                          .Done());
-  });
+  // A person's message in a conversation an operator has joined goes to that operator's console;
+  // claims, joins and operators' messages go to whoever they concern, whichever instance of
+  // those on the store made them.
+  HandoffFanout handoff(*store, operators, pushes, engine.kb().flow.Text("care_team_seen"));
+  service.OnHandedOffMessage(
+      [&handoff](const ConversationService::HandedOffMessage& m) { handoff.Announce(m.event, m.text); });
+  store->OnOtherInstances([&handoff](const ConversationEvent& event) { handoff.FromOtherInstance(event); });
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
   AddressLimits addresses(config.limits);
   OperatorSignIns sign_ins(config.operator_session_ttl, config.max_operator_sessions);
-  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes, sign_ins};
+  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes, sign_ins,
+                        handoff};
 
   asio::io_context ioc{static_cast<int>(threads)};
   io = &ioc;
@@ -154,8 +153,14 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   });
 
   if (!config.escalation_webhook.empty()) {
-    auto* outbox = dynamic_cast<WebhookOutbox*>(store.get());
-    if (!outbox) throw std::runtime_error("--escalation-webhook needs --store sqlite (the outbox is kept in its database)");
+    // SQLite keeps the outbox in its own database; PostgreSQL in a connection of its own, shared
+    // by every instance on the database through leases (server/store/postgres_outbox.hpp).
+    if (config.store == "postgres") own_outbox = std::make_unique<PostgresWebhookOutbox>(config.database_url);
+    auto* outbox = own_outbox ? own_outbox.get() : dynamic_cast<WebhookOutbox*>(store.get());
+    if (!outbox) {
+      throw std::runtime_error("--escalation-webhook needs --store sqlite or --store postgres (the outbox is kept "
+                               "in the database; the memory store has none)");
+    }
     WebhookOptions options;
     options.url = config.escalation_webhook;
     options.secret = config.webhook_secret;
@@ -231,6 +236,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   RunLoop(ioc, metrics);
   for (auto& t : pool) t.join();
   webhook.Reset();  // before the store it reads and the io_context it runs on
+  own_outbox.reset();  // its queued callbacks hold the webhook's strand: gone before the io_context
   // Commit what is queued while the service, metrics and operators its completions use are alive.
   store.reset();
   return 0;
