@@ -39,6 +39,11 @@ std::size_t ConversationConnections::Notify(const std::string& conversation, std
   return live.size();
 }
 
+bool ConversationConnections::Holds(const std::string& conversation) const {
+  std::lock_guard lock(mutex_);
+  return targets_.count(conversation) > 0;
+}
+
 std::size_t ConversationConnections::Size() const {
   std::lock_guard lock(mutex_);
   return targets_.size();

@@ -45,6 +45,7 @@ class ConversationConnections {
   // Pushes `notice` to every target holding `conversation`; how many were told.
   std::size_t Notify(const std::string& conversation, std::shared_ptr<const PushedNotice> notice);
   std::size_t Size() const;  // conversations with at least one target
+  bool Holds(const std::string& conversation) const;  // whether any target holds it
 
  private:
   using Entry = std::pair<const PushTarget*, std::weak_ptr<PushTarget>>;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <tuple>
 
 namespace backcheck::server {
 
@@ -449,10 +450,15 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
   if (escalates) {
     record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};
   }
-  std::string operator_name = turn.state.operator_name;  // who has joined, after this message
+  std::optional<ConversationEvent> handed_off;
+  if (!turn.state.operator_name.empty()) {  // someone has joined: the message is theirs
+    handed_off = ConversationEvent{ConversationEvent::Kind::kHandedOff, a->id, turn.state.operator_name, record.seq,
+                                   turn.state.urgency, escalates};
+    record.event = handed_off;
+  }
   StoredConversation after{a->id, std::move(turn.state), record.seq, record.at_ms, stored.revision + 1};
   store_.Commit(std::move(record), [this, a, &job, after = std::move(after), reply = std::move(turn.reply),
-                                    operator_name = std::move(operator_name), escalates](
+                                    handed_off = std::move(handed_off), escalates](
                                        CommitResult result, const std::optional<EscalationEvent>& escalation) mutable {
     if (result == CommitResult::kConflict) return Retry(a);
     if (result == CommitResult::kUnavailable) {
@@ -469,8 +475,8 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
     Remember(a, std::move(after));
     metrics_.Reply(metrics_.IntentIndex(reply.intent), Clock::now() - job.received);
     if (escalation) metrics_.Escalation(escalation->level);
-    if (!operator_name.empty() && handed_off_) {
-      handed_off_(HandedOffMessage{a->id, std::move(operator_name), job.text, seq, reply.urgency, escalates});
+    if (handed_off && handed_off_) {
+      handed_off_(HandedOffMessage{std::move(*handed_off), job.text});
     }
     job.on_message(Replied{a->id, seq, std::move(reply)});
     Finish(a);
@@ -502,10 +508,15 @@ void ConversationService::RunOperate(const ActivePtr& a, Job& job, const StoredC
   record.at_ms = UnixMillis();
   record.state = now;
   using Kind = OperatorAction::Kind;
-  static constexpr std::pair<Kind, std::string_view> kAudited[] = {
-      {Kind::kClaim, "claim"}, {Kind::kJoin, "join"}, {Kind::kSay, "say"}, {Kind::kLeave, "leave"}};
-  for (const auto& [kind, name] : kAudited) {
-    if (kind == act.kind) record.audit = AuditEntry{a->id, std::string(name), act.operator_name, 0, record.at_ms};
+  using Event = ConversationEvent::Kind;
+  static constexpr std::tuple<Kind, std::string_view, Event> kAudited[] = {{Kind::kClaim, "claim", Event::kClaimed},
+                                                                          {Kind::kJoin, "join", Event::kJoined},
+                                                                          {Kind::kSay, "say", Event::kSaid},
+                                                                          {Kind::kLeave, "leave", Event::kLeft}};
+  for (const auto& [kind, name, event] : kAudited) {
+    if (kind != act.kind) continue;
+    record.audit = AuditEntry{a->id, std::string(name), act.operator_name, 0, record.at_ms};
+    record.event = ConversationEvent{event, a->id, act.operator_name};
   }
   switch (act.kind) {
     case Kind::kClaim: record.state.claimed_by = act.operator_name; break;
@@ -529,14 +540,18 @@ void ConversationService::RunOperate(const ActivePtr& a, Job& job, const StoredC
       break;
   }
   record.audit->seq = record.seq;
+  record.event->seq = record.seq;
+  record.event->urgency = record.state.urgency;
+  ConversationEvent event = *record.event;
   StoredConversation after{a->id, record.state, record.seq, record.at_ms, stored.revision + 1};
-  store_.Commit(std::move(record), [this, a, &job, after = std::move(after)](CommitResult result, const auto&) mutable {
+  store_.Commit(std::move(record), [this, a, &job, after = std::move(after), event = std::move(event)](
+                                       CommitResult result, const auto&) mutable {
     if (result == CommitResult::kConflict) return Retry(a);
     if (result == CommitResult::kUnavailable) {
       job.on_operate(StoreFailure(std::nullopt));
       return Finish(a);
     }
-    Operated operated{a->id, after.seq, after.state};
+    Operated operated{a->id, after.seq, after.state, std::move(event)};
     Remember(a, std::move(after));
     job.on_operate(std::move(operated));
     Finish(a);

@@ -131,6 +131,7 @@ class ConversationService {
     std::string conversation;
     std::uint64_t seq = 0;            // kSay: the operator's turn; otherwise the conversation's
     dialog::ConversationState state;  // after the action
+    ConversationEvent event;          // what it tells everyone (also sent to the other instances)
   };
   using OperateDone = std::function<void(std::variant<Operated, Error>)>;
   // Runs in the conversation's queue like a message, and commits like one: a claim or a join
@@ -139,13 +140,10 @@ class ConversationService {
   void Operate(const std::string& conversation, OperatorAction action, OperateDone done);
 
   // A person's message, committed, in a conversation an operator has joined: for that operator.
+  // The same event (without the text) goes to the other instances with the commit.
   struct HandedOffMessage {
-    std::string conversation;
-    std::string operator_name;
+    ConversationEvent event;  // kHandedOff
     std::string text;
-    std::uint64_t seq = 0;
-    knowledge::Urgency urgency = knowledge::Urgency::kNone;  // the conversation's, after it
-    bool escalated = false;  // it raised the urgency (the assistant said the guidance)
   };
   // Set once, before the first message; called on the store's or an I/O thread.
   void OnHandedOffMessage(std::function<void(const HandedOffMessage&)> listener) {

@@ -14,6 +14,14 @@ void OperatorHub::Publish(const EscalationEvent& event) {
 
 void OperatorHub::Broadcast(std::string frame) { DeliverAll(0, std::make_shared<const std::string>(std::move(frame))); }
 
+bool OperatorHub::Has(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  for (const auto& weak : connections_) {
+    if (auto c = weak.lock(); c && c->OperatorName() == name) return true;
+  }
+  return false;
+}
+
 std::size_t OperatorHub::SendTo(const std::string& name, std::string frame) {
   return DeliverAll(0, std::make_shared<const std::string>(std::move(frame)), &name);
 }

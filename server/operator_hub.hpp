@@ -27,6 +27,7 @@ class OperatorHub {
   // To the connections of the operator `name` (a person's message in a conversation they have
   // joined, on this instance); how many there were.
   std::size_t SendTo(const std::string& name, std::string frame);
+  bool Has(const std::string& name);  // whether `name` has a connection here
 
  private:
   std::size_t DeliverAll(std::int64_t id, const std::shared_ptr<const std::string>& frame,

@@ -115,46 +115,19 @@ void OperatorSession::Act(const OperatorFrame& frame) {
       });
 }
 
-// Tells every operator what happened, and the person what they need to know.
+// Tells every operator what happened, and the person what they need to know, here; the other
+// instances hear of it from the store (the event went with the commit).
 void OperatorSession::Announce(ConversationService::OperatorAction::Kind kind,
                                const ConversationService::Operated& done, const std::string& text) {
-  using Kind = ConversationService::OperatorAction::Kind;
-  static constexpr std::pair<Kind, std::string_view> kEvents[] = {
-      {Kind::kClaim, "claimed"}, {Kind::kJoin, "joined"}, {Kind::kSay, "said"}, {Kind::kLeave, "left"}};
-  std::string_view event;
-  for (const auto& [k, e] : kEvents) {
-    if (k == kind) event = e;
+  if (kind == ConversationService::OperatorAction::Kind::kSay) {  // to the writer; nobody else
+    Deliver(0, std::make_shared<const std::string>(JsonObject(done.conversation.size() + name_.size() + 96)
+                                                       .String("type", "said")
+                                                       .String("conversation", done.conversation)
+                                                       .String("operator", name_)
+                                                       .Int("seq", static_cast<std::int64_t>(done.seq))
+                                                       .Done()));
   }
-  auto frame = JsonObject(done.conversation.size() + name_.size() + 96)
-                   .String("type", event)
-                   .String("conversation", done.conversation)
-                   .String("operator", name_)
-                   .Int("seq", static_cast<std::int64_t>(done.seq))
-                   .Done();
-  if (kind == Kind::kSay) {
-    Deliver(0, std::make_shared<const std::string>(std::move(frame)));  // to the one who wrote it
-  } else {
-    context_.operators.Broadcast(std::move(frame));
-  }
-  PushedNotice notice;
-  notice.operator_name = name_;
-  switch (kind) {
-    case Kind::kClaim:
-      notice.notice = "escalation_claimed";
-      notice.text = context_.service.engine().kb().flow.Text("care_team_seen");
-      break;
-    case Kind::kJoin:
-    case Kind::kLeave:
-      notice.frame = PushedNotice::Frame::kHandoff;
-      notice.notice = kind == Kind::kJoin ? "joined" : "left";
-      break;
-    case Kind::kSay:
-      notice.frame = PushedNotice::Frame::kOperatorMessage;
-      notice.text = text;
-      notice.seq = done.seq;
-      break;
-  }
-  context_.pushes.Notify(done.conversation, std::make_shared<const PushedNotice>(std::move(notice)));
+  context_.handoff.Announce(done.event, text);
 }
 
 void OperatorSession::Send(std::int64_t id, std::shared_ptr<const std::string> frame) {

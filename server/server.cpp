@@ -129,22 +129,19 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   ConversationService service(engine, *store, config.limits, metrics,
                               [&io](std::function<void()> work) { asio::post(*io, std::move(work)); });
   service.SetEmergencyNumber(config.emergency_number);
-  // A person's message in a conversation an operator has joined goes to that operator's console.
-  service.OnHandedOffMessage([&operators](const ConversationService::HandedOffMessage& m) {
-    operators.SendTo(m.operator_name, JsonObject(m.text.size() + m.conversation.size() + 128)
-                                          .String("type", "user_message")
-                                          .String("conversation", m.conversation)
-                                          .String("text", m.text)
-                                          .Int("seq", static_cast<std::int64_t>(m.seq))
-                                          .String("urgency", knowledge::UrgencyName(m.urgency))
-                                          .Bool("escalated", m.escalated)
-                                          .Done());
-  });
+  // A person's message in a conversation an operator has joined goes to that operator's console;
+  // claims, joins and operators' messages go to whoever they concern, whichever instance of
+  // those on the store made them.
+  HandoffFanout handoff(*store, operators, pushes, engine.kb().flow.Text("care_team_seen"));
+  service.OnHandedOffMessage(
+      [&handoff](const ConversationService::HandedOffMessage& m) { handoff.Announce(m.event, m.text); });
+  store->OnOtherInstances([&handoff](const ConversationEvent& event) { handoff.FromOtherInstance(event); });
   StaticFiles files(config.web_dir);
   SessionRegistry sessions;
   AddressLimits addresses(config.limits);
   OperatorSignIns sign_ins(config.operator_session_ttl, config.max_operator_sessions);
-  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes, sign_ins};
+  ServerContext context{config, *store, service, operators, metrics, files, sessions, addresses, pushes, sign_ins,
+                        handoff};
 
   asio::io_context ioc{static_cast<int>(threads)};
   io = &ioc;

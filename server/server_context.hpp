@@ -8,6 +8,7 @@
 #include "server/config.hpp"
 #include "server/conversation_connections.hpp"
 #include "server/conversation_service.hpp"
+#include "server/handoff_fanout.hpp"
 #include "server/metrics.hpp"
 #include "server/operator_hub.hpp"
 #include "server/operator_sign_ins.hpp"
@@ -27,6 +28,7 @@ struct ServerContext {
   AddressLimits& addresses;
   ConversationConnections& pushes;  // which connections hold which conversations (notices)
   OperatorSignIns& sign_ins;         // operators' browser sessions (cookies)
+  HandoffFanout& handoff;            // who hears of a claim, a join, a message during a handoff
   std::atomic<bool> stopping{false};
 
   // Reserves a WebSocket slot under --max-connections; false when full.

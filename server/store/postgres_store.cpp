@@ -142,9 +142,9 @@ constexpr const char* kApplySql = R"sql(
 WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[],
-                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[])
+                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[], $20::text[])
     WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
-                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, i)),
+                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, event, i)),
 u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at, revision = c.revision + 1 FROM r
       WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected AND (r.revision < 0 OR c.revision = r.revision) RETURNING r.i),
 n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
@@ -164,15 +164,16 @@ o AS (INSERT INTO operator_actions (conversation, seq, action, by_operator, at)
 e AS (INSERT INTO escalations (conversation, level, flags, text, at)
       SELECT r.id, r.level, r.flags, r.etext, r.eat FROM w JOIN r USING (i) WHERE r.level <> '' ORDER BY r.i
       RETURNING conversation, id)
-SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END
+SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalations', e.id::text) END,
+       CASE WHEN r.event <> '' THEN pg_notify('backcheck_events', r.event) END
 FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
 )sql";
-constexpr int kApplyParams = 19;
+constexpr int kApplyParams = 20;
 const StatementDef kStatements[] = {
     {"apply", kApplySql,
      {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
       kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray,
-      kTextArray}},
+      kTextArray, kTextArray}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -336,7 +337,7 @@ std::string IdArray(const std::vector<std::int64_t>& ids) {
 // integers and booleans in binary form, stored here. Fixed capacity: no allocation per turn.
 class Params {
  public:
-  static constexpr int kMax = 19;
+  static constexpr int kMax = 20;
   Params& Text(std::string_view s) {
     static const char kEmpty[] = "";
     return Add(s.data() ? s.data() : kEmpty, static_cast<int>(s.size()), 1);
@@ -936,11 +937,11 @@ struct PostgresStore::Arrays {
   void Reset() {
     static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
                                                                kText, kText, kText, kText, kText, kInt8, kText, kText,
-                                                               kText, kInt8, kText, kText};
+                                                               kText, kInt8, kText, kText, kText};
     for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
   }
-  // A create or an update, as the next element of every array.
-  void Add(TurnRecord& r) {
+  // A create or an update, as the next element of every array; `instance` sends its event.
+  void Add(TurnRecord& r, std::string_view instance) {
     auto& c = columns;
     ReplaceNul(r.user_text);
     ReplaceNul(r.reply_text);
@@ -978,6 +979,12 @@ struct PostgresStore::Arrays {
     } else {
       c[17].Text("");  // no operator's action
       c[18].Text("");
+    }
+    // Written only when there is one; ReplaceNul: JSON escapes a NUL, so none can be in it.
+    if (r.event) {
+      c[19].TextBy([&](std::string& out) { out += ConversationEventJson(*r.event, instance); });
+    } else {
+      c[19].Text("");
     }
   }
   // The statement; its parameters point into the arrays until the next Reset.
@@ -1029,7 +1036,7 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
         ++deletes;
         continue;
       }
-      arrays.Add(w->record);
+      arrays.Add(w->record, instance_);
       members.push_back(i);
     }
     if (members.size() > first) {
@@ -1469,6 +1476,22 @@ bool PostgresStore::Deliver(const EscalationEvent& event) {
   return true;
 }
 
+void PostgresStore::OnOtherInstances(std::function<void(const ConversationEvent&)> listener) {
+  std::lock_guard lock(log_mutex_);
+  events_listener_ = std::move(listener);
+}
+
+void PostgresStore::OtherInstanceEvent(std::string_view payload) {
+  auto received = ParseConversationEvent(payload);
+  if (!received || received->instance == instance_) return;  // ours was announced here already
+  std::function<void(const ConversationEvent&)> call;
+  {
+    std::lock_guard lock(log_mutex_);
+    call = events_listener_;
+  }
+  if (call) Guarded("conversation event", [&] { call(received->event); });
+}
+
 void PostgresStore::Acknowledged(std::int64_t id, const std::string& by) {
   std::lock_guard publishing(publish_mutex_);  // as Deliver: announced before this returns
   std::function<void(const EscalationEvent&, const std::string&)> call;
@@ -1484,7 +1507,8 @@ void PostgresStore::Acknowledged(std::int64_t id, const std::string& by) {
 }
 
 bool PostgresStore::StartListening(Connection& c) {
-  return Ok(c.Exec("LISTEN backcheck_escalations")) && Ok(c.Exec("LISTEN backcheck_acks"));
+  return Ok(c.Exec("LISTEN backcheck_escalations")) && Ok(c.Exec("LISTEN backcheck_acks")) &&
+         Ok(c.Exec("LISTEN backcheck_events"));
 }
 
 bool PostgresStore::Refresh(Connection& c) {
@@ -1577,7 +1601,11 @@ void PostgresStore::ListenerLoop() {
           continue;
         }
         while (PGnotify* note = PQnotifies(listen_conn_->get())) {
-          notified = true;
+          if (std::string_view(note->relname) == "backcheck_events") {
+            OtherInstanceEvent(note->extra ? note->extra : "");
+          } else {
+            notified = true;  // an escalation or an ack: the table says which
+          }
           PQfreemem(note);
         }
       }

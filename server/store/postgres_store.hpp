@@ -107,6 +107,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   std::size_t UnacknowledgedCount() const override;
   void Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override;
+  void OnOtherInstances(std::function<void(const ConversationEvent&)> listener) override;
 
   // For tests and benchmarks: transactions the writer committed, and records in them.
   std::uint64_t Commits() const { return commits_.load(); }
@@ -188,6 +189,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
 
   // Listener thread.
   void ListenerLoop();
+  void OtherInstanceEvent(std::string_view payload);  // a backcheck_events notification
   bool Refresh(Connection& c);  // false: the connection failed
   bool StartListening(Connection& c);
 
@@ -200,6 +202,8 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   const PostgresOptions options_;
   std::string where_;  // "database NAME on HOST:PORT", for messages (never the password)
   std::string key_secret_;  // store_secrets conversation_keys, read once at start-up
+  // Names this process's ConversationEvents, so that it skips its own when they come back.
+  const std::string instance_ = HexOf(RandomBytes(8));
 
   std::mutex queue_mutex_;  // guards queue_, stopping_, probe_requested_, retry_, and healthy_'s changes
   std::condition_variable queue_cv_;
@@ -237,6 +241,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   // the escalation again.
   std::unordered_map<std::int64_t, Clock::time_point> acked_;
   Listener listener_;
+  std::function<void(const ConversationEvent&)> events_listener_;  // guarded by log_mutex_
 
   std::unique_ptr<Connection> listen_conn_;  // listener thread only (after start-up)
   int wake_[2] = {-1, -1};                   // a pipe: wakes the listener to stop

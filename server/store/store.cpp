@@ -7,6 +7,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "server/json_writer.hpp"
 
 namespace backcheck::server {
@@ -84,6 +86,63 @@ HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before
   const std::uint64_t end = std::min<std::uint64_t>(before.value_or(last_seq + 1), last_seq + 1);
   const std::uint64_t span = std::min<std::uint64_t>(turns, end > 0 ? end - 1 : 0);
   return HistoryRange{end - span, end, end - span > 1};
+}
+
+namespace {
+constexpr std::pair<ConversationEvent::Kind, std::string_view> kEventKinds[] = {
+    {ConversationEvent::Kind::kHandedOff, "handed_off"}, {ConversationEvent::Kind::kClaimed, "claimed"},
+    {ConversationEvent::Kind::kJoined, "joined"},        {ConversationEvent::Kind::kSaid, "said"},
+    {ConversationEvent::Kind::kLeft, "left"}};
+}  // namespace
+
+std::string ConversationEventJson(const ConversationEvent& e, std::string_view instance) {
+  std::string_view kind;
+  for (const auto& [k, name] : kEventKinds) {
+    if (k == e.kind) kind = name;
+  }
+  return JsonObject(e.conversation.size() + e.operator_name.size() + 128)
+      .String("instance", instance)
+      .String("kind", kind)
+      .String("conversation", e.conversation)
+      .String("operator", e.operator_name)
+      .Int("seq", static_cast<std::int64_t>(e.seq))
+      .String("urgency", knowledge::UrgencyName(e.urgency))
+      .Bool("escalated", e.escalated)
+      .Done();
+}
+
+std::optional<ReceivedEvent> ParseConversationEvent(std::string_view json) {
+  const auto j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  const auto text = [&](const char* key) -> std::optional<std::string> {
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  const auto instance = text("instance"), kind = text("kind"), conversation = text("conversation"),
+             name = text("operator"), urgency = text("urgency");
+  const auto seq = j.find("seq");
+  const auto escalated = j.find("escalated");
+  if (!instance || !kind || !conversation || !name || !urgency || seq == j.end() || !seq->is_number_unsigned() ||
+      escalated == j.end() || !escalated->is_boolean()) {
+    return std::nullopt;
+  }
+  ReceivedEvent out{*instance, {}};
+  bool known = false;
+  for (const auto& [k, n] : kEventKinds) {
+    if (n == *kind) {
+      out.event.kind = k;
+      known = true;
+    }
+  }
+  const auto level = knowledge::ParseUrgency(*urgency);
+  if (!known || !level) return std::nullopt;
+  out.event.conversation = *conversation;
+  out.event.operator_name = *name;
+  out.event.seq = seq->get<std::uint64_t>();
+  out.event.urgency = *level;
+  out.event.escalated = escalated->get<bool>();
+  return out;
 }
 
 }  // namespace backcheck::server

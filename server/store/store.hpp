@@ -74,6 +74,26 @@ struct AuditEntry {
   std::int64_t escalation = 0;  // ack: the escalation acknowledged
   std::string note;             // ack: the operator's note, if any
 };
+// What a commit tells the other instances on the same store (issue 16), which may hold the
+// connections it concerns: the person's, or that of the operator who joined. No text travels
+// with it: whoever needs one reads it from the turn (seq). PostgreSQL sends it in the commit's
+// transaction (NOTIFY, so only once durable); a store that one process uses has nobody to tell.
+struct ConversationEvent {
+  enum class Kind { kHandedOff, kClaimed, kJoined, kSaid, kLeft } kind = Kind::kHandedOff;
+  std::string conversation;
+  std::string operator_name;  // kHandedOff: who has joined; otherwise who acted
+  std::uint64_t seq = 0;      // kHandedOff: the person's turn; kSaid: the operator's
+  knowledge::Urgency urgency = knowledge::Urgency::kNone;  // kHandedOff: the conversation's, after it
+  bool escalated = false;     // kHandedOff: the message made an escalation
+};
+// `event` as JSON, naming the instance that sent it; and back (nullopt: not one of ours).
+std::string ConversationEventJson(const ConversationEvent& event, std::string_view instance);
+struct ReceivedEvent {
+  std::string instance;
+  ConversationEvent event;
+};
+std::optional<ReceivedEvent> ParseConversationEvent(std::string_view json);
+
 // How many of a conversation's newest audit entries a transcript shows.
 inline constexpr std::size_t kMaxAuditEntries = 500;
 
@@ -107,6 +127,7 @@ struct TurnRecord {
   std::int64_t at_ms = 0;           // Unix time, milliseconds
   std::optional<EscalationEvent> escalation;  // inserted in the same transaction as the turn
   std::optional<AuditEntry> audit;             // an operator's action: in the same transaction too
+  std::optional<ConversationEvent> event;      // for the other instances, once committed
   // The client's id of the message (empty: none) and the reply as JSON (dialog::Reply's
   // to_json), kept with the turn so that a repeat of the id gets this reply again (FindReply).
   std::string client_id;
@@ -202,6 +223,12 @@ class ConversationStore {
   virtual bool Healthy() const { return true; }
 
   virtual EscalationLog& escalations() = 0;
+
+  // Calls `listener` with each TurnRecord::event another instance committed, on a store thread
+  // (it must not block). Set once, before the first Commit. Stores that one process uses never
+  // call it. Live only: an event sent while this instance could not hear is not repeated (the
+  // turns and the audit are the record; a transcript read shows them).
+  virtual void OnOtherInstances(std::function<void(const ConversationEvent&)> listener) { (void)listener; }
 
   // 32 random bytes made when the store was first created and kept with it: every instance on
   // one store reads the same ones. The ids of keyed conversations are derived from them

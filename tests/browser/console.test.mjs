@@ -52,6 +52,8 @@ const C = {
   ack: 'form.op-ack button[type="submit"]',
   transcript: 'div.op-transcript',
   turn: 'div.op-transcript div.op-turn[data-key]:not([data-key=""])',
+  audit: 'div.op-transcript div.op-turn--action',
+  auditOf: (action) => `div.op-transcript div.op-turn--action[data-action="${action}"]`,
   say: '#op-say',
   sayButton: 'form.op-say button[type="submit"]',
   actionError: '.op-detail-body .op-error',
@@ -301,13 +303,21 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
       await op.page.locator(C.ack).click(); // the conversation's remaining (urgent) escalation
       await op.page.locator(C.itemOf(id)).waitFor({ state: 'detached' });
 
-      // Reload the console: still signed in, the same conversation and transcript.
+      // Both acks are in the transcript's audit (fetched after each `acked`), then reload the
+      // console: still signed in, the same conversation and transcript, the audit included.
+      await op.page.locator(C.auditOf('ack')).nth(1).waitFor({ state: 'visible' });
       t = await readTranscript(op.page);
       assert.ok(t.length >= 7, JSON.stringify(t));
       await op.page.reload({ waitUntil: 'load' });
       await op.page.locator(C.whoName).filter({ hasText: OPERATOR }).waitFor({ state: 'visible' });
       await waitForTranscript(op.page, (got) => got.length > 0, 'a transcript after the reload');
       assert.deepEqual(await readTranscript(op.page), t, 'the same transcript after a reload');
+      const audit = await op.page.evaluate((sel) => [...document.querySelectorAll(sel)].map((li) => ({
+        action: li.dataset.action, text: li.textContent, time: li.querySelector('time')?.getAttribute('datetime') ?? '',
+      })), C.audit);
+      assert.deepEqual(audit.map((a) => a.action), ['claim', 'join', 'leave', 'ack', 'ack'], JSON.stringify(audit));
+      assert.ok(audit.every((a) => a.text.includes(OPERATOR) && !Number.isNaN(Date.parse(a.time))), JSON.stringify(audit));
+      assert.match(audit[3].text, /Called her; ambulance on the way/, 'the ack keeps its note');
       assert.equal(await op.page.locator(C.itemOf(id)).count(), 0, 'acked escalations stay gone');
       assert.match(await op.page.locator(C.claimedBy).textContent(), new RegExp(OPERATOR));
 

@@ -74,7 +74,7 @@ class InstancesTestCase(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self) -> None:
         # Every test sees only its own conversations and escalations.
         psql(self.pg, "DO $$ BEGIN IF to_regclass('turns') IS NOT NULL THEN "
-                      "TRUNCATE turns, conversations, escalations; END IF; END $$;")
+                      "TRUNCATE turns, conversations, escalations, operator_actions; END IF; END $$;")
 
 
 class ConversationAcrossInstancesTest(InstancesTestCase):
@@ -159,6 +159,50 @@ class OperatorsAcrossInstancesTest(InstancesTestCase):
             self.assertEqual(event["text"], ARM)
         finally:
             await op_b.close()
+
+
+class HandoffAcrossInstancesTest(InstancesTestCase):
+    """The person on instance B, the operator on instance A (issue 16): behind a load balancer
+    nothing puts them on the same one. Every handoff frame still reaches whom it concerns."""
+
+    async def test_claim_join_messages_and_leave_cross_instances(self):
+        a, b = self.instance(), self.instance()
+        op_a, op_b = await open_operator(a), await open_operator(b)
+        self.addAsyncCleanup(op_a.close)
+        self.addAsyncCleanup(op_b.close)
+        person = await harness.open_client(b)
+        self.addAsyncCleanup(person.close)
+        cid = (await person.start())["conversation"]
+        await person.message(PAIN, conversation=cid)  # B caches the conversation: nobody joined
+
+        await op_a.send({"type": "claim", "conversation": cid})
+        for op in (op_a, op_b):
+            self.assertEqual((await op.recv_type("claimed"))["conversation"], cid)
+        self.assertEqual((await person.recv_type("notice"))["notice"], "escalation_claimed")
+        await op_a.send({"type": "join", "conversation": cid})
+        for op in (op_a, op_b):
+            self.assertEqual((await op.recv_type("joined"))["conversation"], cid)
+        self.assertEqual((await person.recv_type("handoff"))["event"], "joined")
+
+        # B's cached copy predates the join (same seq): the message must still go to the
+        # operator, on A, with its text, and the assistant must not answer it.
+        await person.send({"type": "message", "conversation": cid, "text": "no, nothing like that"})
+        self.assertEqual((await person.recv_type("received"))["seq"], 2)
+        for op in (op_a, op_b):  # one operator (the unnamed one), a console on each instance
+            message = await op.recv_type("user_message")
+            self.assertEqual((message["conversation"], message["text"], message["seq"]),
+                             (cid, "no, nothing like that", 2))
+
+        await op_a.send({"type": "say", "conversation": cid, "text": "Hello from the clinic."})
+        self.assertEqual((await op_a.recv_type("said"))["seq"], 3)
+        written = await person.recv_type("operator_message")
+        self.assertEqual((written["text"], written["seq"]), ("Hello from the clinic.", 3))
+
+        await op_a.send({"type": "leave", "conversation": cid})
+        self.assertEqual((await op_b.recv_type("left"))["conversation"], cid)
+        self.assertEqual((await person.recv_type("handoff"))["event"], "left")
+        after = await person.message("what should I do now?", conversation=cid)
+        self.assertTrue(after["text"], "the assistant answers again")
 
 
 class FailuresTest(InstancesTestCase):
