@@ -14,10 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const server::OperatorParseResult r = server::ParseOperatorFrame(text);
   Check(r.frame.has_value() != r.error.has_value(), "exactly one of frame and error is set");
   if (r.error) {
-    const std::string out = server::ErrorJson(*r.error, std::nullopt);
+    // As the operator session sends it: with the frame's ref and conversation when it had valid ones.
+    const std::string out = server::ErrorJson(*r.error, r.ref, r.conversation ? &*r.conversation : nullptr);
     json j = json::parse(out, nullptr, /*allow_exceptions=*/false);
     Check(!j.is_discarded() && j.is_object(), "ErrorJson output is not a JSON object", out);
     Check(j.value("code", "") == server::ErrorCodeName(r.error->code), "ErrorJson code", out);
+    Check(j.contains("ref") == r.ref.has_value() && (!r.ref || j["ref"] == *r.ref), "ErrorJson ref", out);
     return 0;
   }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);

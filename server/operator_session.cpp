@@ -78,16 +78,19 @@ void OperatorSession::ReadFrame() {
 void OperatorSession::Handle(std::string_view text) {
   auto parsed = ParseOperatorFrame(text);
   if (parsed.error) {
-    Send(0, std::make_shared<const std::string>(ErrorJson(*parsed.error, std::nullopt)));
+    const std::string* conversation = parsed.conversation ? &*parsed.conversation : nullptr;
+    Send(0, std::make_shared<const std::string>(ErrorJson(*parsed.error, parsed.ref, conversation)));
     return;
   }
   if (parsed.frame->kind != OperatorFrame::Kind::kAck) return Act(*parsed.frame);
   const std::int64_t ack = parsed.frame->ack;
   // Every operator of every instance hears of the ack through the escalation log's listener.
-  context_.store.escalations().Acknowledge(ack, name_, parsed.frame->note, [self = shared_from_this(), ack](bool found) {
+  // Its error echoes the ref; the conversation is not known when no such escalation is open.
+  context_.store.escalations().Acknowledge(ack, name_, parsed.frame->note,
+                                           [self = shared_from_this(), ack, ref = parsed.frame->ref](bool found) {
     if (found) return;
     auto frame = ErrorJson(Error{ErrorCode::kBadRequest, "no unacknowledged escalation has id " + std::to_string(ack)},
-                           std::nullopt);
+                           ref);
     self->Deliver(0, std::make_shared<const std::string>(std::move(frame)));
   });
 }
@@ -107,25 +110,29 @@ void OperatorSession::Act(const OperatorFrame& frame) {
   const auto kind = action.kind;
   context_.service.Operate(
       frame.conversation, std::move(action),
-      [self = shared_from_this(), kind, text = frame.text](auto result) {
-        if (auto* error = std::get_if<Error>(&result)) {
-          return self->Deliver(0, std::make_shared<const std::string>(ErrorJson(*error, std::nullopt)));
+      [self = shared_from_this(), kind, text = frame.text, ref = frame.ref, conversation = frame.conversation](auto result) {
+        if (auto* error = std::get_if<Error>(&result)) {  // to this operator: the ref and the conversation echoed
+          return self->Deliver(0, std::make_shared<const std::string>(ErrorJson(*error, ref, &conversation)));
         }
-        self->Announce(kind, std::get<ConversationService::Operated>(result), text);
+        self->Announce(kind, std::get<ConversationService::Operated>(result), text, ref);
       });
 }
 
 // Tells every operator what happened, and the person what they need to know, here; the other
-// instances hear of it from the store (the event went with the commit).
+// instances hear of it from the store (the event went with the commit). The ref is the writer's
+// own: only `said` carries it, never what every operator is told.
 void OperatorSession::Announce(ConversationService::OperatorAction::Kind kind,
-                               const ConversationService::Operated& done, const std::string& text) {
+                               const ConversationService::Operated& done, const std::string& text,
+                               const std::optional<std::string>& ref) {
   if (kind == ConversationService::OperatorAction::Kind::kSay) {  // to the writer; nobody else
-    Deliver(0, std::make_shared<const std::string>(JsonObject(done.conversation.size() + name_.size() + 96)
-                                                       .String("type", "said")
-                                                       .String("conversation", done.conversation)
-                                                       .String("operator", name_)
-                                                       .Int("seq", static_cast<std::int64_t>(done.seq))
-                                                       .Done()));
+    JsonObject said(done.conversation.size() + name_.size() + text.size() + (ref ? ref->size() : 0) + 112);
+    said.String("type", "said")
+        .String("conversation", done.conversation)
+        .String("operator", name_)
+        .Int("seq", static_cast<std::int64_t>(done.seq))
+        .String("text", text);
+    if (ref) said.String("ref", *ref);
+    Deliver(0, std::make_shared<const std::string>(said.Done()));
   }
   context_.handoff.Announce(done.event, text);
 }

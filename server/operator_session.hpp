@@ -1,6 +1,7 @@
 // One operator WebSocket (/v1/operator), authenticated before the upgrade. On connect it sends
 // every unacknowledged escalation, oldest first, then new ones as they become durable; an
 // {"type":"ack","id":N} marks one handled, durably, and every operator is told {"type":"acked"}.
+// A frame's `ref` is echoed on the answers to this operator alone (an error, `said`).
 //
 // The backlog is streamed with flow control, however long it is: a page of kPageSize is read
 // from the store when the previous one has been written, so memory holds a page, not the
@@ -12,6 +13,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <set>
 
@@ -49,7 +51,7 @@ class OperatorSession : public Closeable,
   void Handle(std::string_view frame);
   void Act(const OperatorFrame& frame);  // claim, join, say, leave
   void Announce(ConversationService::OperatorAction::Kind kind, const ConversationService::Operated& done,
-                const std::string& text);
+                const std::string& text, const std::optional<std::string>& ref);
   void Send(std::int64_t id, std::shared_ptr<const std::string> frame);
   void Queue(std::shared_ptr<const std::string> frame);
   bool Remember(std::int64_t id);  // false when it was queued already

@@ -75,6 +75,15 @@
     sending: "Sending…",
     newEscalation: "New {level} escalation: {flags}",
     errorPrefix: "The server refused that: ",
+    // An error that names the action it answers (by the action's ref) says which it was.
+    refused: {
+      claim: "Claiming was refused: ",
+      join: "Joining was refused: ",
+      say: "Your message was not sent: ",
+      leave: "Leaving was refused: ",
+      ack: "Acknowledging was refused: ",
+    },
+    refusedIn: "Conversation {n}: ",
   };
   const fill = (s, vars) => s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? vars[k] : m));
 
@@ -127,7 +136,8 @@
   let selected = null;           // {conversation, escalation (id or null)}
   let generation = 0;            // bumped on sign-out: answers to older requests are dropped
   const acked = new Set();       // ids acknowledged while we watched (a slow transcript must not bring them back)
-  const inflight = [];           // actions sent, not yet confirmed: {type, conversation, id?, text?}
+  const inflight = new Map();    // ref -> an action sent, not yet confirmed: {type, conversation, id?, text?} (oldest first)
+  let lastRef = 0;               // each action's frame carries a new ref; the server echoes it on its error or `said`
 
   function conv(id) {
     let c = convs.get(id);
@@ -285,7 +295,8 @@
       ...fact(TEXTS.factsFlags, flagText([...flags])),
       ...fact(TEXTS.factsClaimed, c.claimed_by ? you(c.claimed_by) : TEXTS.unclaimed, { class: "op-claimed-by" }),
       ...fact(TEXTS.factsJoined, c.operator ? you(c.operator) : TEXTS.nobody, { class: "op-joined-by" }));
-    const busy = (type) => inflight.some((a) => a.type === type && a.conversation === selected.conversation);
+    const pending = [...inflight.values()];
+    const busy = (type) => pending.some((a) => a.type === type && a.conversation === selected.conversation);
     const joined = c.operator === me;
     claimButton.disabled = !isLive() || c.claimed_by === me || busy("claim");
     joinButton.disabled = !isLive() || joined || (!!c.operator && c.operator !== me) || busy("join");
@@ -293,7 +304,7 @@
     // The escalation the Acknowledge button is for: the selected one if still open, else the first open.
     if (!open.some((e) => e.id === selected.escalation)) selected.escalation = open.length ? open[0].id : null;
     const target = open.find((e) => e.id === selected.escalation);
-    ackButton.disabled = !isLive() || !target || inflight.some((a) => a.type === "ack" && target && a.id === target.id);
+    ackButton.disabled = !isLive() || !target || pending.some((a) => a.type === "ack" && target && a.id === target.id);
     noteInput.disabled = !target;
     ackWhich.textContent = target ? fill(TEXTS.ackWhich, { level: levelName(target.level).toLowerCase(), at: localTime(target.at) }) : TEXTS.ackNone;
     sayInput.disabled = !joined;
@@ -494,7 +505,7 @@
     sock.addEventListener("close", async () => {
       if (ws !== sock) return;
       ws = null;
-      inflight.length = 0;
+      inflight.clear();
       for (const c of convs.values()) {
         // Unconfirmed messages go back to the box rather than being lost.
         if (c.pendingSays.length && selected && convs.get(selected.conversation) === c && !sayInput.value) {
@@ -524,9 +535,22 @@
     retryTimer = setTimeout(connect, base * (0.75 + Math.random() * 0.5));
   }
 
+  // The oldest unconfirmed action `pred` accepts (a broadcast names no ref), taken off the list.
   function settle(pred) {
-    const i = inflight.findIndex(pred);
-    return i >= 0 ? inflight.splice(i, 1)[0] : null;
+    for (const [ref, a] of inflight) if (pred(a)) return settleRef(ref);
+    return null;
+  }
+  function settleRef(ref) {
+    const a = typeof ref === "string" ? inflight.get(ref) : undefined;
+    if (!a) return null;
+    inflight.delete(ref);
+    return { ...a, ref };
+  }
+  function dropPendingSay(ref) {
+    for (const c of convs.values()) {
+      const i = c.pendingSays.findIndex((p) => p.ref === ref);
+      if (i >= 0) { c.pendingSays.splice(i, 1); return; }
+    }
   }
 
   function handle(f) {
@@ -566,10 +590,11 @@
         break;
       }
       case "said": {
+        // The writer's own answer: its ref names the message, and it carries the text written.
         const c = conv(id);
-        const a = settle((x) => x.type === "say" && x.conversation === id);
-        const p = c.pendingSays.shift();
-        const text = a ? a.text : p ? p.text : "";
+        const a = settleRef(f.ref);
+        if (a) dropPendingSay(a.ref);
+        const text = typeof f.text === "string" ? f.text : a ? a.text : "";
         if (typeof f.seq === "number") {
           const t = { role: "operator", operator: str(f.operator) || me, text, seq: f.seq };
           c.turns.set(turnKey(t), t);
@@ -590,15 +615,15 @@
         break;
       }
       case "error": {
-        // The server's error frames name no request; the oldest unconfirmed action is the best guess.
-        const a = inflight.shift();
+        // An error echoes the ref of the action it refuses. One without a ref answers a frame the
+        // server could not read: the oldest unconfirmed action is the best guess for it.
+        const a = typeof f.ref === "string" ? settleRef(f.ref) : settle(() => true);
         if (a && a.type === "say") {
-          const c = conv(a.conversation);
-          const i = c.pendingSays.findIndex((p) => p.text === a.text);
-          if (i >= 0) c.pendingSays.splice(i, 1);
+          dropPendingSay(a.ref);
           if (selected && selected.conversation === a.conversation && !sayInput.value) sayInput.value = a.text;
         }
-        actionError.textContent = TEXTS.errorPrefix + (str(f.message) || str(f.code));
+        const where = a && selected && a.conversation !== selected.conversation ? fill(TEXTS.refusedIn, { n: shortId(a.conversation) }) : "";
+        actionError.textContent = where + (a ? TEXTS.refused[a.type] : TEXTS.errorPrefix) + (str(f.message) || str(f.code));
         break;
       }
       default:
@@ -607,15 +632,17 @@
     render();
   }
 
+  // Sends an action with a new ref; returns the ref, or null when it could not be sent.
   function act(type, extra) {
-    if (!selected) return false;
-    const frame = { type, conversation: selected.conversation, ...extra };
+    if (!selected) return null;
+    const ref = String(++lastRef);
+    const frame = { type, conversation: selected.conversation, ...extra, ref };
     if (type === "ack") delete frame.conversation;
-    if (!transmit(frame)) return false;
-    inflight.push({ type, conversation: selected.conversation, id: extra && extra.id, text: extra && extra.text });
+    if (!transmit(frame)) return null;
+    inflight.set(ref, { type, conversation: selected.conversation, id: extra && extra.id, text: extra && extra.text });
     actionError.textContent = "";
     render();
-    return true;
+    return ref;
   }
 
   claimButton.addEventListener("click", () => act("claim"));
@@ -631,8 +658,9 @@
     e.preventDefault();
     const text = sayInput.value.replace(/^\s+|\s+$/g, "");
     if (!text || !selected) return;
-    if (!act("say", { text })) return;
-    conv(selected.conversation).pendingSays.push({ text });
+    const ref = act("say", { text });
+    if (!ref) return;
+    conv(selected.conversation).pendingSays.push({ ref, text });
     sayInput.value = "";
     render();
     sayInput.focus();
@@ -692,7 +720,7 @@
     escalations.clear();
     acked.clear();
     convs.clear();
-    inflight.length = 0;
+    inflight.clear();
     backgroundQueue.length = 0;
     generation += 1;
     selected = null;

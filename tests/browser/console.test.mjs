@@ -20,7 +20,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  REPO, S, SERVER_BINARY, Server, TIMEOUT, assertClean, countOf, gotoDemo, launchBrowser, loadKbFile,
+  OperatorSocket, REPO, S, SERVER_BINARY, Server, TIMEOUT, assertClean, countOf, gotoDemo, launchBrowser, loadKbFile,
   missingPrerequisites, newPage, openPanel, runAxe, screenshotPath, sendMessage, waitForAnimations, waitForUserMessage,
 } from './harness.mjs';
 
@@ -297,9 +297,11 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
       await op.page.locator(`${C.item}[data-id="${emergencyId}"]`).waitFor({ state: 'detached' });
       await person.page.locator(S.notice).nth(1).waitFor({ state: 'visible' }); // escalation_acknowledged
       assert.equal(await op.page.locator(C.note).inputValue(), '', 'the note field is cleared after the ack');
-      assert.deepEqual(sent.filter((f) => f.type === 'ack'), [{ type: 'ack', id: emergencyId, note: 'Called her; ambulance on the way' }],
-        'the ack carries the note');
+      assert.deepEqual(sent.filter((f) => f.type === 'ack').map(({ ref, ...f }) => f),
+        [{ type: 'ack', id: emergencyId, note: 'Called her; ambulance on the way' }], 'the ack carries the note');
       assert.deepEqual(sent.filter((f) => f.type !== 'ack').map((f) => f.type), ['claim', 'join', 'say', 'leave']);
+      assert.ok(sent.every((f) => typeof f.ref === 'string' && f.ref), `every action carries a ref: ${JSON.stringify(sent)}`);
+      assert.equal(new Set(sent.map((f) => f.ref)).size, sent.length, `a new ref for each: ${JSON.stringify(sent)}`);
       await op.page.locator(C.ack).click(); // the conversation's remaining (urgent) escalation
       await op.page.locator(C.itemOf(id)).waitFor({ state: 'detached' });
 
@@ -610,6 +612,93 @@ describe('operators\' console in Chromium', { concurrency: false }, () => {
     } finally {
       await person.context.close();
       await op.context.close();
+    }
+  });
+
+  test('11. two messages in flight, the second refused: the error is the second\'s (its ref), `said` confirms the first (its ref, its text)', { timeout: 120_000 }, async () => {
+    const x = await newPage(browser);
+    const y = await newPage(browser);
+    const op = await newConsole();
+    let prog = null;
+    const heldFetches = [];
+    let holdFetches = true;
+    try {
+      // The console's socket goes through the test, which can hold what the server sends it.
+      const fromServer = []; // held, in the order the server sent them
+      const toServer = [];   // what the console sent
+      let holding = false;
+      let pageSide = null;
+      await op.page.routeWebSocket(/\/v1\/operator$/, (ws) => {
+        const srv = ws.connectToServer();
+        pageSide = ws;
+        ws.onMessage((m) => { try { toServer.push(JSON.parse(String(m))); } catch { /* not JSON */ } srv.send(m); });
+        srv.onMessage((m) => (holding ? fromServer.push(String(m)) : ws.send(m)));
+      });
+      await signIn(op.page);
+      await gotoDemo(x.page, server); await openPanel(x.page);
+      await sendMessage(x.page, 'I have a fever');
+      const idX = await conversationOf(x.page);
+      await gotoDemo(y.page, server); await openPanel(y.page);
+      await sendMessage(y.page, 'I have a fever too');
+      const idY = await conversationOf(y.page);
+      for (const id of [idY, idX]) { // join both; X stays open
+        await op.page.locator(C.itemOf(id)).click();
+        await op.page.locator(C.join).click();
+        await op.page.locator(C.joinedBy).filter({ hasText: OPERATOR }).waitFor();
+      }
+      await op.page.waitForFunction((sel) => !document.querySelector(sel).disabled, C.say);
+
+      // From here the console hears nothing from the server, and gets no transcript, until the test lets it.
+      holding = true;
+      await op.page.route('**/v1/operator/conversations/**', (route) => (holdFetches ? heldFetches.push(route) : route.continue()));
+      const first = 'First message, to X';
+      await op.page.locator(C.say).fill(first);
+      await op.page.locator(C.sayButton).click();
+      // Alice leaves Y from another tab (a program with her token); the console does not know yet.
+      prog = await OperatorSocket.connect(server, token);
+      prog.send({ type: 'leave', conversation: idY });
+      await prog.waitFor((f) => f.type === 'left' && f.conversation === idY, 'the leave');
+      await op.page.locator(C.itemOf(idY)).click();
+      await op.page.waitForFunction((sel) => !document.querySelector(sel).disabled, C.say);
+      const second = 'Second message, to Y';
+      await op.page.locator(C.say).fill(second);
+      await op.page.locator(C.sayButton).click();
+      const deadline = Date.now() + TIMEOUT;
+      const heard = () => fromServer.map((m) => JSON.parse(m));
+      while (!(heard().some((f) => f.type === 'said') && heard().some((f) => f.type === 'error'))) {
+        assert.ok(Date.now() < deadline, `no said and error for the console: ${JSON.stringify(heard())}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const says = toServer.filter((f) => f.type === 'say');
+      assert.deepEqual(says.map((f) => [f.conversation, f.text]), [[idX, first], [idY, second]]);
+      assert.ok(says.every((f) => typeof f.ref === 'string' && f.ref) && says[0].ref !== says[1].ref, JSON.stringify(says));
+      const error = heard().find((f) => f.type === 'error');
+      assert.deepEqual([error.ref, error.conversation], [says[1].ref, idY], JSON.stringify(error));
+
+      // The refusal reaches the console first: it waits for no commit, the first message's `said`
+      // does, so for two conversations the server may answer in this order.
+      holding = false;
+      const frames = fromServer.splice(0);
+      for (const m of [...frames.filter((m) => JSON.parse(m).type === 'error'), ...frames.filter((m) => JSON.parse(m).type !== 'error')]) {
+        pageSide.send(m);
+      }
+      // Y is open: the error is shown as the second message's, which is back in the box, not "Sending…".
+      await op.page.locator(C.actionError).filter({ hasText: /^Your message was not sent: / }).waitFor();
+      assert.match(await op.page.locator(C.actionError).textContent(), /join the conversation before writing/);
+      assert.equal(await op.page.locator(C.say).inputValue(), second, 'the refused message is back in the box');
+      assert.equal(await op.page.locator('.op-turn--pending').count(), 0, 'nothing of Y left "Sending…"');
+      // X (its transcript still held): the first message is confirmed, with the text `said` carries.
+      await op.page.locator(C.itemOf(idX)).click();
+      await waitForTranscript(op.page, (t) => t.some((x) => x.role === 'operator' && x.text === 'First message, to X'), 'the first message, confirmed');
+      assert.equal(await op.page.locator('.op-turn--pending').count(), 0, 'nothing of X left "Sending…"');
+      holdFetches = false;
+      for (const r of heldFetches.splice(0)) await r.continue();
+      await op.page.unroute('**/v1/operator/conversations/**');
+      assertClean(op.rec, server, { allowConsole: [FAVICON_404, SIGN_IN_401] });
+    } finally {
+      if (prog) prog.close();
+      for (const r of heldFetches) await r.continue().catch(() => {});
+      for (const p of [x, y, op]) await p.context.close();
     }
   });
 

@@ -151,6 +151,68 @@ class HandoffTest(AccountsTestCase):
                 self.assertTrue(all(self.started_ms <= a["at"] <= time.time() * 1000 for a in actions), actions)
                 self.assertEqual(len({a["escalation"] for a in actions if a["action"] == "ack"}), 2)
 
+    async def test_the_answers_to_an_operator_echo_its_ref_and_what_every_operator_hears_carries_none(self):
+        person = await self.person()
+        cid = (await person.start())["conversation"]
+        await person.message("I have a fever", conversation=cid)  # an escalation, for the ack below
+        alice, bob = await self.operator(self.alice), await self.operator(self.bob)
+        escalation = await alice.recv_type("escalation")
+        self.assertEqual((await bob.recv_type("escalation"))["id"], escalation["id"])
+
+        await bob.send({"type": "join", "conversation": cid, "ref": "bob-1"})
+        for op in (alice, bob):
+            joined = await op.recv_type("joined")
+            self.assertEqual((joined["conversation"], joined["operator"]), (cid, "bob"))
+            self.assertNotIn("ref", joined, "a broadcast carries nobody's ref, not even the sender's")
+
+        # Two of Alice's actions in flight at once; the second is refused (Bob has joined): the
+        # error names that one, by its ref, and its conversation.
+        await alice.send_batch([{"type": "claim", "conversation": cid, "ref": "alice-1"},
+                                {"type": "join", "conversation": cid, "ref": "alice-2"}])
+        frames = {f["type"]: f for f in [await alice.recv(), await alice.recv()]}
+        self.assertEqual(set(frames), {"claimed", "error"}, frames)
+        error = frames["error"]
+        self.assertEqual((error["code"], error["ref"], error["conversation"]), ("bad_request", "alice-2", cid), error)
+        self.assertIn("bob", error["message"])
+        self.assertNotIn("ref", frames["claimed"])
+        claimed = await bob.recv_type("claimed")
+        self.assertEqual(claimed["operator"], "alice")
+        self.assertNotIn("ref", claimed, "Bob is not told Alice's ref")
+
+        # `said` goes to the writer alone, with its ref and the text written.
+        await bob.send({"type": "say", "conversation": cid, "text": "Hello, Bob here.", "ref": "bob-2"})
+        said = await bob.recv_type("said")
+        self.assertEqual({k: said.get(k) for k in ("conversation", "operator", "text", "ref")},
+                         {"conversation": cid, "operator": "bob", "text": "Hello, Bob here.", "ref": "bob-2"})
+        written = await person.recv()
+        while written["type"] != "operator_message":  # the join's notice and handoff come first
+            self.assertIn(written["type"], ("notice", "handoff"), written)
+            written = await person.recv()
+        self.assertEqual((written["text"], written["seq"]), ("Hello, Bob here.", said["seq"]))
+        await bob.send({"type": "say", "conversation": cid, "text": "No ref this time."})
+        said = await bob.recv_type("said")
+        self.assertEqual(said["text"], "No ref this time.")
+        self.assertNotIn("ref", said)
+
+        # A malformed frame keeps its ref (and the conversation it named); an ack of no open
+        # escalation keeps its ref, and names no conversation (none is known); a bad ref is
+        # itself a bad_request, with nothing echoed.
+        await alice.send({"type": "say", "conversation": cid, "text": " ", "ref": "alice-3"})
+        error = await alice.expect_error("bad_request", ref="alice-3")
+        self.assertEqual(error["conversation"], cid)
+        await alice.send({"type": "ack", "id": escalation["id"] + 1000, "ref": "alice-4"})
+        error = await alice.expect_error("bad_request", ref="alice-4")
+        self.assertNotIn("conversation", error)
+        for ref in (7, "r" * 257, {"a": 1}):
+            with self.subTest(ref=ref):
+                await alice.send({"type": "claim", "conversation": cid, "ref": ref})
+                self.assertIn("ref", (await alice.expect_error("bad_request", ref=None))["message"])
+        await alice.send({"type": "ack", "id": escalation["id"], "ref": "alice-5"})
+        for op in (alice, bob):
+            acked = await op.recv_type("acked")
+            self.assertEqual(acked["id"], escalation["id"])
+            self.assertNotIn("ref", acked)
+
     async def test_a_frame_for_an_unknown_conversation_or_a_malformed_one_is_an_error(self):
         alice = await self.operator(self.alice)
         await alice.send({"type": "join", "conversation": "A" * 22})

@@ -139,6 +139,63 @@ TEST_CASE("an error keeps the frame's ref so the client can match it", "[protoco
   CHECK_FALSE(json::parse(ErrorJson(*r.error, std::nullopt)).contains("ref"));
 }
 
+TEST_CASE("operator frames take a ref as the person's do; an error echoes it and the action's conversation", "[protocol]") {
+  for (const char* frame : {R"({"type":"claim","conversation":"c1","ref":"7"})", R"({"type":"join","conversation":"c1","ref":"7"})",
+                            R"({"type":"say","conversation":"c1","text":"hi","ref":"7"})",
+                            R"({"type":"leave","conversation":"c1","ref":"7"})", R"({"type":"ack","id":3,"ref":"7"})"}) {
+    CAPTURE(frame);
+    auto r = ParseOperatorFrame(frame);
+    REQUIRE(r.frame);
+    CHECK(r.frame->ref == "7");
+  }
+  auto none = ParseOperatorFrame(R"({"type":"claim","conversation":"c1"})");
+  REQUIRE(none.frame);
+  CHECK_FALSE(none.frame->ref);
+  auto null = ParseOperatorFrame(R"({"type":"claim","conversation":"c1","ref":null})");
+  REQUIRE(null.frame);
+  CHECK_FALSE(null.frame->ref);
+  // The person's limits: any string (empty included) of at most kMaxRefBytes bytes.
+  auto empty = ParseOperatorFrame(R"({"type":"ack","id":3,"ref":""})");
+  REQUIRE(empty.frame);
+  CHECK(empty.frame->ref == "");
+  auto longest = ParseOperatorFrame(json{{"type", "ack"}, {"id", 3}, {"ref", std::string(kMaxRefBytes, 'r')}}.dump());
+  REQUIRE(longest.frame);
+  CHECK(longest.frame->ref->size() == kMaxRefBytes);
+
+  for (const json& bad : {json{{"type", "ack"}, {"id", 3}, {"ref", std::string(kMaxRefBytes + 1, 'r')}},
+                          json{{"type", "claim"}, {"conversation", "c1"}, {"ref", 7}},
+                          json{{"type", "claim"}, {"conversation", "c1"}, {"ref", json::object()}},
+                          json{{"type", "claim"}, {"conversation", "c1"}, {"ref", json::array({"7"})}}}) {
+    CAPTURE(bad.dump());
+    auto r = ParseOperatorFrame(bad.dump());
+    REQUIRE(r.error);
+    CHECK(r.error->code == ErrorCode::kBadRequest);
+    CHECK_FALSE(r.ref);  // an invalid ref is not echoed
+    // The same words as for the person's frames.
+    auto person = ParseClientFrame(json{{"type", "message"}, {"text", "hi"}, {"ref", bad["ref"]}}.dump());
+    REQUIRE(person.error);
+    CHECK(r.error->message == person.error->message);
+  }
+
+  // A frame refused for another field keeps its ref and, for an action, its conversation.
+  auto empty_text = ParseOperatorFrame(R"({"type":"say","conversation":"c1","text":" ","ref":"q9"})");
+  REQUIRE(empty_text.error);
+  CHECK(empty_text.ref == "q9");
+  CHECK(empty_text.conversation == "c1");
+  auto error = json::parse(ErrorJson(*empty_text.error, empty_text.ref, &*empty_text.conversation));
+  CHECK(error["ref"] == "q9");
+  CHECK(error["conversation"] == "c1");
+  auto unknown = ParseOperatorFrame(R"({"type":"wave","ref":"q10"})");
+  REQUIRE(unknown.error);
+  CHECK(unknown.error->code == ErrorCode::kUnknownType);
+  CHECK(unknown.ref == "q10");
+  CHECK_FALSE(unknown.conversation);
+  auto bad_id = ParseOperatorFrame(R"({"type":"ack","id":"x","ref":"q11"})");
+  REQUIRE(bad_id.error);
+  CHECK(bad_id.ref == "q11");
+  CHECK_FALSE(json::parse(ErrorJson(*bad_id.error, bad_id.ref)).contains("conversation"));
+}
+
 TEST_CASE("text length counts characters, not bytes", "[protocol]") {
   CHECK(CountCodePoints("abc") == 3);
   CHECK(CountCodePoints("épaule") == 6);
