@@ -505,7 +505,9 @@ std::vector<Script> ParseLabelledJsonl(std::string_view text, const std::string&
       }
       ScriptTurn st{turn["text"].get<std::string>(), line_no, {}};
       for (auto it = turn.begin(); it != turn.end(); ++it) {
-        if (!kFields.count(it.key())) fail("unknown field '" + it.key() + "'");
+        // A one-message line is its own turn: its `name` names the conversation (checked above).
+        const bool own_name = !conv.contains("turns") && it.key() == "name";
+        if (!own_name && !kFields.count(it.key())) fail("unknown field '" + it.key() + "'");
       }
       // In the order the format lists them, so reports read the same for every line.
       for (const std::string key : {"intent", "state", "urgency", "red_flags", "possible_flags", "facts"}) {
