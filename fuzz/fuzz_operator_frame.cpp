@@ -24,7 +24,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   Check(!j.is_discarded() && j.is_object(), "accepted an operator frame that is no JSON object", text);
-  Check(j.value("type", "") == "ack", "accepted an operator frame whose type is not ack", text);
+  const std::string type = j.value("type", "");
+  Check(type == "ack" || type == "claim" || type == "join" || type == "say" || type == "leave",
+        "accepted an operator frame of an unknown type", text);
+  if (type != "ack") {
+    Check(j["conversation"].is_string() && j["conversation"].get<std::string>() == r.frame->conversation,
+          "accepted an operator action whose conversation differs", text);
+    if (type == "say") Check(j["text"].is_string() && j["text"].get<std::string>() == r.frame->text, "say text differs", text);
+    return 0;
+  }
   Check(j["id"].is_number_integer(), "accepted an operator frame whose id is not an integer", text);
   if (j["id"].is_number_unsigned()) {
     Check(j["id"].get<std::uint64_t>() == static_cast<std::uint64_t>(r.frame->ack), "ack id differs", text);

@@ -440,6 +440,7 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
   record.at_ms = UnixMillis();
   record.user_text = job.text;
   record.reply_text = turn.reply.text;
+  record.reply_extras = ReplyExtrasJson(turn.reply);
   record.state = turn.state;
   if (job.client_id) {
     record.client_id = *job.client_id;

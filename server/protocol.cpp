@@ -169,6 +169,15 @@ std::optional<std::uint64_t> PositiveInteger(const Field& field) {
   return v;
 }
 
+// A frame's `ref`, in both protocols (the person's and the operator's), when present (not null):
+// a string, the empty one included, of at most kMaxRefBytes. `value` is null when the field is
+// no string. Returns what is wrong with it, or nothing.
+std::optional<std::string> RefProblem(const std::string* value) {
+  if (!value) return "'ref' must be a string";
+  if (value->size() > kMaxRefBytes) return "'ref' is longer than " + std::to_string(kMaxRefBytes) + " bytes";
+  return std::nullopt;
+}
+
 }  // namespace
 
 ParseResult ParseClientFrame(std::string_view text) {
@@ -199,9 +208,8 @@ ParseResult ParseClientFrame(std::string_view text) {
 
   std::optional<std::string> ref;
   if (f.ref.present()) {
-    if (f.ref.kind != Field::kString) return Fail(ErrorCode::kBadRequest, "'ref' must be a string");
-    if (f.ref.value.size() > kMaxRefBytes) {
-      return Fail(ErrorCode::kBadRequest, "'ref' is longer than " + std::to_string(kMaxRefBytes) + " bytes");
+    if (auto problem = RefProblem(f.ref.kind == Field::kString ? &f.ref.value : nullptr)) {
+      return Fail(ErrorCode::kBadRequest, std::move(*problem));
     }
     ref = std::move(f.ref.value);
   }
@@ -263,14 +271,18 @@ ParseResult ParseClientFrame(std::string_view text) {
 }
 
 OperatorParseResult ParseOperatorFrame(std::string_view text) {
-  auto fail = [](ErrorCode code, std::string message) {
-    OperatorParseResult r;
+  OperatorParseResult r;  // an error echoes the ref and the conversation once they are read
+  auto fail = [&r](ErrorCode code, std::string message) {
     r.error = Error{code, std::move(message)};
     return r;
   };
   // Not the hot path (operators ack by hand): nlohmann's DOM, without exceptions.
   auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::kBadJson, "the frame must be a JSON object");
+  if (auto ref = j.find("ref"); ref != j.end() && !ref->is_null()) {
+    if (auto problem = RefProblem(ref->get_ptr<const std::string*>())) return fail(ErrorCode::kBadRequest, std::move(*problem));
+    r.ref = ref->get<std::string>();
+  }
   auto type = j.find("type");
   if (type == j.end() || !type->is_string()) return fail(ErrorCode::kBadRequest, "'type' must be a string");
   using Kind = OperatorFrame::Kind;
@@ -300,6 +312,7 @@ OperatorParseResult ParseOperatorFrame(std::string_view text) {
     if (auto bad = string_field("note", kMaxOperatorTextBytes, frame.note, false)) return *bad;
   } else {
     if (auto bad = string_field("conversation", 64, frame.conversation, true)) return *bad;
+    r.conversation = frame.conversation;
     if (frame.kind == Kind::kSay) {
       if (auto bad = string_field("text", kMaxOperatorTextBytes, frame.text, true)) return *bad;
       if (frame.text.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -307,7 +320,7 @@ OperatorParseResult ParseOperatorFrame(std::string_view text) {
       }
     }
   }
-  OperatorParseResult r;
+  frame.ref = r.ref;
   r.frame = std::move(frame);
   return r;
 }
@@ -323,6 +336,22 @@ std::size_t CountCodePoints(std::string_view utf8) {
 // Written directly rather than through a json tree: replies are the server's hottest output, and
 // building and dumping an nlohmann::json object per reply was the largest cost after the kernel
 // in the load profile (bench/results/profile.md).
+namespace {
+// `sources` as a JSON array of {section, quote}.
+void AppendSources(std::string& out, const std::vector<knowledge::Source>& sources) {
+  out += '[';
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (i) out += ',';
+    out += "{\"section\":";
+    AppendJsonString(out, sources[i].section);
+    out += ",\"quote\":";
+    AppendJsonString(out, sources[i].quote);
+    out += '}';
+  }
+  out += ']';
+}
+}  // namespace
+
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
                       const dialog::Reply& reply, bool with_type, const ReplyEcho& echo) {
   std::size_t size = 256 + conversation.size() + reply.text.size() + reply.intent.size();
@@ -369,19 +398,41 @@ std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const 
   out += reply.escalated ? "true" : "false";
   out += ",\"quick_replies\":";
   AppendJsonStrings(out, reply.quick_replies);
-  out += ",\"sources\":[";
-  for (std::size_t i = 0; i < reply.sources.size(); ++i) {
-    if (i) out += ',';
-    out += "{\"section\":";
-    AppendJsonString(out, reply.sources[i].section);
-    out += ",\"quote\":";
-    AppendJsonString(out, reply.sources[i].quote);
-    out += '}';
-  }
-  out += ']';
+  out += ",\"sources\":";
+  AppendSources(out, reply.sources);
   if (reply.to_operator) out += ",\"to_operator\":true";
   out += '}';
   return out;
+}
+
+namespace {
+// A stored reply's quick_replies and sources (TurnRecord::reply_extras), checked: what the store
+// gives back is not trusted to be JSON, and only these two fields, of the right types, go out.
+void AddExtras(JsonObject& entry, const std::string& extras) {
+  if (extras.empty()) return;
+  const auto j = nlohmann::json::parse(extras, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return;
+  if (const auto q = j.find("quick_replies"); q != j.end() && q->is_array() &&
+                                              std::all_of(q->begin(), q->end(), [](const auto& x) { return x.is_string(); })) {
+    entry.Raw("quick_replies", q->dump());
+  }
+  if (const auto s = j.find("sources"); s != j.end() && s->is_array() &&
+                                        std::all_of(s->begin(), s->end(), [](const auto& x) {
+                                          return x.is_object() && x.size() == 2 && x.contains("section") &&
+                                                 x["section"].is_string() && x.contains("quote") && x["quote"].is_string();
+                                        })) {
+    entry.Raw("sources", s->dump());
+  }
+}
+}  // namespace
+
+std::string ReplyExtrasJson(const dialog::Reply& reply) {
+  if (reply.quick_replies.empty() && reply.sources.empty()) return {};
+  std::string out = "{\"quick_replies\":";
+  AppendJsonStrings(out, reply.quick_replies);
+  out += ",\"sources\":";
+  AppendSources(out, reply.sources);
+  return out + '}';
 }
 
 std::string HistoryJson(const HistoryPage& history) {
@@ -396,6 +447,7 @@ std::string HistoryJson(const HistoryPage& history) {
     JsonObject entry(e.text.size() + e.operator_name.size() + 64);
     entry.String("role", e.role).String("text", e.text).Int("seq", static_cast<std::int64_t>(e.seq));
     if (!e.operator_name.empty()) entry.String("operator", e.operator_name);
+    AddExtras(entry, e.extras);
     entries += std::move(entry).Done();
   }
   entries += ']';
@@ -492,10 +544,12 @@ std::string ReceivedJson(const std::string& conversation, std::uint64_t seq, con
   return std::move(o).Done();
 }
 
-std::string ErrorJson(const Error& error, const std::optional<std::string>& ref) {
-  JsonObject o(error.message.size() + 96 + (error.guidance ? error.guidance->text.size() + 96 : 0));
+std::string ErrorJson(const Error& error, const std::optional<std::string>& ref, const std::string* conversation) {
+  JsonObject o(error.message.size() + 96 + (error.guidance ? error.guidance->text.size() + 96 : 0) +
+               (ref ? ref->size() : 0) + (conversation ? conversation->size() + 20 : 0));
   o.String("type", "error").String("code", ErrorCodeName(error.code)).String("message", error.message);
   if (ref) o.String("ref", *ref);
+  if (conversation) o.String("conversation", *conversation);
   if (error.guidance) o.Raw("guidance", GuidanceJson(*error.guidance));
   return std::move(o).Done();
 }

@@ -87,7 +87,9 @@ struct ParseResult {
 ParseResult ParseClientFrame(std::string_view text);
 
 // An operator's frame (/v1/operator): {"type":"ack","id":N,"note"?}, or claim / join / leave
-// with "conversation", or say with "conversation" and "text". Any bytes; never throws.
+// with "conversation", or say with "conversation" and "text"; each may carry a `ref` (as the
+// person's frames: a string of at most kMaxRefBytes), echoed on the answers to that operator
+// only (an error, `said`), never on what every operator is told. Any bytes; never throws.
 inline constexpr std::size_t kMaxOperatorTextBytes = 8000;
 struct OperatorFrame {
   enum class Kind { kAck, kClaim, kJoin, kSay, kLeave } kind = Kind::kAck;
@@ -95,10 +97,15 @@ struct OperatorFrame {
   std::string note;          // kAck: optional
   std::string conversation;  // the others
   std::string text;          // kSay
+  std::optional<std::string> ref;
 };
+// On failure `ref` and `conversation` are set whenever the frame carried valid ones (conversation:
+// claim, join, say and leave), so the error can echo them.
 struct OperatorParseResult {
   std::optional<OperatorFrame> frame;
   std::optional<Error> error;
+  std::optional<std::string> ref;
+  std::optional<std::string> conversation;
 };
 OperatorParseResult ParseOperatorFrame(std::string_view text);
 
@@ -110,6 +117,9 @@ struct HistoryEntry {
   std::string text;
   std::uint64_t seq = 0;
   std::string operator_name;  // role "operator": who wrote it
+  // Role "assistant": the reply's quick replies and sources as stored with the turn
+  // (TurnRecord::reply_extras, a JSON object), so a restored reply shows them again; or empty.
+  std::string extras;
 };
 
 // A bounded slice of a conversation's history; `more`: earlier turns exist.
@@ -138,6 +148,9 @@ struct StartedTexts {
 // (level -> text) on every one.
 // A history page's entries as a JSON array (started.history, the operator's transcript).
 std::string HistoryJson(const HistoryPage& history);
+// What a history entry keeps of a reply besides its text (HistoryEntry::extras): its quick
+// replies and sources as a JSON object; empty when it has neither.
+std::string ReplyExtrasJson(const dialog::Reply& reply);
 std::string StartedJson(const std::string& conversation, bool resumed, const dialog::ConversationState& state,
                         const HistoryPage& history, const StartedTexts& texts = {},
                         const std::optional<std::string>& key = std::nullopt);
@@ -151,7 +164,9 @@ struct ReplyEcho {
 std::string ReplyJson(const std::string& conversation, std::uint64_t seq, const std::optional<std::string>& ref,
                       const dialog::Reply& reply, bool with_type = true, const ReplyEcho& echo = {});
 std::string EndedJson(const std::string& conversation, const std::optional<std::string>& key = std::nullopt);
-std::string ErrorJson(const Error& error, const std::optional<std::string>& ref);
+// `conversation` (may be null): the conversation an operator's refused action named.
+std::string ErrorJson(const Error& error, const std::optional<std::string>& ref,
+                      const std::string* conversation = nullptr);
 // `notice`: a frame no request asked for (README "Frames pushed to a bridge"); `key` may be null.
 std::string NoticeJson(const std::string& conversation, const std::string* key, const std::string& notice,
                        const std::string& text);

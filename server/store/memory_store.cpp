@@ -39,7 +39,8 @@ CommitResult MemoryStore::Apply(TurnRecord& r) {
   ++e.stored.revision;
   if (r.audit) Append(e, std::move(*r.audit));
   if (r.has_turn) {
-    AddTurn(e.history, r.seq, std::move(r.user_text), std::move(r.reply_text), std::move(r.reply_author));
+    AddTurn(e.history, r.seq, std::move(r.user_text), std::move(r.reply_text), std::move(r.reply_author),
+            /*reply_first=*/false, std::move(r.reply_extras));
     if (!r.client_id.empty()) {
       e.replies.emplace(std::move(r.client_id), StoredReply{StoredReply::Status::kFound, r.seq, std::move(r.reply_json)});
     }

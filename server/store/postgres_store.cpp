@@ -114,6 +114,11 @@ ALTER TABLE escalations ADD COLUMN webhook_at bigint, ADD COLUMN webhook_lease_u
   ADD COLUMN webhook_lessee text;
 CREATE INDEX escalations_webhook_pending ON escalations (id) WHERE webhook_at IS NULL AND acked_at IS NULL;
 )sql"},
+    {"replies' quick replies and sources", R"sql(
+-- A reply's quick replies and sources as JSON (issue 16), on the assistant's row, so a restored
+-- reply shows them again; NULL: none.
+ALTER TABLE turns ADD COLUMN extras text;
+)sql"},
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
@@ -142,19 +147,19 @@ constexpr const char* kApplySql = R"sql(
 WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[],
-                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[], $20::text[])
+                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[], $20::text[], $21::text[])
     WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
-                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, event, i)),
+                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, event, extras, i)),
 u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at, revision = c.revision + 1 FROM r
       WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected AND (r.revision < 0 OR c.revision = r.revision) RETURNING r.i),
 n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
       SELECT id, state, seq, at, at FROM r WHERE fresh ORDER BY i ON CONFLICT (id) DO NOTHING RETURNING id),
 w AS (SELECT i FROM u UNION ALL SELECT r.i FROM n JOIN r ON r.id = n.id AND r.fresh),
-t AS (INSERT INTO turns (conversation, seq, role, text, at, author)
-      SELECT r.id, r.seq, m.role, m.text, r.at, m.author FROM w JOIN r USING (i),
-        LATERAL (VALUES ('user', r.user_text, NULL),
+t AS (INSERT INTO turns (conversation, seq, role, text, at, author, extras)
+      SELECT r.id, r.seq, m.role, m.text, r.at, m.author, m.extras FROM w JOIN r USING (i),
+        LATERAL (VALUES ('user', r.user_text, NULL, NULL),
                         (CASE WHEN r.author = '' THEN 'assistant' ELSE 'operator' END, r.reply_text,
-                         NULLIF(r.author, ''))) AS m(role, text, author)
+                         NULLIF(r.author, ''), NULLIF(r.extras, ''))) AS m(role, text, author, extras)
       WHERE r.has_turn AND m.text <> ''),
 m AS (INSERT INTO message_ids (conversation, client_id, seq, reply)
       SELECT r.id, r.client_id, r.seq, r.reply FROM w JOIN r USING (i) WHERE r.has_turn AND r.client_id <> ''
@@ -168,12 +173,12 @@ SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalatio
        CASE WHEN r.event <> '' THEN pg_notify('backcheck_events', r.event) END
 FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
 )sql";
-constexpr int kApplyParams = 20;
+constexpr int kApplyParams = 21;
 const StatementDef kStatements[] = {
     {"apply", kApplySql,
      {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
       kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray,
-      kTextArray, kTextArray}},
+      kTextArray, kTextArray, kTextArray}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -205,7 +210,8 @@ const StatementDef kStatements[] = {
     {"load_escalations", "SELECT level, flags FROM escalations WHERE conversation = $1 ORDER BY id", {kText}},
     {"last_seq", "SELECT seq FROM conversations WHERE id = $1", {kText}},
     {"history",
-     "SELECT seq, role, text, COALESCE(author, '') FROM turns WHERE conversation = $1 AND seq >= $2 AND seq < $3 "
+     "SELECT seq, role, text, COALESCE(author, ''), COALESCE(extras, '') FROM turns "
+     "WHERE conversation = $1 AND seq >= $2 AND seq < $3 "
      "ORDER BY seq, role DESC",
      {kText, kInt8, kInt8}},
     {"find_reply", "SELECT seq, reply FROM message_ids WHERE conversation = $1 AND client_id = $2", {kText, kText}},
@@ -337,7 +343,7 @@ std::string IdArray(const std::vector<std::int64_t>& ids) {
 // integers and booleans in binary form, stored here. Fixed capacity: no allocation per turn.
 class Params {
  public:
-  static constexpr int kMax = 20;
+  static constexpr int kMax = 21;
   Params& Text(std::string_view s) {
     static const char kEmpty[] = "";
     return Add(s.data() ? s.data() : kEmpty, static_cast<int>(s.size()), 1);
@@ -937,7 +943,7 @@ struct PostgresStore::Arrays {
   void Reset() {
     static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
                                                                kText, kText, kText, kText, kText, kInt8, kText, kText,
-                                                               kText, kInt8, kText, kText, kText};
+                                                               kText, kInt8, kText, kText, kText, kText};
     for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
   }
   // A create or an update, as the next element of every array; `instance` sends its event.
@@ -986,6 +992,8 @@ struct PostgresStore::Arrays {
     } else {
       c[19].Text("");
     }
+    ReplaceNul(r.reply_extras);  // JSON escapes a NUL; a stray one would fail the whole batch
+    c[20].Text(r.reply_extras);  // "": none
   }
   // The statement; its parameters point into the arrays until the next Reset.
   Command Finish() {
@@ -1360,7 +1368,7 @@ std::optional<HistoryPage> ReadHistory(PostgresStore::Connection& c, const std::
   // The user's message before its reply: 'user' sorts after 'assistant' and 'operator'.
   for (int i = 0; i < PQntuples(rows.get()); ++i) {
     page.entries.push_back(HistoryEntry{Value(rows, i, 1), Value(rows, i, 2), static_cast<std::uint64_t>(Int(rows, i, 0)),
-                                        Value(rows, i, 3)});
+                                        Value(rows, i, 3), Value(rows, i, 4)});
   }
   page.more = range.more;
   return page;

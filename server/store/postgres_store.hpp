@@ -77,7 +77,7 @@ struct PostgresOptions {
 
 class PostgresStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // `database_url`: a libpq connection URI or keyword string. Throws StoreError (see above).
   explicit PostgresStore(std::string database_url, RaiseUrgency raise = {}, PostgresOptions options = {});

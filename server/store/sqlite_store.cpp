@@ -141,6 +141,10 @@ CREATE TABLE operator_actions (
 CREATE INDEX operator_actions_conversation ON operator_actions (conversation, id);
 ALTER TABLE escalations ADD COLUMN ack_note TEXT;
 )sql",
+    // 9: a reply's quick replies and sources (issue 16), so a restored reply shows them again.
+    R"sql(
+ALTER TABLE turn_log ADD COLUMN extras TEXT;  -- JSON {quick_replies, sources}; NULL: none
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -522,7 +526,7 @@ std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::
     HistoryPage page;
     page.more = range.more;
     // Back from the last row, newest first; a page further back walks past the turns after it.
-    sqlite3_stmt* t = db.Statement("SELECT seq, prev, user_text, reply_text, author FROM turn_log WHERE n = ?1");
+    sqlite3_stmt* t = db.Statement("SELECT seq, prev, user_text, reply_text, author, extras FROM turn_log WHERE n = ?1");
     while (row != 0) {
       Bind(t, 1, row);
       if (!db.Row(t)) break;  // a broken chain ends the history; nothing is made up
@@ -531,7 +535,7 @@ std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::
       if (seq < range.first) row = 0;
       if (seq >= range.first && seq < range.end && sqlite3_column_type(t, 2) != SQLITE_NULL) {
         // Newest first, reversed below: the reply, then the message it answers.
-        AddTurn(page.entries, seq, Column(t, 2), Column(t, 3), Column(t, 4), /*reply_first=*/true);
+        AddTurn(page.entries, seq, Column(t, 2), Column(t, 3), Column(t, 4), /*reply_first=*/true, Column(t, 5));
       }
       sqlite3_reset(t);
     }
@@ -720,8 +724,8 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_
   Connection& db = *writer_db_;
   const std::string state = StateJson(r.state);  // bound static: lives past the step
   sqlite3_stmt* s = db.Statement(
-      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state, client_id, reply, author) "
-      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6, ?8, ?9, ?10 FROM conversations WHERE id = ?1 AND seq = ?7");
+      "INSERT INTO turn_log (conversation, seq, prev, at, user_text, reply_text, state, client_id, reply, author, extras) "
+      "SELECT n, ?2, last_turn, ?3, ?4, ?5, ?6, ?8, ?9, ?10, ?11 FROM conversations WHERE id = ?1 AND seq = ?7");
   Bind(s, 1, r.conversation);
   Bind(s, 2, r.seq);
   Bind(s, 3, r.at_ms);
@@ -733,6 +737,7 @@ CommitResult SqliteStore::AppendRow(const TurnRecord& r, std::uint64_t expected_
       Bind(s, 9, r.reply_json);
     }
     if (!r.reply_author.empty()) Bind(s, 10, r.reply_author);
+    if (!r.reply_extras.empty()) Bind(s, 11, r.reply_extras);
   }  // else NULL: a row that only changes the state
   Bind(s, 6, state);
   Bind(s, 7, expected_seq);

@@ -43,7 +43,7 @@ namespace backcheck::server {
 
 class SqliteStore final : public ConversationStore, public EscalationLog, public WebhookOutbox {
  public:
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
   static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
   static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting

@@ -64,14 +64,15 @@ std::string EscalationJson(const EscalationEvent& e) {
 }
 
 void AddTurn(std::vector<HistoryEntry>& entries, std::uint64_t seq, std::string user_text, std::string reply_text,
-             std::string author, bool reply_first) {
+             std::string author, bool reply_first, std::string extras) {
   auto add_user = [&] {
     if (!user_text.empty()) entries.push_back(HistoryEntry{"user", std::move(user_text), seq, {}});
   };
   auto add_reply = [&] {
     if (reply_text.empty()) return;
     const bool by_operator = !author.empty();
-    entries.push_back(HistoryEntry{by_operator ? "operator" : "assistant", std::move(reply_text), seq, std::move(author)});
+    entries.push_back(HistoryEntry{by_operator ? "operator" : "assistant", std::move(reply_text), seq, std::move(author),
+                                   by_operator ? std::string() : std::move(extras)});
   };
   if (reply_first) {
     add_reply();

@@ -60,8 +60,9 @@ HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before
 // Adds a turn's entries to a history page: the person's message (none when empty: an operator
 // wrote unprompted) and the reply (none when empty: the message went to an operator), by
 // `author` (an operator's name) or the assistant. `reply_first`: for pages built newest first.
+// `extras`: the assistant's reply's quick replies and sources (TurnRecord::reply_extras).
 void AddTurn(std::vector<HistoryEntry>& entries, std::uint64_t seq, std::string user_text, std::string reply_text,
-             std::string author, bool reply_first = false);
+             std::string author, bool reply_first = false, std::string extras = {});
 
 // What an operator did to a conversation, kept durably (issue 16's audit): who, what, when.
 // Kept like the escalations: a purge of the conversation leaves them.
@@ -123,6 +124,7 @@ struct TurnRecord {
   std::string user_text;     // empty on a turn an operator wrote (no message of the person's)
   std::string reply_text;    // empty when the message went to an operator
   std::string reply_author;  // the operator who wrote the reply; empty: the assistant
+  std::string reply_extras;  // the assistant's quick replies and sources (ReplyExtrasJson); may be empty
   dialog::ConversationState state;  // the engine's state after the change
   std::int64_t at_ms = 0;           // Unix time, milliseconds
   std::optional<EscalationEvent> escalation;  // inserted in the same transaction as the turn

@@ -666,33 +666,8 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
   });
 
   test('14. a reload restores each reply\'s sources and the last reply\'s quick replies', { timeout: 60_000 }, async () => {
-    // The history entries carry `sources` and `quick_replies` (contract). Until the server sends
-    // them, this test's WebSocket route adds to each restored assistant entry the fields of the
-    // live reply with the same seq (what the server will store); once the server sends them,
-    // the route changes nothing and the test checks the server's own.
-    await withPage(async (page, rec, context) => {
-      const replies = new Map(); // seq -> live reply frame
-      let native = null;         // did the server's history carry the fields itself?
-      await context.routeWebSocket(/\/v1\/chat$/, (ws) => {
-        const upstream = ws.connectToServer();
-        upstream.onMessage((msg) => {
-          const f = JSON.parse(String(msg));
-          if (f.type === 'reply') replies.set(f.seq, f);
-          if (f.type === 'started' && Array.isArray(f.history) && f.history.length) {
-            const assistants = f.history.filter((t) => t.role === 'assistant');
-            native = assistants.some((t) => 'sources' in t || 'quick_replies' in t);
-            if (!native) {
-              for (const t of assistants) {
-                const r = replies.get(t.seq);
-                if (r) { t.sources = r.sources; t.quick_replies = r.quick_replies; }
-              }
-            }
-            ws.send(JSON.stringify(f));
-            return;
-          }
-          ws.send(msg);
-        });
-      });
+    // The server's history entries carry each reply's `sources` and `quick_replies`.
+    await withPage(async (page) => {
       await gotoDemo(page, server);
       await openPanel(page);
       await sendMessage(page, 'What is DOMS?');
@@ -714,7 +689,6 @@ describe('chat widget in Chromium', { concurrency: false }, () => {
         sources: [...document.querySelectorAll(S.assistant)].map((li) => [...li.querySelectorAll(`${S.sources} summary`)].map((s) => s.textContent)),
         quick: [...document.querySelectorAll(S.quick)].map((b) => b.textContent),
       }), S);
-      console.log(`# history ${native ? 'carries' : 'does not carry yet'} sources/quick_replies (${native ? 'the server\'s' : 'added by the test route'})`);
       assert.deepEqual(restored, live, 'after the reload: the same "From the article" sources on each reply, the last reply\'s quick replies');
       // A restored quick reply works like a live one.
       const before = await countOf(page, S.assistant);

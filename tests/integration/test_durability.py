@@ -82,6 +82,11 @@ class DurabilityTestCase(unittest.IsolatedAsyncioTestCase):
             self.assertIs(started["resumed"], True, started)
             self.assertEqual(plain_history(started), pairs_to_history(pairs),
                              f"history of {cid} after restart")
+            # Each restored reply has its quick replies and "From the article" sources again.
+            replies = [t for t in started["history"] if t["role"] == "assistant"]
+            for entry, (_, reply) in zip(replies, pairs):
+                self.assertEqual((entry.get("quick_replies", []), entry.get("sources", [])),
+                                 (reply["quick_replies"], reply["sources"]), f"turn {reply['seq']} of {cid}")
             if pairs:
                 last = pairs[-1][1]
                 self.assertEqual((started["state"], started["urgency"]),
