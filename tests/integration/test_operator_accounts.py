@@ -94,13 +94,27 @@ class NamedOperatorsTest(AccountsTestCase):
         self.assertEqual(harness.metric_value(done, "backcheck_escalations_unacknowledged"), 0)
         self.assertEqual(harness.metric_value(done, "backcheck_escalation_oldest_unacknowledged_age_seconds"), 0)
 
-    def test_every_metric_the_shipped_alert_rules_use_exists(self):
+    def test_every_metric_the_shipped_alert_rules_and_dashboard_use_exists(self):
         server = self.make_server()
-        names = {n for n, _, _ in harness.parse_metrics(harness.http_request(server, "GET", "/metrics").body.decode())}
-        rules = (Path(__file__).resolve().parents[2] / "deploy/prometheus/backcheck-alerts.yml").read_text()
-        used = set(re.findall(r"\bbackcheck_[a-z_]+", rules))
-        self.assertTrue(used)
-        self.assertEqual(used - names, set(), "metrics the alert rules use but /metrics does not have")
+        samples = harness.parse_metrics(harness.http_request(server, "GET", "/metrics").body.decode())
+        names = {n for n, _, _ in samples}
+        monitoring = Path(__file__).resolve().parents[2] / "docs/monitoring"
+        rules = (monitoring / "backcheck-alerts.yml").read_text()
+        dashboard = json.loads((monitoring / "backcheck-dashboard.json").read_text())
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        self.assertGreaterEqual(len(exprs), 15, "the dashboard's queries")
+        for where, text in (("the alert rules", rules), ("the dashboard", "\n".join(exprs))):
+            with self.subTest(where=where):
+                used = set(re.findall(r"\bbackcheck_[a-z_]+", text))
+                self.assertTrue(used)
+                self.assertEqual(used - names, set(), f"metrics {where} use but /metrics does not have")
+                # A label value matched exactly (code="store_unavailable") must be one /metrics has.
+                for name, label, value in re.findall(r'\b(backcheck_[a-z_]+)\{(\w+)="([^"]*)"', text):
+                    self.assertTrue(any(n == name and labels.get(label) == value for n, labels, _ in samples),
+                                    f'{where}: {name}{{{label}="{value}"}} matches nothing in /metrics')
+        for topic in ("reply_latency", "errors_total", "store_healthy", "escalations_unacknowledged",
+                      "escalation_oldest_unacknowledged_age_seconds", "escalations_total", "connections_open"):
+            self.assertIn(f"backcheck_{topic}", "\n".join(exprs), f"the dashboard has no panel on {topic}")
 
     async def test_a_wrong_or_missing_token_is_refused_and_the_file_holds_no_token(self):
         server = self.make_server()
