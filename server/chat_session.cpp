@@ -1,7 +1,9 @@
 #include "server/chat_session.hpp"
 
 #include <algorithm>
-#include <iostream>
+
+#include "server/json_writer.hpp"
+#include "server/log.hpp"
 
 namespace backcheck::server {
 namespace {
@@ -16,6 +18,28 @@ std::variant<T, Error> AsResult(R&& result) {
   } else {
     return std::forward<R>(result);
   }
+}
+
+// How a read error ends a connection, in its connection_closed line.
+const char* ReadErrorCause(beast::error_code ec) {
+  if (ec == websocket::error::closed) return "client_closed";
+  if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) return "frame_too_big";
+  if (ec == websocket::error::bad_frame_payload) return "invalid_utf8";
+  if (ec == beast::error::timeout) return "idle_timeout";  // no pong: the client is gone
+  if (ec.category() == beast::error_code(websocket::error::closed).category()) return "protocol_error";
+  return "connection_lost";
+}
+
+// A refusal by a limit is a warning (at most 10 lines a second, whatever the flood); any other
+// error frame is for debugging. Only the code and the limit's flag: never the frame.
+void LogRefusal(ErrorCode code, const char* limit, bool bridge) {
+  if (code != ErrorCode::kRateLimited && code != ErrorCode::kTextTooLong && code != ErrorCode::kTooManyConversations) {
+    BACKCHECK_LOG(kDebug, "error_sent").Str("code", ErrorCodeName(code));
+    return;
+  }
+  if (!limit && code == ErrorCode::kTextTooLong) limit = "max_text_chars";
+  BACKCHECK_LOG_EVERY(kWarn, "limit_hit", 10).Str("code", ErrorCodeName(code)).OptStr("limit", limit)
+      .Str("kind", bridge ? "bridge" : "chat");
 }
 
 }  // namespace
@@ -42,6 +66,16 @@ ChatSession::ChatSession(Socket&& socket, ServerContext& context, std::string ad
       bridge_(std::move(bridge)) {}
 
 ChatSession::~ChatSession() {
+  if (opened_) {
+    const std::string_view cause = close_cause_ ? close_cause_ : "connection_lost";
+    const bool expected = cause == "client_closed" || cause == "shutdown" || cause == "connection_lost";
+    const auto level = cause == "internal_error" ? log::Level::kError : expected ? log::Level::kDebug : log::Level::kInfo;
+    if (log::Enabled(level)) {
+      log::Line(level, "connection_closed").Str("kind", bridge_ ? "bridge" : "chat").Str("cause", cause)
+          .Double("seconds", std::chrono::duration<double>(Clock::now() - opened_at_).count())
+          .Uint("limited", limited_).OptStr("bridge", bridge_ ? bridge_->c_str() : nullptr);
+    }
+  }
   for (const auto& conversation : conversations_) context_.pushes.Detach(conversation, this);
   context_.sessions.Remove(registry_id_);
   context_.addresses.CloseConnection(address_);
@@ -56,8 +90,10 @@ void ChatSession::Run(http::request<http::string_body> upgrade) {
 
 void ChatSession::Shutdown() {
   asio::post(ws_.get_executor(), [self = shared_from_this()] {
-    AtBoundary(self->context_.metrics.handler_exceptions, [&] { self->CloseWith(websocket::close_code::going_away); },
-               [&] { self->OnException(); });
+    AtBoundary(self->context_.metrics.handler_exceptions, [&] {
+          self->SetCloseCause("shutdown");
+          self->CloseWith(websocket::close_code::going_away);
+        }, [&] { self->OnException(); });
   });
 }
 
@@ -90,7 +126,9 @@ const std::string* ChatSession::KeyOf(const std::string& conversation) const {
 }
 
 void ChatSession::OnException() {
-  std::cerr << "chat-server: an exception closed a chat connection with 1011 (backcheck_handler_exceptions_total)\n";
+  BACKCHECK_LOG(kError, "handler_exception").Str("where", "chat_connection").Str("closed_with", "1011")
+      .Str("metric", "backcheck_handler_exceptions_total");
+  SetCloseCause("internal_error");
   CloseWith(websocket::close_code::internal_error);
   if (!closing_) Drop();
 }
@@ -99,6 +137,10 @@ void ChatSession::OnAccept(beast::error_code ec) {
   if (ec) return;
   if (context_.stopping) return CloseWith(websocket::close_code::going_away);
   last_frame_ = Clock::now();
+  opened_ = true;
+  opened_at_ = last_frame_;
+  BACKCHECK_LOG(kDebug, "connection_opened").Str("kind", bridge_ ? "bridge" : "chat")
+      .OptStr("bridge", bridge_ ? bridge_->c_str() : nullptr);
   ArmIdleTimer(context_.config.limits.max_idle_without_message);
   DoRead();
 }
@@ -113,7 +155,10 @@ void ChatSession::ArmIdleTimer(Clock::duration after) {
     if (ec || self->closing_) return;
     const auto limit = self->context_.config.limits.max_idle_without_message;
     const auto idle = Clock::now() - self->last_frame_;
-    if (idle >= limit) return self->CloseWith(websocket::close_code::going_away);
+    if (idle >= limit) {
+      self->SetCloseCause("idle_without_message");
+      return self->CloseWith(websocket::close_code::going_away);
+    }
     self->ArmIdleTimer(limit - idle);
   });
 }
@@ -130,16 +175,26 @@ void ChatSession::DoRead() {
 void ChatSession::OnRead(beast::error_code ec, std::size_t) {
   // Frames over the size limit (1009) and invalid UTF-8 (1007) fail the read: Beast has sent
   // the close frame. Any error ends the session, once its timers let go of it.
-  if (ec) return StopTimers();
+  if (ec) {
+    if (ec != asio::error::operation_aborted) SetCloseCause(ReadErrorCause(ec));
+    return StopTimers();
+  }
   AtBoundary(context_.metrics.handler_exceptions, [&] { ReadFrame(); }, [&] { OnException(); });
 }
 
 void ChatSession::ReadFrame() {
   if (!ws_.is_message_done()) return DoRead();
-  if (!ws_.got_text()) return CloseWith(websocket::close_code::unknown_data);  // 1003
+  if (!ws_.got_text()) {
+    SetCloseCause("binary_frame");
+    return CloseWith(websocket::close_code::unknown_data);  // 1003
+  }
   const auto received = Clock::now();
   last_frame_ = received;
   auto data = buffer_.data();
+  // Trace only: the frame as it came, with what the person wrote (README "Logs").
+  BACKCHECK_LOG(kTrace, "frame_received").Str("kind", bridge_ ? "bridge" : "chat")
+      .Str("frame", TruncateUtf8(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                                 log::kTraceFrameBytes));
   Handle(std::string_view(static_cast<const char*>(data.data()), data.size()), received);
   buffer_.consume(buffer_.size());
   if (buffer_.capacity() > kFirstReadBytes) buffer_.shrink_to_fit();  // a big message's space goes back
@@ -185,12 +240,12 @@ void ChatSession::Handle(std::string_view frame, Clock::time_point received) {
   auto parsed = ParseClientFrame(frame);
   const bool key_allowed = !parsed.frame || ResolveKey(*parsed.frame);
   // Limits first. A limited message still gets the safety guidance if it reports a red flag.
-  if (!WithinRate(parsed, received)) {
+  if (const char* limit = OverRate(parsed, received)) {
     Error error{ErrorCode::kRateLimited, "too many messages; slow down"};
     if (parsed.frame) {
       if (auto* m = std::get_if<MessageFrame>(&parsed.frame->body)) error = context_.service.WithGuidance(error, m->text);
     }
-    return SendError(std::move(error), parsed.ref);
+    return SendError(std::move(error), parsed.ref, limit);
   }
   if (parsed.error) return SendError(std::move(*parsed.error), parsed.ref);
   const auto& ref = parsed.frame->ref;
@@ -222,7 +277,10 @@ void ChatSession::PauseReading() {
   read_paused_ = true;
   stall_timer_.expires_after(context_.config.limits.send_timeout);
   stall_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec && self->read_paused_) self->Drop();  // the client is not taking its replies
+    if (!ec && self->read_paused_) {  // the client is not taking its replies
+      self->SetCloseCause("send_timeout");
+      self->Drop();
+    }
   });
 }
 
@@ -238,10 +296,15 @@ void ChatSession::Drop() {
   ws_.next_layer().close(ignored);
 }
 
-bool ChatSession::WithinRate(const ParseResult& parsed, Clock::time_point received) {
-  if (!bridge_) return bucket_.TryTake(received) && context_.addresses.TryMessage(address_, received);
+const char* ChatSession::OverRate(const ParseResult& parsed, Clock::time_point received) {
+  if (!bridge_) {
+    if (!bucket_.TryTake(received)) return "rate";
+    return context_.addresses.TryMessage(address_, received) ? nullptr : "ip_rate";  // or --global-rate
+  }
   // A bridge carries many people from one address: its conversations are limited one by one.
-  return BridgeBucketFor(parsed).TryTake(received) && context_.addresses.TryGlobalMessage(received);
+  TokenBucket& bucket = BridgeBucketFor(parsed);
+  if (!bucket.TryTake(received)) return &bucket == &bucket_ ? "bridge_new_conversations_per_second" : "bridge_rate";
+  return context_.addresses.TryGlobalMessage(received) ? nullptr : "global_rate";
 }
 
 TokenBucket& ChatSession::BridgeBucketFor(const ParseResult& parsed) {
@@ -431,8 +494,14 @@ void ChatSession::Pump() {
   }
 }
 
-void ChatSession::FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref) {
+void ChatSession::FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref,
+                           const char* limit) {
   context_.metrics.ErrorSent(error.code);
+  if (error.code == ErrorCode::kRateLimited || error.code == ErrorCode::kTextTooLong ||
+      error.code == ErrorCode::kTooManyConversations) {
+    ++limited_;
+  }
+  LogRefusal(error.code, limit, bridge_.has_value());
   Fill(ticket, ErrorJson(error, ref));
 }
 
@@ -440,12 +509,14 @@ void ChatSession::SendError(ErrorCode code, std::string message, const std::opti
   SendError(Error{code, std::move(message)}, ref);
 }
 
-void ChatSession::SendError(Error error, const std::optional<std::string>& ref) {
-  FailSlot(Hold(), std::move(error), ref);
+void ChatSession::SendError(Error error, const std::optional<std::string>& ref, const char* limit) {
+  FailSlot(Hold(), std::move(error), ref, limit);
 }
 
 void ChatSession::Send(std::string frame) {
   if (closing_ && !close_code_) return;
+  BACKCHECK_LOG(kTrace, "frame_sent").Str("kind", bridge_ ? "bridge" : "chat")
+      .Str("frame", TruncateUtf8(frame, log::kTraceFrameBytes));
   // The queue stays bounded: reading pauses once it holds max_queued_frames or max_queued_bytes,
   // and one frame read adds at most two (started + reply), each bounded in size.
   queued_bytes_ += frame.size();
@@ -464,7 +535,10 @@ void ChatSession::DoWrite() {
 
 void ChatSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
-  if (ec) return StopTimers();
+  if (ec) {
+    if (ec != asio::error::operation_aborted) SetCloseCause("connection_lost");
+    return StopTimers();
+  }
   AtBoundary(
       context_.metrics.handler_exceptions,
       [&] {

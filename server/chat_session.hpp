@@ -66,7 +66,8 @@ class ChatSession : public Closeable, public PushTarget, public std::enable_shar
   void HandleEnd(const EndFrame& end, const std::optional<std::string>& ref);
   // Whether the frame is within its rate: an anonymous connection's and its address's, or, on a
   // bridge connection, the rate of the conversation it is about; and the server's.
-  bool WithinRate(const ParseResult& parsed, Clock::time_point received);
+  // nullptr: within every rate; otherwise the limit it is over (its flag's name, for the log).
+  const char* OverRate(const ParseResult& parsed, Clock::time_point received);
   TokenBucket& BridgeBucketFor(const ParseResult& parsed);
   bool Holds(const std::string& conversation) const;
   void Remember(const std::string& conversation);
@@ -97,9 +98,14 @@ class ChatSession : public Closeable, public PushTarget, public std::enable_shar
   void Fill(std::uint64_t ticket, std::string frame);
   void Pump();  // sends the filled, durable frames at the front of `outgoing_`
   // Fills the slot with an error frame and settles it: a failed request answers in its place.
-  void FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref);
+  // `limit`: the flag of the limit that refused it, when known (logged; the code is logged anyway).
+  void FailSlot(std::uint64_t ticket, Error error, const std::optional<std::string>& ref, const char* limit = nullptr);
   void SendError(ErrorCode code, std::string message, const std::optional<std::string>& ref);
-  void SendError(Error error, const std::optional<std::string>& ref);
+  void SendError(Error error, const std::optional<std::string>& ref, const char* limit = nullptr);
+  // Why the connection ends, for its connection_closed log line: the first cause given wins.
+  void SetCloseCause(const char* cause) {
+    if (!close_cause_) close_cause_ = cause;
+  }
   void Send(std::string frame);
   void DoWrite();
   // Frames waiting or being written: what the bound on the queue counts.
@@ -137,6 +143,10 @@ class ChatSession : public Closeable, public PushTarget, public std::enable_shar
   // A bridge's keys of the conversations it named by key (echoed in frames it did not ask for).
   std::unordered_map<std::string, std::string> keys_;
   std::uint64_t registry_id_ = 0;
+  const char* close_cause_ = nullptr;  // see SetCloseCause
+  bool opened_ = false;                // the handshake completed (connection_opened was logged)
+  Clock::time_point opened_at_;
+  std::uint64_t limited_ = 0;          // frames refused by a limit, for connection_closed
 };
 
 }  // namespace backcheck::server

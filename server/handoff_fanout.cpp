@@ -1,6 +1,7 @@
 #include "server/handoff_fanout.hpp"
 
 #include "server/json_writer.hpp"
+#include "server/log.hpp"
 
 namespace backcheck::server {
 namespace {
@@ -53,6 +54,21 @@ HandoffFanout::HandoffFanout(ConversationStore& store, OperatorHub& operators, C
       claimed_(std::make_shared<const PushedNotice>(PushedNotice::Notice("escalation_claimed", std::move(claimed_text)))) {}
 
 void HandoffFanout::Announce(const ConversationEvent& e, const std::string& text) {
+  // Logged where it happened (the other instances deliver it, and say nothing): who did what to
+  // which conversation's reference, never the text.
+  if (e.kind == Kind::kHandedOff) {
+    BACKCHECK_LOG(kDebug, "message_to_operator").Str("operator", e.operator_name)
+        .Str("conversation", log::ConversationRef(e.conversation)).Uint("seq", e.seq).Bool("escalated", e.escalated);
+  } else {
+    const char* action = e.kind == Kind::kClaimed ? "claim" : e.kind == Kind::kJoined ? "join"
+                         : e.kind == Kind::kSaid  ? "say"   : "leave";
+    BACKCHECK_LOG(kInfo, "operator_action").Str("action", action).Str("operator", e.operator_name)
+        .Str("conversation", log::ConversationRef(e.conversation)).Uint("seq", e.seq);
+  }
+  Deliver(e, text);
+}
+
+void HandoffFanout::Deliver(const ConversationEvent& e, const std::string& text) {
   switch (e.kind) {
     case Kind::kHandedOff:
       operators_.SendTo(e.operator_name, UserMessageJson(e, text));
@@ -74,7 +90,7 @@ void HandoffFanout::Announce(const ConversationEvent& e, const std::string& text
 
 void HandoffFanout::FromOtherInstance(const ConversationEvent& e) {
   const bool needs_text = e.kind == Kind::kHandedOff || e.kind == Kind::kSaid;
-  if (!needs_text) return Announce(e, "");
+  if (!needs_text) return Deliver(e, "");
   const bool wanted = e.kind == Kind::kHandedOff ? operators_.Has(e.operator_name) : pushes_.Holds(e.conversation);
   if (!wanted) return;
   // The turn is committed (the event was sent with it): its text is in the store.
@@ -82,7 +98,7 @@ void HandoffFanout::FromOtherInstance(const ConversationEvent& e) {
   store_.History(e.conversation, e.seq + 1, 1, [this, e, role](std::optional<HistoryPage> page) {
     if (!page) return;  // unreadable now: the transcript shows it when read again
     for (const auto& entry : page->entries) {
-      if (entry.seq == e.seq && entry.role == role) return Announce(e, entry.text);
+      if (entry.seq == e.seq && entry.role == role) return Deliver(e, entry.text);
     }
   });
 }

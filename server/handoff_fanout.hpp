@@ -30,6 +30,8 @@ class HandoffFanout {
   void FromOtherInstance(const ConversationEvent& event);
 
  private:
+  void Deliver(const ConversationEvent& event, const std::string& text);  // Announce without the log line
+
   ConversationStore& store_;
   OperatorHub& operators_;
   ConversationConnections& pushes_;

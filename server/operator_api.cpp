@@ -1,3 +1,4 @@
+#include "server/log.hpp"
 #include "server/operator_api.hpp"
 
 #include <nlohmann/json.hpp>
@@ -50,6 +51,7 @@ HttpResponse SignIn(const HttpRequest& req, ServerContext& context) {
   const auto name = context.config.operators.Authenticate(token->get_ref<const std::string&>());
   if (!name) {
     context.metrics.operator_sign_ins_refused.fetch_add(1, std::memory_order_relaxed);
+    BACKCHECK_LOG_EVERY(kWarn, "operator_sign_in_refused", 10).Str("answered", "401");  // never the token
     return Unauthorized(req);
   }
   auto res = Respond(req, http::status::no_content, "", "text/plain");

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <typeinfo>
 #include <nlohmann/json.hpp>
 
+#include "server/log.hpp"
 #include "server/store/store.hpp"
 
 namespace backcheck::server {
@@ -98,9 +100,9 @@ void RunCallback(const F& done, Args&&... args) noexcept {
   try {
     if (done) done(std::forward<Args>(args)...);
   } catch (const std::exception& e) {
-    std::cerr << "chat-server: the webhook outbox's callback failed: " << e.what() << "\n";
+    BACKCHECK_LOG(kError, "store_callback_failed").Str("store", "webhook_outbox").Str("type", typeid(e).name());
   } catch (...) {
-    std::cerr << "chat-server: the webhook outbox's callback failed\n";
+    BACKCHECK_LOG(kError, "store_callback_failed").Str("store", "webhook_outbox");
   }
 }
 
@@ -240,8 +242,8 @@ void PostgresWebhookOutbox::Run(Job& job, bool stopping) {
       if (ok) {
         held_.erase(mark->id);
       } else {
-        std::cerr << "chat-server: the webhook outbox cannot mark escalation " << mark->id << " delivered ("
-                  << ResultError(r) << "); retried\n";
+        BACKCHECK_LOG(kWarn, "webhook_outbox_failed").Str("step", "mark_delivered").Int("escalation", mark->id)
+            .Str("error", ResultError(r)).Str("then", "retried");
         Failed();
       }
     }
@@ -269,8 +271,8 @@ void PostgresWebhookOutbox::Run(Job& job, bool stopping) {
       if (!page.empty() && held_.empty()) next_renewal_ = std::chrono::steady_clock::now() + options_.lease / 3;
       for (const auto& e : page) held_.insert(e.id);
     } else {
-      std::cerr << "chat-server: the webhook outbox cannot read the pending escalations (" << ResultError(r)
-                << "); swept again later\n";
+      BACKCHECK_LOG(kWarn, "webhook_outbox_failed").Str("step", "read_pending").Str("error", ResultError(r))
+          .Str("then", "swept again later");
       Failed();
     }
   }
@@ -284,7 +286,7 @@ PostgresWebhookOutbox::Connection* PostgresWebhookOutbox::Connected(bool may_con
   std::string error;
   conn_ = Connection::Open(url_, options_, error);
   if (!conn_) {
-    std::cerr << "chat-server: the webhook outbox cannot reach the database (" << error << "); retrying\n";
+    BACKCHECK_LOG(kWarn, "webhook_outbox_failed").Str("step", "connect").Str("error", error).Str("then", "retrying");
     Failed();
     return nullptr;
   }
@@ -307,7 +309,7 @@ void PostgresWebhookOutbox::RenewLeases() {
   if (!c) return;  // tried again at the next renewal; past `lease` another instance may take them
   Result r = c->Exec(kRenewSql, {instance_, std::to_string(options_.lease.count())});
   if (!Ok(r)) {
-    std::cerr << "chat-server: the webhook outbox cannot renew its leases (" << ResultError(r) << ")\n";
+    BACKCHECK_LOG(kWarn, "webhook_outbox_failed").Str("step", "renew_leases").Str("error", ResultError(r));
     return Failed();
   }
   held_.clear();
@@ -321,7 +323,9 @@ void PostgresWebhookOutbox::ReleaseLeases() {
   Connection* c = Connected(/*may_connect=*/false);
   if (!c) return;
   Result r = c->Exec(kReleaseSql, {instance_});
-  if (!Ok(r)) std::cerr << "chat-server: the webhook outbox cannot give its leases back (" << ResultError(r) << ")\n";
+  if (!Ok(r)) {
+    BACKCHECK_LOG(kWarn, "webhook_outbox_failed").Str("step", "release_leases").Str("error", ResultError(r));
+  }
 }
 
 }  // namespace backcheck::server
