@@ -23,6 +23,8 @@ void to_json(json& j, const ConversationState& s) {
   if (s.misses_in_row) j["misses_in_row"] = s.misses_in_row;
   if (!s.operator_name.empty()) j["operator"] = s.operator_name;
   if (!s.claimed_by.empty()) j["claimed_by"] = s.claimed_by;
+  if (!s.screening_question.empty()) j["screening_question"] = s.screening_question;
+  if (!s.kb_version.empty()) j["kb_version"] = s.kb_version;
   json slots = json::object();
   if (s.slots.hours) slots["hours"] = *s.slots.hours;
   if (!s.slots.exercise.empty()) slots["exercise"] = s.slots.exercise;
@@ -68,6 +70,8 @@ void from_json(const json& j, ConversationState& s) {
   if (j.contains("misses_in_row")) out.misses_in_row = Integer<std::uint32_t>(j.at("misses_in_row"), "misses_in_row");
   if (j.contains("operator")) j.at("operator").get_to(out.operator_name);
   if (j.contains("claimed_by")) j.at("claimed_by").get_to(out.claimed_by);
+  if (j.contains("screening_question")) j.at("screening_question").get_to(out.screening_question);
+  if (j.contains("kb_version")) j.at("kb_version").get_to(out.kb_version);
   const json& slots = j.at("slots");
   if (slots.contains("hours")) out.slots.hours = Integer<int>(slots.at("hours"), "hours");
   if (slots.contains("exercise")) slots.at("exercise").get_to(out.slots.exercise);

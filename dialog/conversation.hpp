@@ -19,6 +19,11 @@ struct ConversationState {
   knowledge::Urgency urgency = knowledge::Urgency::kNone;  // never goes down
   std::vector<std::string> flags;          // red flags affirmed so far, in the order reported
   std::uint32_t screening_step = 0;        // the pending screening question, while screening
+  // ...by its id (flow.jsonc "screening"), which a knowledge-base reload keeps: the engine reads
+  // the position from it (Engine::Adopt). Empty in a state stored before it existed (the
+  // position then counts) and outside screening.
+  std::string screening_question;
+  std::string kb_version;  // the knowledge version (KnowledgeBase::version) of the last answer
   bool screened = false;                   // every screening question was answered "no"
   bool asked_training = false;             // the assistant asked when and what they trained
   std::vector<std::string> pending_flags;  // a past symptom asked about: "do you have it now?"

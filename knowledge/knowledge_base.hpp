@@ -239,6 +239,9 @@ struct Language {
 
 struct KnowledgeBase {
   std::string dir;
+  // A hash of the folder's content (knowledge_version.hpp): which content a conversation was
+  // answered with, shown by /healthz and /metrics. Empty for one not loaded from a folder.
+  std::string version;
   // Problems the loader found that do not refuse the data (each also printed to stderr, one line
   // each): "language.jsonc: rewrite 'b/c': can never apply: ...".
   std::vector<std::string> warnings;

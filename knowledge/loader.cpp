@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "knowledge/knowledge_version.hpp"
 #include "knowledge/load_text_stages.hpp"
 #include "knowledge/loader_internal.hpp"
 
@@ -29,6 +30,7 @@ std::shared_ptr<const KnowledgeBase> LoadKnowledgeBase(const std::filesystem::pa
   using namespace load;
   auto kb = std::make_shared<KnowledgeBase>();
   kb->dir = dir.string();
+  kb->version = KnowledgeVersion(dir);
   try {
     kb->article = Article::Parse(ReadFile(dir / "article.txt", "article.txt"));
   } catch (const std::invalid_argument& e) {
@@ -49,6 +51,11 @@ std::shared_ptr<const KnowledgeBase> LoadKnowledgeBase(const std::filesystem::pa
   kb->language.emoji = Guarded("emoji.jsonc", [&] { return LoadEmoji(ParseJson(dir, "emoji.jsonc")); });
   // What the files say about each other.
   CheckCrossReferences(*kb);
+  // Hashed before and after reading: a folder edited while it was read is not given a version
+  // that names content it does not hold (a reload then just runs again).
+  if (KnowledgeVersion(dir) != kb->version) {
+    throw KnowledgeError("the folder changed while it was read: load it again once the edit is saved");
+  }
   for (const auto& warning : kb->warnings) std::cerr << "knowledge base " << kb->dir << ": warning: " << warning << "\n";
   return kb;
 }

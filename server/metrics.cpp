@@ -33,7 +33,7 @@ void Metrics::ErrorSent(ErrorCode code) {
 }
 
 std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks,
-                            Escalations escalations) const {
+                            Escalations escalations, std::string_view knowledge_version) const {
   std::string out;
   char line[256];
   auto add = [&](const char* fmt, auto... args) {
@@ -91,6 +91,16 @@ std::string Metrics::Render(std::size_t conversations, std::uint64_t red_flag_se
   add("backcheck_red_flag_set_fallbacks_total %llu\n", static_cast<unsigned long long>(red_flag_set_fallbacks));
   out += "# HELP backcheck_store_healthy 1 while the store's writes succeed.\n# TYPE backcheck_store_healthy gauge\n";
   add("backcheck_store_healthy %d\n", store_healthy.load() ? 1 : 0);
+  if (!knowledge_version.empty()) {  // hex digits: nothing to escape
+    out += "# HELP backcheck_knowledge_info The loaded knowledge base, by version (a hash of its content).\n"
+           "# TYPE backcheck_knowledge_info gauge\n";
+    out.append("backcheck_knowledge_info{version=\"").append(knowledge_version).append("\"} 1\n");
+  }
+  out += "# HELP backcheck_knowledge_reloads_total Knowledge-base reloads (SIGHUP, POST /v1/admin/reload), by "
+         "outcome.\n# TYPE backcheck_knowledge_reloads_total counter\n";
+  add("backcheck_knowledge_reloads_total{outcome=\"reloaded\"} %llu\n", u(reloads_done));
+  add("backcheck_knowledge_reloads_total{outcome=\"refused\"} %llu\n", u(reloads_refused));
+  add("backcheck_knowledge_reloads_total{outcome=\"busy\"} %llu\n", u(reloads_busy));
   out += "# HELP backcheck_reply_latency_seconds Time from a message's arrival to its reply being queued.\n"
          "# TYPE backcheck_reply_latency_seconds histogram\n";
   unsigned long long cumulative = 0;

@@ -38,6 +38,11 @@ class Metrics {
   std::atomic<std::uint64_t> refused_connections{0};  // over a connection limit (HTTP 429/503)
   std::atomic<std::uint64_t> refused_origins{0};      // a browser page from an origin not allowed (403)
   std::atomic<bool> store_healthy{true};              // mirrors the store, for the gauge
+  // Knowledge-base reloads (SIGHUP, POST /v1/admin/reload): the new engine took over; the folder
+  // was refused (the old engine stays); asked while another reload was running.
+  std::atomic<std::uint64_t> reloads_done{0};
+  std::atomic<std::uint64_t> reloads_refused{0};
+  std::atomic<std::uint64_t> reloads_busy{0};
 
   // The index Reply takes for an intent id; an unknown id gets one that counts nowhere.
   std::size_t IntentIndex(std::string_view intent) const;
@@ -48,8 +53,9 @@ class Metrics {
   // `conversations`: how many the store holds now; `red_flag_set_fallbacks`: messages the red-flag
   // pattern set could not decide and that were matched pattern by pattern (the detector's count).
   using Escalations = EscalationGauges;
+  // `knowledge_version`: the loaded knowledge base's (backcheck_knowledge_info; none when empty).
   std::string Render(std::size_t conversations, std::uint64_t red_flag_set_fallbacks = 0,
-                     Escalations escalations = {}) const;
+                     Escalations escalations = {}, std::string_view knowledge_version = {}) const;
 
  private:
   static constexpr std::array<double, 14> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

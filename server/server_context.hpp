@@ -17,6 +17,8 @@
 
 namespace backcheck::server {
 
+class KnowledgeReloader;
+
 struct ServerContext {
   const ServerConfig& config;
   ConversationStore& store;
@@ -30,6 +32,7 @@ struct ServerContext {
   OperatorSignIns& sign_ins;         // operators' browser sessions (cookies)
   HandoffFanout& handoff;            // who hears of a claim, a join, a message during a handoff
   std::atomic<bool> stopping{false};
+  KnowledgeReloader* reloader = nullptr;  // POST /v1/admin/reload; set once, before the first connection
 
   // Reserves a WebSocket slot under --max-connections; false when full.
   bool TryOpenConnection() { return TryReserve(metrics.connections_open, config.limits.max_connections); }

@@ -18,11 +18,13 @@ std::string StateJson(const dialog::ConversationState& s) {
   if (!s.claimed_by.empty()) state.String("claimed_by", s.claimed_by);
   if (s.fallbacks_said) state.Int("fallbacks_said", s.fallbacks_said);
   state.Strings("flags", s.flags);
+  if (!s.kb_version.empty()) state.String("kb_version", s.kb_version);
   if (s.misses_in_row) state.Int("misses_in_row", s.misses_in_row);
   if (!s.operator_name.empty()) state.String("operator", s.operator_name);
   state.Strings("pending_flags", s.pending_flags);
   if (s.pending_possible) state.Bool("pending_possible", true);
   state.Bool("screened", s.screened);
+  if (!s.screening_question.empty()) state.String("screening_question", s.screening_question);
   state.Int("screening_step", s.screening_step);
   state.Raw("slots", slots.Done());
   state.String("state", s.state);
