@@ -21,8 +21,28 @@ SqliteHandle OpenSqlite(const std::filesystem::path& data_dir, bool write) {
   const std::filesystem::path path = data_dir / "backcheck.db";
   if (!std::filesystem::exists(path)) throw ReviewError(path.string() + ": no such database (is --data-dir right?)");
   sqlite3* raw = nullptr;
-  const int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  // A read-only connection to a WAL database makes its -wal and -shm files if they are missing
+  // (the server is stopped) and cannot remove them: owned by whoever ran `backcheck review`, they
+  // could keep the server's user from opening the database. Without a -wal file the database is
+  // whole (the server checkpoints and removes it when it stops): read it as immutable, no files.
+  std::string name = path.string();
+  int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  if (!write && !std::filesystem::exists(path.string() + "-wal")) {
+    std::string uri = "file:";
+    for (char c : name) {
+      if (c == '%' || c == '?' || c == '#') {
+        static const char* hex = "0123456789ABCDEF";
+        uri += '%';
+        uri += hex[static_cast<unsigned char>(c) >> 4];
+        uri += hex[static_cast<unsigned char>(c) & 15];
+      } else {
+        uri += c;
+      }
+    }
+    name = uri + "?immutable=1";
+    flags |= SQLITE_OPEN_URI;
+  }
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   SqliteHandle db(raw);
   if (rc != SQLITE_OK) {
     throw ReviewError(path.string() + ": cannot be opened (" + (raw ? sqlite3_errmsg(raw) : "out of memory") + ")");

@@ -240,6 +240,11 @@ TEST_CASE("the SQLite store keeps review entries with their turn; backcheck revi
     flushed_too.get_future().wait();
     CHECK(ReadReviewSqlite(dir.path()).size() == 1);
   }
+  // The server stopped: a listing leaves no -wal or -shm file behind (owned by whoever ran it,
+  // they could keep the server's user out of its database).
+  CHECK(ReadReviewSqlite(dir.path()).size() == 1);
+  CHECK(!fs::exists(dir.path() / "backcheck.db-wal"));
+  CHECK(!fs::exists(dir.path() / "backcheck.db-shm"));
   CHECK(DeleteReviewSqlite(dir.path(), INT64_MAX) == 1);
   CHECK(ReadReviewSqlite(dir.path()).empty());
 }
