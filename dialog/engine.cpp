@@ -38,7 +38,35 @@ Engine::Engine(std::shared_ptr<const knowledge::KnowledgeBase> kb, EngineOptions
 ConversationState Engine::Start() const {
   ConversationState s;
   s.state = kb_->flow.initial;
+  Stamp(s);
   return s;
+}
+
+ConversationState Engine::Adopt(const ConversationState& state, bool* question_gone) const {
+  if (question_gone) *question_gone = false;
+  const knowledge::FlowState* here = kb_->flow.FindState(state.state);
+  const auto& questions = kb_->flow.screening;  // never empty (the loader checks)
+  if (!here || here->role != knowledge::StateRole::kScreening || questions.empty()) return state;
+  ConversationState out = state;
+  if (!state.screening_question.empty()) {
+    const auto it = std::find_if(questions.begin(), questions.end(),
+                                 [&](const knowledge::ScreeningQuestion& q) { return q.id == state.screening_question; });
+    if (it != questions.end()) {
+      out.screening_step = static_cast<std::uint32_t>(it - questions.begin());
+      return out;
+    }
+    if (question_gone) *question_gone = true;
+  }
+  out.screening_step = std::min<std::uint32_t>(state.screening_step, static_cast<std::uint32_t>(questions.size() - 1));
+  return out;
+}
+
+void Engine::Stamp(ConversationState& state) const {
+  state.kb_version = kb_->version;
+  const knowledge::FlowState* here = kb_->flow.FindState(state.state);
+  const bool screening = here && here->role == knowledge::StateRole::kScreening &&
+                         state.screening_step < kb_->flow.screening.size();
+  state.screening_question = screening ? kb_->flow.screening[state.screening_step].id : std::string();
 }
 
 ConversationState Engine::End(const ConversationState& state) const {
@@ -74,15 +102,19 @@ Engine::Welcome Engine::WelcomeReply() const {
 
 Turn Engine::Respond(const ConversationState& state, std::string_view text,
                      const std::optional<MessageTime>& now, bool trace) const {
-  Turn turn = Answer(state, text, now, trace);
+  bool question_gone = false;
+  const ConversationState adopted = Adopt(state, &question_gone);
+  Turn turn = Answer(adopted, text, now, trace, question_gone);
+  Stamp(turn.state);
   if (state.operator_name.empty()) return turn;
   // An operator has joined: they answer. The red-flag layer still ran on the message: a new or
   // higher flag, or one the safety net asks about, is said at once (and escalates); anything
   // else is for the operator alone, and the conversation's flow waits where it was.
   const bool safety = turn.reply.escalated || !turn.reply.red_flags.empty() || !turn.reply.possible_flags.empty();
   if (safety) return turn;
-  Turn silent{Reply{}, state, {}};
+  Turn silent{Reply{}, adopted, {}};
   ++silent.state.turns;
+  Stamp(silent.state);
   silent.reply.intent = turn.reply.intent;
   silent.reply.state = state.state;
   silent.reply.urgency = state.urgency;
@@ -103,8 +135,8 @@ ConversationState Engine::Leave(const ConversationState& state) const {
 }
 
 Turn Engine::Answer(const ConversationState& state, std::string_view text, const std::optional<MessageTime>& now,
-                    bool trace) const {
-  const Reading reading = interpreter_.Read(state, text, now);
+                    bool trace, bool question_gone) const {
+  const Reading reading = interpreter_.Read(state, text, now, question_gone);
   Decision decision = policy_.Decide(state, reading);
   Turn turn{Reply{}, std::move(decision.state)};
   Reply& reply = turn.reply;
@@ -117,6 +149,10 @@ Turn Engine::Answer(const ConversationState& state, std::string_view text, const
   reply.state = turn.state.state;
   reply.urgency = turn.state.urgency;
   reply.escalated = decision.escalated;
+  turn.fell_back = decision.intent == core_.fallback;
+  for (const auto& part : decision.plan.parts) {
+    if (part.kind == Part::Kind::kRetrieval) turn.retrieval_score = reading.passage_score;
+  }
   return turn;
 }
 

@@ -53,6 +53,11 @@ struct Turn {
   ConversationState state;
   // What the reply is made of, by content id (see Composer::Compose), when Respond was asked for it.
   std::vector<std::string> said;
+  // What the server's --review keeps: the reply is the fallback (nothing understood), or an
+  // article sentence retrieval found when no intent matched (its score). Neither when an
+  // operator had joined (the operator answers).
+  bool fell_back = false;
+  std::optional<double> retrieval_score;
 };
 
 class Engine {
@@ -77,6 +82,15 @@ class Engine {
   // `trace`: also fill Turn::said (for tests and `backcheck explain`; costs a few strings).
   Turn Respond(const ConversationState& state, std::string_view text,
                const std::optional<MessageTime>& now = std::nullopt, bool trace = false) const;
+
+  // The state as this engine reads it, whichever knowledge base wrote it (a reload may have
+  // changed the screening questions): in screening, the pending question is found by its id
+  // (screening_question) wherever it now is. A state without the id (stored before it existed)
+  // keeps its position. When the question is gone, `question_gone` is set and the position
+  // stays (the questions answered so far), within the questions there are: Respond then takes
+  // the message as an answer to no question and asks the one at that position, so the
+  // conversation goes on and no unseen question counts as answered. Respond calls it itself.
+  ConversationState Adopt(const ConversationState& state, bool* question_gone = nullptr) const;
 
   // Handoff to a person of the care team: while `operator_name` has joined, Respond says only
   // what safety needs (a new or higher red flag, the safety net's question: at once, and it
@@ -107,7 +121,8 @@ class Engine {
 
  private:
   Turn Answer(const ConversationState& state, std::string_view text, const std::optional<MessageTime>& now,
-              bool trace) const;  // the assistant's answer, as if nobody had joined
+              bool trace, bool question_gone) const;  // the assistant's answer, as if nobody had joined
+  void Stamp(ConversationState& state) const;  // this knowledge version and the pending question's id
 
   std::shared_ptr<const knowledge::KnowledgeBase> kb_;
   Normaliser normaliser_;

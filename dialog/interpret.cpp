@@ -104,7 +104,7 @@ bool Interpreter::ReportsPain(std::string_view normalised, std::string_view stat
 }
 
 Reading Interpreter::Read(const ConversationState& s, std::string_view text,
-                          const std::optional<MessageTime>& now) const {
+                          const std::optional<MessageTime>& now, bool question_gone) const {
   Reading r;
   r.normalised = normaliser_.Normalise(text);
   PatternPass::Hits hits;
@@ -120,8 +120,10 @@ Reading Interpreter::Read(const ConversationState& s, std::string_view text,
   r.reports_pain = ReportsPain(r.normalised, s.state, matches);
 
   const knowledge::FlowState* state = kb_.flow.FindState(s.state);
-  r.in_screening = state && state->role == knowledge::StateRole::kScreening &&
-                   s.screening_step < kb_.flow.screening.size();
+  const bool screening = state && state->role == knowledge::StateRole::kScreening &&
+                         s.screening_step < kb_.flow.screening.size();
+  r.in_screening = screening && !question_gone;
+  r.screening_reask = screening && question_gone;
   r.past_pending = !s.pending_flags.empty();
   r.possible_pending = r.past_pending && s.pending_possible;
   // The flags the pending question (a past symptom, the safety net's or screening) asks about.
@@ -154,12 +156,13 @@ Reading Interpreter::Read(const ConversationState& s, std::string_view text,
   // Retrieval answers what no pattern recognises, when a sentence of the article fits well; not
   // after an escalation, where what it finds (soreness, self-care) is no answer.
   const bool escalated = state && state->role == knowledge::StateRole::kEscalated;
-  if (r.intent == core_.fallback && !r.in_screening && !r.past_pending && !escalated) {
+  if (r.intent == core_.fallback && !r.in_screening && !r.screening_reask && !r.past_pending && !escalated) {
     auto hit = passages_.Best(r.normalised);
     if (hit && hit->score >= kb_.language.retrieval_min_score) {
       if (auto intent = IntentOfSentence(hit->sentence)) {
         r.intent = *intent;
         r.passage = hit->sentence;
+        r.passage_score = hit->score;
       }
     }
   }

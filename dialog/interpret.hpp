@@ -43,6 +43,9 @@ struct Reading {
   FlagMask past = 0;       // ...as a past episode of theirs (only when none of the above)
   FlagMask possible = 0;   // partial evidence: flags to ask about (not yet filtered by the state)
   bool in_screening = false;     // a screening question was pending
+  // In screening, but the question the person saw is gone (a knowledge-base reload removed it):
+  // the message answers no screening question, and the one now due is asked (Engine::Adopt).
+  bool screening_reask = false;
   bool past_pending = false;     // a question about pending flags (past or possible) was open
   bool possible_pending = false; // ...and it was the safety net's
   Slots slots;                   // the conversation's slots with this message's added
@@ -50,6 +53,7 @@ struct Reading {
   bool asks = false;             // phrased as a question ("?", "should i", "what")
   bool reports_pain = false;     // a report of their own pain matched, even where a question won
   std::optional<std::size_t> passage;  // an article sentence retrieval found, when nothing matched (not once escalated)
+  double passage_score = 0;            // ...its retrieval score
 };
 
 class Interpreter {
@@ -59,7 +63,8 @@ class Interpreter {
               const RedFlagDetector& detector, const SlotExtractor& slots, const knowledge::PassageIndex& passages,
               const CoreIntents& core);
 
-  Reading Read(const ConversationState& state, std::string_view text, const std::optional<MessageTime>& now) const;
+  Reading Read(const ConversationState& state, std::string_view text, const std::optional<MessageTime>& now,
+               bool question_gone = false) const;
 
   // The intent that answers a retrieved sentence (the first topic citing it), if any.
   std::optional<std::size_t> IntentOfSentence(std::size_t sentence) const;

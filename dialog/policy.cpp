@@ -38,7 +38,9 @@ struct Step {
   const ConversationState& s() const { return d.state; }
   IntentKind kind() const { return kb.intents[d.intent].kind; }
   bool entering_screening() const { return to->role == StateRole::kScreening && from->role != StateRole::kScreening; }
-  bool staying_in_screening() const { return to->role == StateRole::kScreening && r.in_screening; }
+  bool staying_in_screening() const {
+    return to->role == StateRole::kScreening && (r.in_screening || r.screening_reask);
+  }
   bool knows_training() const { return d.state.slots.hours || !d.state.slots.exercise.empty(); }
 
   void Say(Part part) { d.plan.parts.push_back(part); }

@@ -61,6 +61,8 @@ struct ServerConfig {
   std::string escalation_webhook;  // --escalation-webhook URL: each escalation POSTed there (docs/webhook.md)
   std::string webhook_secret;      // BACKCHECK_WEBHOOK_SECRET: the HMAC key of its signature
   std::string emergency_number;  // --emergency-number: what the widget's urgent banner offers to call
+  bool review = false;           // --review: keep what the assistant could not answer (server/store/review.hpp)
+  unsigned review_days = 30;     // --review-days: ...for this long
   std::string kb_dir;
   std::string web_dir;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed

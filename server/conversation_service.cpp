@@ -119,15 +119,52 @@ struct ConversationService::Active {
   std::list<ActivePtr>::iterator lru;
 };
 
+namespace {
+// The welcome and the banners of `engine`'s knowledge data, with `emergency_number`.
+StartedTexts TextsOf(const dialog::Engine& engine, std::string emergency_number) {
+  StartedTexts texts;
+  dialog::Engine::Welcome welcome = engine.WelcomeReply();
+  texts.welcome_text = std::move(welcome.text);
+  texts.welcome_quick_replies = std::move(welcome.quick_replies);
+  for (const auto& g : engine.kb().red_flags.guidance) {
+    if (g.level != knowledge::Urgency::kNone && !g.banner.empty()) texts.banners.push_back({g.level, g.banner});
+  }
+  texts.emergency_number = std::move(emergency_number);
+  return texts;
+}
+}  // namespace
+
 ConversationService::ConversationService(const dialog::Engine& engine, ConversationStore& store,
                                          const Limits& limits, Metrics& metrics, Post post)
-    : engine_(engine), store_(store), limits_(limits), metrics_(metrics), post_(std::move(post)) {
-  dialog::Engine::Welcome welcome = engine_.WelcomeReply();
-  started_texts_.welcome_text = std::move(welcome.text);
-  started_texts_.welcome_quick_replies = std::move(welcome.quick_replies);
-  for (const auto& g : engine_.kb().red_flags.guidance) {
-    if (g.level != knowledge::Urgency::kNone && !g.banner.empty()) started_texts_.banners.push_back({g.level, g.banner});
-  }
+    : ConversationService(std::shared_ptr<const dialog::Engine>(std::shared_ptr<const dialog::Engine>(), &engine),
+                          store, limits, metrics, std::move(post)) {}  // not owned: the caller's
+
+ConversationService::ConversationService(std::shared_ptr<const dialog::Engine> engine, ConversationStore& store,
+                                         const Limits& limits, Metrics& metrics, Post post)
+    : engine_(std::move(engine)), store_(store), limits_(limits), metrics_(metrics), post_(std::move(post)) {
+  started_texts_ = TextsOf(*engine_, "");
+}
+
+std::shared_ptr<const dialog::Engine> ConversationService::engine() const {
+  std::lock_guard lock(engine_mutex_);
+  return engine_;
+}
+
+void ConversationService::SetEngine(std::shared_ptr<const dialog::Engine> engine) {
+  StartedTexts texts = TextsOf(*engine, started_texts().emergency_number);
+  std::lock_guard lock(engine_mutex_);
+  engine_.swap(engine);
+  started_texts_ = std::move(texts);
+}  // the old engine is freed here, or by the last job still holding it
+
+StartedTexts ConversationService::started_texts() const {
+  std::lock_guard lock(engine_mutex_);
+  return started_texts_;
+}
+
+void ConversationService::SetEmergencyNumber(std::string number) {
+  std::lock_guard lock(engine_mutex_);
+  started_texts_.emergency_number = std::move(number);
 }
 
 ConversationService::~ConversationService() = default;
@@ -141,10 +178,11 @@ std::optional<Guidance> ConversationService::Guide(std::string_view text) const 
   const std::size_t window = std::max<std::size_t>(limits_.max_text_chars, 1);
   const std::size_t step = window - window / 4;
   std::optional<Guidance> most_urgent;
+  const auto engine = this->engine();
   for (std::size_t first = 0;; first += step) {
     const std::size_t begin = CodePointOffset(text, first);
     const std::size_t end = CodePointOffset(text, first + window);
-    const dialog::Turn turn = engine_.Respond(engine_.Start(), text.substr(begin, end - begin));
+    const dialog::Turn turn = engine->Respond(engine->Start(), text.substr(begin, end - begin));
     auto guidance = GuidanceOf(turn.reply);
     const bool more_urgent = guidance && (!most_urgent || guidance->urgency > most_urgent->urgency ||
                                           (guidance->urgency == most_urgent->urgency &&
@@ -213,7 +251,7 @@ std::string ConversationService::CreateConversation(StartDone done) {
   TurnRecord record;
   record.kind = TurnRecord::Kind::kCreate;
   record.conversation = NewConversationId();
-  record.state = engine_.Start();
+  record.state = engine()->Start();
   record.at_ms = UnixMillis();
   StoredConversation stored{record.conversation, record.state, 0, record.at_ms};
   auto a = std::make_shared<Active>();
@@ -306,7 +344,7 @@ void ConversationService::OnLoaded(const ActivePtr& a, Loaded loaded) {
       // the store has that escalation only once its retry succeeds.
       if (a->stored && a->stored->state.urgency > loaded.conversation.state.urgency) {
         loaded.conversation.state =
-            engine_.Escalate(loaded.conversation.state, a->stored->state.urgency, a->stored->state.flags);
+            engine()->Escalate(loaded.conversation.state, a->stored->state.urgency, a->stored->state.flags);
       }
       a->stored = std::move(loaded.conversation);
       a->stale = false;
@@ -431,7 +469,8 @@ void ConversationService::FindDuplicate(const ActivePtr& a, Job& job) {
 void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredConversation& stored) {
   // A repeated client id is answered from the store, before the engine sees the text again.
   if (job.client_id && !job.id_checked) return FindDuplicate(a, job);
-  dialog::Turn turn = engine_.Respond(stored.state, job.text, dialog::LocalNow());
+  auto engine = this->engine();  // this message runs on one engine, its commit included
+  dialog::Turn turn = engine->Respond(stored.state, job.text, dialog::LocalNow());
   TurnRecord record;
   record.conversation = a->id;
   record.expected_seq = stored.seq;
@@ -447,6 +486,10 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
     record.reply_json = nlohmann::json(turn.reply).dump();
   }
   record.expected_revision = stored.revision;
+  if (review_ && (turn.fell_back || turn.retrieval_score)) {
+    record.review = ReviewEntry{job.text, record.at_ms, stored.state.state, turn.retrieval_score.value_or(0),
+                                turn.reply.intent};
+  }
   const bool escalates = Escalates(stored.state, turn.reply);
   if (escalates) {
     record.escalation = EscalationEvent{0, a->id, turn.reply.urgency, turn.reply.red_flags, job.text, record.at_ms};
@@ -458,7 +501,8 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
     record.event = handed_off;
   }
   StoredConversation after{a->id, std::move(turn.state), record.seq, record.at_ms, stored.revision + 1};
-  store_.Commit(std::move(record), [this, a, &job, after = std::move(after), reply = std::move(turn.reply),
+  store_.Commit(std::move(record), [this, a, &job, engine = std::move(engine), after = std::move(after),
+                                    reply = std::move(turn.reply),
                                     handed_off = std::move(handed_off), escalates](
                                        CommitResult result, const std::optional<EscalationEvent>& escalation) mutable {
     if (result == CommitResult::kConflict) return Retry(a);
@@ -467,7 +511,7 @@ void ConversationService::RunMessage(const ActivePtr& a, Job& job, const StoredC
       // (a reload reads it from the stored escalation; the cache is raised now).
       if (escalates) {
         std::lock_guard lock(mutex_);
-        if (a->stored) a->stored->state = engine_.Escalate(a->stored->state, reply.urgency, reply.red_flags);
+        if (a->stored) a->stored->state = engine->Escalate(a->stored->state, reply.urgency, reply.red_flags);
       }
       job.on_message(StoreFailure(GuidanceOf(reply)));
       return Finish(a);
@@ -525,12 +569,12 @@ void ConversationService::RunOperate(const ActivePtr& a, Job& job, const StoredC
       if (!now.operator_name.empty() && now.operator_name != act.operator_name) {
         return refuse(now.operator_name + " has joined this conversation; they must leave it first");
       }
-      record.state = engine_.Join(now, act.operator_name);
+      record.state = engine()->Join(now, act.operator_name);
       record.state.claimed_by = act.operator_name;
       break;
     case Kind::kLeave:
       if (now.operator_name != act.operator_name) return refuse("you have not joined this conversation");
-      record.state = engine_.Leave(now);
+      record.state = engine()->Leave(now);
       break;
     case Kind::kSay:
       if (now.operator_name != act.operator_name) return refuse("join the conversation before writing to the person");
@@ -578,7 +622,7 @@ void ConversationService::RunEnd(const ActivePtr& a, Job& job, const StoredConve
   // One that never had a message has nothing to resume: it is deleted, freeing its place.
   const bool erase = stored.seq == 0;
   record.kind = erase ? TurnRecord::Kind::kDelete : TurnRecord::Kind::kUpdate;
-  record.state = engine_.End(stored.state);
+  record.state = engine()->End(stored.state);
   StoredConversation after{a->id, record.state, stored.seq, record.at_ms, stored.revision + 1};
   store_.Commit(std::move(record), [this, a, &job, erase, after = std::move(after)](CommitResult result,
                                                                                    const auto&) mutable {
@@ -602,7 +646,7 @@ void ConversationService::CreateFor(const ActivePtr& a, Job& job) {
   TurnRecord record;
   record.kind = TurnRecord::Kind::kCreate;
   record.conversation = a->id;
-  record.state = engine_.Start();
+  record.state = engine()->Start();
   record.at_ms = UnixMillis();
   StoredConversation stored{a->id, record.state, 0, record.at_ms};
   store_.Commit(std::move(record), [this, a, &job, stored = std::move(stored)](CommitResult result, const auto&) mutable {
@@ -667,7 +711,7 @@ void ConversationService::PurgeExpired() {
       }
     }
   }
-  store_.Purge(cutoff, empty_cutoff);
+  store_.Purge(cutoff, empty_cutoff, now - ms(review_keep_));
 }
 
 }  // namespace backcheck::server

@@ -51,8 +51,11 @@ class ConversationService {
   // Runs `work` soon on a thread that may run the engine (the server's io_context). Empty: inline.
   using Post = std::function<void(std::function<void()> work)>;
 
+  // `engine` must outlive the service (or the SetEngine that replaces it).
   ConversationService(const dialog::Engine& engine, ConversationStore& store, const Limits& limits, Metrics& metrics,
                       Post post = {});
+  ConversationService(std::shared_ptr<const dialog::Engine> engine, ConversationStore& store, const Limits& limits,
+                      Metrics& metrics, Post post = {});
   ~ConversationService();
 
   struct Started {
@@ -107,11 +110,23 @@ class ConversationService {
   // The error for a change the store could not keep: store_unavailable, with `guidance`.
   Error StoreFailure(std::optional<Guidance> guidance) const;
 
-  const dialog::Engine& engine() const { return engine_; }
+  // The engine now. Each job takes one snapshot and runs on it from start to end (its commit
+  // included), so a message never sees two knowledge bases; an engine replaced by SetEngine is
+  // freed when the last job holding it ends.
+  std::shared_ptr<const dialog::Engine> engine() const;
+  // Replaces the engine (a knowledge-base reload): jobs that start from now on use `engine`.
+  void SetEngine(std::shared_ptr<const dialog::Engine> engine);
   // The welcome and the banners every `started` frame carries, from the knowledge data.
-  const StartedTexts& started_texts() const { return started_texts_; }
+  StartedTexts started_texts() const;
   // The number `started` offers to call (--emergency-number); set before the first start.
-  void SetEmergencyNumber(std::string number) { started_texts_.emergency_number = std::move(number); }
+  void SetEmergencyNumber(std::string number);
+  // --review: keep the messages the assistant could not answer (a fallback, or retrieval only:
+  // server/store/review.hpp) with their turns; entries older than `keep` are purged (on or off:
+  // what an earlier run kept still expires). Set before the first message.
+  void SetReview(bool on, std::chrono::seconds keep) {
+    review_ = on;
+    review_keep_ = keep;
+  }
 
   std::size_t Count() const { return store_.Count(); }
   std::size_t Cached() const;  // conversations in the active cache
@@ -174,11 +189,14 @@ class ConversationService {
   void EvictIdleLocked();
   std::string CreateConversation(StartDone done);
 
-  const dialog::Engine& engine_;
+  mutable std::mutex engine_mutex_;  // guards engine_ and started_texts_
+  std::shared_ptr<const dialog::Engine> engine_;
   ConversationStore& store_;
   const Limits& limits_;
   Metrics& metrics_;
   Post post_;
+  bool review_ = false;
+  std::chrono::seconds review_keep_{30 * 24 * 3600};
   StartedTexts started_texts_;
   std::function<void(const HandedOffMessage&)> handed_off_;
 

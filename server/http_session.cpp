@@ -1,10 +1,12 @@
 #include "server/http_session.hpp"
 
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "server/chat_session.hpp"
 #include "server/http_responses.hpp"
+#include "server/log.hpp"
+#include "server/admin_api.hpp"
+#include "server/json_writer.hpp"
 #include "server/operator_api.hpp"
 #include "server/operator_session.hpp"
 #include "server/request_checks.hpp"
@@ -53,6 +55,7 @@ void HttpSession::Run() {
   counted_ = context_.TryOpenHttp();
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (!self->counted_) {  // over --max-http-connections: say so and close
+      BACKCHECK_LOG_EVERY(kWarn, "connection_refused", 10).Str("limit", "max_http_connections").Str("answered", "503");
       self->context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
       http::request<http::string_body> req;
       req.version(11);
@@ -90,7 +93,8 @@ void HttpSession::OnRead(beast::error_code ec, std::size_t) {
         Serve(req);
       },
       [&] {
-        std::cerr << "chat-server: an exception closed an HTTP connection (backcheck_handler_exceptions_total)\n";
+        BACKCHECK_LOG(kError, "handler_exception").Str("where", "http_connection").Str("answered", "500")
+            .Str("metric", "backcheck_handler_exceptions_total");
         http::request<http::string_body> req;
         req.version(11);
         Write(Refuse(req, http::status::internal_server_error, "internal error\n"));
@@ -104,10 +108,11 @@ void HttpSession::Serve(Request& req) {
   const bool browser_api = websocket::is_upgrade(req) || path == "/v1/messages";
   if (browser_api && !OriginAllowed(req[http::field::origin], req[http::field::host], context_.config.allowed_origins)) {
     context_.metrics.refused_origins.fetch_add(1, std::memory_order_relaxed);
+    BACKCHECK_LOG_EVERY(kWarn, "origin_refused", 10).Str("answered", "403");  // not the Origin: anyone's words
     return Write(Refuse(req, http::status::forbidden, "this origin may not use this server (see --allowed-origins)\n"));
   }
   if (websocket::is_upgrade(req)) return Upgrade(req, path);
-  if (IsOperatorApi(path)) return ServeOperator(req, path);
+  if (IsOperatorApi(path) || IsAdminApi(path)) return ServeOperator(req, path);
   if (path == "/v1/messages" && req.method() == http::verb::post) return PostMessage(req);
   if (path == "/v1/messages" && req.method() == http::verb::options) {  // a CORS preflight
     auto res = Respond(req, http::status::no_content, "", "text/plain");
@@ -132,14 +137,17 @@ void HttpSession::Upgrade(Request& req, std::string_view path) {
     // operator's cookie, whatever --allowed-origins lets the widget do.
     if (!FromOwnOrigin(req)) {
       context_.metrics.refused_origins.fetch_add(1, std::memory_order_relaxed);
+      BACKCHECK_LOG_EVERY(kWarn, "origin_refused", 10).Str("answered", "403").Str("path", "/v1/operator");
       return Write(Refuse(req, http::status::forbidden, "operators connect from this server's own pages\n"));
     }
     auto name = OperatorOf(req, context_);
     if (!name) {
+      BACKCHECK_LOG_EVERY(kWarn, "operator_refused", 10).Str("answered", "401");  // never the token
       auto res = Refuse(req, http::status::unauthorized, "a valid operator token or sign-in is required\n");
       res.set(http::field::www_authenticate, "Bearer");
       return Write(std::move(res));
     }
+    BACKCHECK_LOG(kInfo, "operator_connected").Str("operator", *name);
     std::make_shared<OperatorSession>(stream_.release_socket(), context_, std::move(*name))->Run(std::move(req));
     return;
   }
@@ -156,11 +164,13 @@ void HttpSession::Upgrade(Request& req, std::string_view path) {
     }
   }
   if (!context_.addresses.TryOpenConnection(address_)) {
+    BACKCHECK_LOG_EVERY(kWarn, "connection_refused", 10).Str("limit", "max_connections_per_ip").Str("answered", "429");
     context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
     return Write(Refuse(req, http::status::too_many_requests, "too many connections from your address\n"));
   }
   if (!context_.TryOpenConnection()) {
     context_.addresses.CloseConnection(address_);
+    BACKCHECK_LOG_EVERY(kWarn, "connection_refused", 10).Str("limit", "max_connections").Str("answered", "503");
     context_.metrics.refused_connections.fetch_add(1, std::memory_order_relaxed);
     return Write(Refuse(req, http::status::service_unavailable, "too many connections\n"));
   }
@@ -180,11 +190,17 @@ http::response<http::string_body> HttpSession::Handle(const Request& req) {
     res.set(http::field::allow, "GET, HEAD");
     return res;
   }
-  if (path == "/healthz") {  // alive and able to keep what it is told
-    if (!context_.service.StoreHealthy()) {
-      return Respond(req, http::status::service_unavailable, "store failing\n", "text/plain");
-    }
-    return Respond(req, http::status::ok, "ok\n", "text/plain");
+  if (path == "/healthz") {  // alive and able to keep what it is told, and with which knowledge
+    const bool healthy = context_.service.StoreHealthy();
+    return Respond(req, healthy ? http::status::ok : http::status::service_unavailable,
+                   JsonObject(160)
+                       .String("status", healthy ? "ok" : "store failing")
+                       .String("knowledge_version", context_.service.engine()->kb().version)
+                       .Int("knowledge_reloads", static_cast<std::int64_t>(context_.metrics.reloads_done.load()))
+                       .Int("knowledge_reloads_refused",
+                            static_cast<std::int64_t>(context_.metrics.reloads_refused.load()))
+                       .Done(),
+                   "application/json");
   }
   if (path == "/readyz") {  // able to take new conversations
     const std::string reason = context_.NotReadyReason();
@@ -200,9 +216,10 @@ http::response<http::string_body> HttpSession::Handle(const Request& req) {
     if (const auto oldest = log.Unacknowledged(0, 1); !oldest.empty()) {
       escalations.oldest_age_seconds = std::max(0.0, static_cast<double>(UnixMillis() - oldest.front().at_ms) / 1000.0);
     }
+    const auto engine = context_.service.engine();
     return Respond(req, http::status::ok,
-                   context_.metrics.Render(context_.service.Count(), context_.service.engine().detector().SetFallbacks(),
-                                           escalations),
+                   context_.metrics.Render(context_.service.Count(), engine->detector().SetFallbacks(), escalations,
+                                           engine->kb().version),
                    "text/plain; version=0.0.4; charset=utf-8");
   }
   // The operators' console (web/operator.html) at its short address; it signs in by itself.
@@ -231,6 +248,12 @@ void HttpSession::PostMessage(const Request& req) {
   std::string_view text_for_guidance;
   auto fail = [&](Error error) {
     context_.metrics.ErrorSent(error.code);
+    if (error.code == ErrorCode::kRateLimited || error.code == ErrorCode::kTextTooLong ||
+        error.code == ErrorCode::kTooManyConversations) {  // the code only: never the body
+      BACKCHECK_LOG_EVERY(kWarn, "limit_hit", 10).Str("code", ErrorCodeName(error.code)).Str("kind", "http");
+    } else {
+      BACKCHECK_LOG(kDebug, "error_sent").Str("code", ErrorCodeName(error.code)).Str("kind", "http");
+    }
     if (!text_for_guidance.empty()) error = context_.service.WithGuidance(std::move(error), text_for_guidance);
     auto res = ErrorResponse(req, StatusFor(error.code), error);
     AllowOrigin(req, res);
@@ -330,9 +353,11 @@ void HttpSession::PostMessage(const Request& req) {
 }
 
 void HttpSession::ServeOperator(const Request& req, std::string_view path) {
-  ServeOperatorApi(req, path, context_, [self = shared_from_this()](Response res) {
+  auto respond = [self = shared_from_this()](Response res) {
     asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
-  });
+  };
+  if (IsAdminApi(path)) return ServeAdminApi(req, context_, std::move(respond));
+  ServeOperatorApi(req, path, context_, std::move(respond));
 }
 
 void HttpSession::Write(Response&& res) {

@@ -12,8 +12,12 @@
 #include "knowledge/loader.hpp"
 #include "server/beast.hpp"
 #include "server/config.hpp"
+#include "server/config_file.hpp"
 #include "server/request_checks.hpp"
+#include "server/log.hpp"
 #include "server/server.hpp"
+#include "common/paths.hpp"
+#include "common/version.hpp"
 
 namespace {
 
@@ -61,8 +65,6 @@ int PrintNewOperator(const std::string& name) {
 int main(int argc, char** argv) {
   using namespace backcheck;
   server::ServerConfig config;
-  config.kb_dir = BACKCHECK_DEFAULT_KB_DIR;
-  config.web_dir = BACKCHECK_DEFAULT_WEB_DIR;
   auto& limits = config.limits;
   std::int64_t expiry = limits.conversation_expiry.count(), handshake = limits.handshake_timeout.count(),
                idle = limits.idle_timeout.count(), send = limits.send_timeout.count(),
@@ -88,8 +90,14 @@ int main(int argc, char** argv) {
                  "under load, microseconds the durable store waits before a commit so that it carries more "
                  "turns (less CPU and disk per reply; 0: never waits)")
       ->capture_default_str()->check(CLI::Range(0, 100000));
-  app.add_option("--kb", config.kb_dir, "knowledge base folder")->capture_default_str();
-  app.add_option("--web", config.web_dir, "folder of the widget's static files")->capture_default_str();
+  // Unset, --kb and --web are found at run time (common/paths.hpp): ../share/backcheck/ next to the
+  // binary once installed, the source tree's folders in a build tree; --help shows what that gives.
+  app.add_option("--kb", config.kb_dir, "knowledge base folder (article.txt and data/)")
+      ->default_str(common::DescribeDefault("knowledge"));
+  app.add_option("--web", config.web_dir, "folder of the widget's static files (must exist)")
+      ->default_str(common::DescribeDefault("web"));
+  app.set_version_flag("--version", std::string("chat-server ") + common::kVersion + " (git " + common::kGitRevision + ")",
+                       "print the version and git revision, then exit");
   app.add_option("--max-connections", limits.max_connections, "open WebSockets in all (HTTP 503 past it)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-frame-bytes", limits.max_frame_bytes, "largest WebSocket frame (bigger: close 1009)")
@@ -172,6 +180,12 @@ int main(int argc, char** argv) {
                         n.find('+', 1) == std::string::npos;
         return ok ? std::string() : std::string("digits (and a leading +), at most 16");
       });
+  app.add_flag("--review", config.review,
+               "keep the messages the assistant could not answer (a fallback, or retrieval only) for "
+               "`backcheck review`: their text (health data), time, flow state, retrieval score and intent, "
+               "for --review-days; off by default");
+  app.add_option("--review-days", config.review_days, "days a --review entry is kept, then purged")
+      ->capture_default_str()->check(CLI::Range(1, 3650));
   app.add_option("--escalation-webhook", config.escalation_webhook,
                  "POST each escalation here (http:// or https://), signed with BACKCHECK_WEBHOOK_SECRET, retried "
                  "with back-off from the store until a 2xx (docs/webhook.md); needs --store sqlite or postgres");
@@ -186,10 +200,18 @@ int main(int argc, char** argv) {
   app.add_option("--max-operator-sessions", config.max_operator_sessions,
                  "browser sign-ins kept at once (past it the one that expires soonest ends)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level,
+                 "least severe log lines written to stderr, one JSON object a line (README \"Logs\"); trace also "
+                 "logs every frame, with what people write: never in production")
+      ->capture_default_str()->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.footer("Environment: CHAT_OPERATOR_TOKEN is one unnamed operator's token (shown as \"operator\"), the "
              "quick way to enable /v1/operator; --operators names each operator. Programs send "
              "Authorization: Bearer <token>; browsers sign in at /operator.");
+  server::ConfigFile config_file(app);  // --config FILE, --print-config: after every other option
   CLI11_PARSE(app, argc, argv);
+  if (const auto status = config_file.Apply()) return *status;  // the file refused (2), or printed (0)
+  log::SetLevel(log::ParseLevel(log_level).value_or(log::Level::kInfo));
   if (!new_operator.empty()) return PrintNewOperator(new_operator);
   if (!operators_file.empty()) {
     try {
@@ -234,6 +256,18 @@ int main(int argc, char** argv) {
   config.trusted_proxies = server::SplitList(trusted_proxies);
   config.allowed_origins = server::SplitList(allowed_origins);
 
+  try {
+    if (config.kb_dir.empty()) config.kb_dir = common::RequireResource("knowledge", "--kb DIR");
+    if (config.web_dir.empty()) config.web_dir = common::RequireResource("web", "--web DIR");
+  } catch (const common::ResourceError& e) {
+    std::cerr << "chat-server: " << e.what() << "\n";
+    return 2;
+  }
+  if (std::error_code ec; !std::filesystem::is_directory(config.web_dir, ec)) {
+    std::cerr << "chat-server: --web " << config.web_dir << ": not a folder (the widget's files: index.html, "
+              << "widget.js...)\n";
+    return 2;
+  }
   std::shared_ptr<const knowledge::KnowledgeBase> kb;
   try {
     kb = knowledge::LoadKnowledgeBase(config.kb_dir);
@@ -247,6 +281,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   RaiseDescriptorLimit();
+  BACKCHECK_LOG(kInfo, "starting").Str("version", common::kVersion).Str("git", common::kGitRevision)
+      .Str("store", config.store).Str("log_level", log_level);
+  if (log::Enabled(log::Level::kTrace)) {
+    BACKCHECK_LOG(kWarn, "trace_logging").Str("warning", "--log-level trace logs every frame, with what people "
+                                                         "write and health data: never use it in production");
+  }
   dialog::Engine engine(kb);
   try {
     return server::RunServer(config, engine);

@@ -11,6 +11,8 @@
 #include "server/server_context.hpp"
 #include "server/webhook/webhook_slot.hpp"
 #include "server/json_writer.hpp"
+#include "server/knowledge_reload.hpp"
+#include "server/log.hpp"
 #include "server/store/memory_store.hpp"
 #include "server/store/postgres_outbox.hpp"
 #include "server/store/postgres_store.hpp"
@@ -69,10 +71,11 @@ void RunLoop(asio::io_context& ioc, Metrics& metrics) {
       return;
     } catch (const std::exception& e) {
       metrics.handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-      std::cerr << "chat-server: a handler failed and was dropped (" << typeid(e).name() << ")\n";
+      BACKCHECK_LOG(kError, "handler_exception").Str("where", "io_loop").Str("type", typeid(e).name())
+          .Str("metric", "backcheck_handler_exceptions_total");  // the type only: a what() may quote input
     } catch (...) {
       metrics.handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-      std::cerr << "chat-server: a handler failed and was dropped\n";
+      BACKCHECK_LOG(kError, "handler_exception").Str("where", "io_loop").Str("metric", "backcheck_handler_exceptions_total");
     }
   }
 }
@@ -83,10 +86,17 @@ std::string Describe(const tcp::endpoint& endpoint) {
          std::to_string(endpoint.port());
 }
 
-std::unique_ptr<ConversationStore> OpenStore(const ServerConfig& config, const dialog::Engine& engine) {
+// `service`: set once the service exists (the store is made first); its engine is the one a
+// reload put in place. Before then, `engine`.
+std::unique_ptr<ConversationStore> OpenStore(const ServerConfig& config, const dialog::Engine& engine,
+                                             const std::atomic<ConversationService*>& service) {
   if (config.store == "memory") return std::make_unique<MemoryStore>();
-  RaiseUrgency raise = [&engine](dialog::ConversationState& state, const EscalationEvent& escalation) {
-    state = engine.Escalate(state, escalation.level, escalation.flags);
+  RaiseUrgency raise = [&engine, &service](dialog::ConversationState& state, const EscalationEvent& escalation) {
+    if (ConversationService* s = service.load()) {
+      state = s->engine()->Escalate(state, escalation.level, escalation.flags);
+    } else {
+      state = engine.Escalate(state, escalation.level, escalation.flags);
+    }
   };
   if (config.store == "postgres") return std::make_unique<PostgresStore>(config.database_url, std::move(raise));
   return std::make_unique<SqliteStore>(config.data_dir, std::move(raise),
@@ -104,7 +114,8 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   for (const auto& intent : engine.kb().intents) intents.push_back(intent.id);
   Metrics metrics(std::move(intents));
   ConversationConnections pushes;  // before the store: its threads push until it is destroyed
-  std::unique_ptr<ConversationStore> store = OpenStore(config, engine);
+  std::atomic<ConversationService*> service_for_store{nullptr};
+  std::unique_ptr<ConversationStore> store = OpenStore(config, engine, service_for_store);
   OperatorHub operators;
   std::unique_ptr<WebhookOutbox> own_outbox;  // --store postgres: the webhook's, beside the store
   WebhookSlot webhook;  // set once the io_context exists; woken by every durable escalation
@@ -114,10 +125,15 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
       PushedNotice::Notice("escalation_acknowledged", engine.kb().flow.Text("care_team_seen")));
   store->escalations().Subscribe(EscalationLog::Listener{
       [&operators, &webhook](const EscalationEvent& event) {
+        // Never the text that raised it: the id an operator acts on, the level and the flags.
+        BACKCHECK_LOG(kInfo, "escalation").Int("id", event.id).Str("urgency", knowledge::UrgencyName(event.level))
+            .Strs("flags", event.flags).Str("conversation", log::ConversationRef(event.conversation));
         operators.Publish(event);
         webhook.Wake();
       },
       [&operators, &pushes, seen](const EscalationEvent& event, const std::string& by) {
+        BACKCHECK_LOG(kInfo, "escalation_acknowledged").Int("id", event.id).Str("operator", by)
+            .Str("urgency", knowledge::UrgencyName(event.level));  // never the operator's note
         operators.Broadcast(JsonObject(64 + by.size()).String("type", "acked").Int("id", event.id)
                                 .String("conversation", event.conversation).String("by", by).Done());
         pushes.Notify(event.conversation, seen);
@@ -129,6 +145,8 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   ConversationService service(engine, *store, config.limits, metrics,
                               [&io](std::function<void()> work) { asio::post(*io, std::move(work)); });
   service.SetEmergencyNumber(config.emergency_number);
+  service_for_store.store(&service);
+  service.SetReview(config.review, std::chrono::hours(24) * config.review_days);
   // A person's message in a conversation an operator has joined goes to that operator's console;
   // claims, joins and operators' messages go to whoever they concern, whichever instance of
   // those on the store made them.
@@ -145,6 +163,10 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
 
   asio::io_context ioc{static_cast<int>(threads)};
   io = &ioc;
+  // SIGHUP and POST /v1/admin/reload load the knowledge folder again, on a thread of its own.
+  // After the io_context: destroyed (its running reload awaited) before it.
+  KnowledgeReloader reloader(config.kb_dir, dialog::EngineOptions{}, service, metrics);
+  context.reloader = &reloader;
   // A batch's replies go to the I/O threads in one hand-off; once they have stopped (the final
   // commits at shutdown), on the store's thread.
   store->CompleteOn([&ioc](std::function<void()> work) {
@@ -186,6 +208,18 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   // Catch SIGINT/SIGTERM before saying we listen: a caller may signal as soon as it reads the
   // line, and Asio keeps a signal that arrives before the wait below is started.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::signal_set hangups(ioc, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangups.async_wait([&](beast::error_code hup_ec, int) {
+      if (hup_ec) return;
+      reloader.Start("sighup", [](const ReloadResult&) {});  // the reloader logs the outcome
+      wait_hangup();
+    });
+  };
+  wait_hangup();
+  BACKCHECK_LOG(kInfo, "listening").Str("address", "http://" + Describe(acceptor.local_endpoint()))
+      .Str("store", config.store).Uint("threads", threads).Bool("operators", !config.operators.empty())
+      .Bool("webhook", !config.escalation_webhook.empty());
   std::cout << "listening on http://" << Describe(acceptor.local_endpoint())
             << std::endl;  // std::endl: flushed, the line callers wait for
 
@@ -220,12 +254,15 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
       wait_drained();
     });
   };
-  signals.async_wait([&](beast::error_code signal_ec, int) {
+  signals.async_wait([&](beast::error_code signal_ec, int signal_number) {
     if (signal_ec) return;
+    BACKCHECK_LOG(kInfo, "shutting_down").Str("signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
+        .Uint("connections", sessions.Size());
     context.stopping = true;
     beast::error_code ignored;
     acceptor.close(ignored);
     purge.cancel();
+    hangups.cancel();
     sessions.ShutdownAll();  // WebSockets close with 1001 after their queued replies
     *deadline_at = Clock::now() + kShutdownGrace;
     wait_drained();
@@ -239,6 +276,7 @@ int RunServer(const ServerConfig& config, const dialog::Engine& engine) {
   own_outbox.reset();  // its queued callbacks hold the webhook's strand: gone before the io_context
   // Commit what is queued while the service, metrics and operators its completions use are alive.
   store.reset();
+  BACKCHECK_LOG(kInfo, "stopped");
   return 0;
 }
 

@@ -46,6 +46,7 @@ CommitResult MemoryStore::Apply(TurnRecord& r) {
     }
   }
   if (r.escalation) r.escalation->id = ++next_escalation_;
+  if (r.review) review_.push_back(std::move(*r.review));
   return CommitResult::kCommitted;
 }
 
@@ -99,12 +100,18 @@ void MemoryStore::Audit(std::string id, std::function<void(std::optional<std::ve
   done(std::move(entries));
 }
 
-void MemoryStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
+void MemoryStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) {
   std::lock_guard lock(mutex_);
+  std::erase_if(review_, [&](const ReviewEntry& r) { return r.at_ms < review_cutoff_ms; });
   std::erase_if(conversations_, [&](const auto& entry) {
     const StoredConversation& c = entry.second.stored;
     return c.last_active_ms < cutoff_ms || (c.seq == 0 && c.last_active_ms < empty_cutoff_ms);
   });
+}
+
+std::vector<ReviewEntry> MemoryStore::Review() const {
+  std::lock_guard lock(mutex_);
+  return review_;
 }
 
 std::size_t MemoryStore::Count() const {

@@ -18,7 +18,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
                std::function<void(std::optional<HistoryPage>)> done) override;
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
   void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override;
-  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) override;
   std::size_t Count() const override;
   EscalationLog& escalations() override { return *this; }
   const std::string& KeySecret() const override { return key_secret_; }  // this process's own
@@ -29,6 +29,9 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   std::size_t UnacknowledgedCount() const override { return backlog_.Size(); }
   void Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) override;
   void Subscribe(Listener listener) override { listener_ = std::move(listener); }
+
+  // The review entries kept (TurnRecord::review), oldest first.
+  std::vector<ReviewEntry> Review() const;
 
  private:
   struct Entry {
@@ -47,6 +50,7 @@ class MemoryStore final : public ConversationStore, public EscalationLog {
   mutable std::mutex mutex_;  // guards conversations_ and next_escalation_
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> conversations_;
   std::int64_t next_escalation_ = 0;
+  std::vector<ReviewEntry> review_;  // guarded by mutex_ too
   EscalationBacklog backlog_;
   Listener listener_;
   const std::string key_secret_ = RandomBytes(32);

@@ -7,15 +7,18 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <utility>
 #include <iostream>
+#include <typeinfo>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 
 #include "server/json_writer.hpp"
+#include "server/log.hpp"
 #include "server/store/state_json.hpp"
 
 namespace backcheck::server {
@@ -119,6 +122,20 @@ CREATE INDEX escalations_webhook_pending ON escalations (id) WHERE webhook_at IS
 -- reply shows them again; NULL: none.
 ALTER TABLE turns ADD COLUMN extras text;
 )sql"},
+    {"review of what it could not answer", R"sql(
+-- What people asked that it could not answer (issue 17, --review; server/store/review.hpp): the
+-- message, when, the flow state it arrived in, the retrieval score (0: the fallback) and the
+-- intent. No conversation: an entry outlives its conversation, until --review-days.
+CREATE TABLE review (
+  id     bigserial PRIMARY KEY,
+  at     bigint NOT NULL,  -- Unix ms
+  text   text NOT NULL,
+  state  text NOT NULL,
+  score  double precision NOT NULL,
+  intent text NOT NULL
+);
+CREATE INDEX review_at ON review (at);
+)sql"},
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == PostgresStore::kSchemaVersion);
@@ -147,9 +164,11 @@ constexpr const char* kApplySql = R"sql(
 WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::bool[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[],
-                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[], $20::text[], $21::text[])
+                       $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::text[], $20::text[], $21::text[],
+                       $22::text[], $23::text[], $24::text[])
     WITH ORDINALITY AS x(id, fresh, expected, seq, at, state, has_turn, user_text, reply_text,
-                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, event, extras, i)),
+                         level, flags, etext, eat, client_id, reply, author, revision, audit, audit_by, event, extras,
+                         review_intent, review_state, review_score, i)),
 u AS (UPDATE conversations c SET state = r.state, seq = r.seq, last_active = r.at, revision = c.revision + 1 FROM r
       WHERE NOT r.fresh AND c.id = r.id AND c.seq = r.expected AND (r.revision < 0 OR c.revision = r.revision) RETURNING r.i),
 n AS (INSERT INTO conversations (id, state, seq, created_at, last_active)
@@ -166,6 +185,9 @@ m AS (INSERT INTO message_ids (conversation, client_id, seq, reply)
       ON CONFLICT DO NOTHING),
 o AS (INSERT INTO operator_actions (conversation, seq, action, by_operator, at)
       SELECT r.id, r.seq, r.audit, r.audit_by, r.at FROM w JOIN r USING (i) WHERE r.audit <> ''),
+v AS (INSERT INTO review (at, text, state, score, intent)
+      SELECT r.at, r.user_text, r.review_state, r.review_score::float8, r.review_intent FROM w JOIN r USING (i)
+      WHERE r.review_intent <> ''),
 e AS (INSERT INTO escalations (conversation, level, flags, text, at)
       SELECT r.id, r.level, r.flags, r.etext, r.eat FROM w JOIN r USING (i) WHERE r.level <> '' ORDER BY r.i
       RETURNING conversation, id)
@@ -173,12 +195,12 @@ SELECT w.i, e.id, CASE WHEN e.id IS NOT NULL THEN pg_notify('backcheck_escalatio
        CASE WHEN r.event <> '' THEN pg_notify('backcheck_events', r.event) END
 FROM w JOIN r USING (i) LEFT JOIN e ON e.conversation = r.id
 )sql";
-constexpr int kApplyParams = 21;
+constexpr int kApplyParams = 24;
 const StatementDef kStatements[] = {
     {"apply", kApplySql,
      {kTextArray, kBoolArray, kInt8Array, kInt8Array, kInt8Array, kTextArray, kBoolArray, kTextArray, kTextArray,
       kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray, kTextArray, kTextArray, kInt8Array, kTextArray,
-      kTextArray, kTextArray, kTextArray}},
+      kTextArray, kTextArray, kTextArray, kTextArray, kTextArray, kTextArray}},
     {"delete_empty", "WITH c AS (DELETE FROM conversations WHERE id = $1 AND seq = 0 RETURNING id) "
                      "SELECT (SELECT count(*) FROM c), NULL::bigint",
      {kText}},
@@ -196,9 +218,10 @@ const StatementDef kStatements[] = {
      {kInt8, kInt8, kText, kText}},
     {"purge",
      "WITH gone AS (DELETE FROM conversations WHERE last_active < $1 OR (seq = 0 AND last_active < $2) "
-     "  RETURNING id), ids AS (DELETE FROM message_ids USING gone WHERE message_ids.conversation = gone.id) "
+     "  RETURNING id), ids AS (DELETE FROM message_ids USING gone WHERE message_ids.conversation = gone.id), "
+     "review AS (DELETE FROM review WHERE at < $3) "
      "DELETE FROM turns USING gone WHERE turns.conversation = gone.id",
-     {kInt8, kInt8}},
+     {kInt8, kInt8, kInt8}},
     {"probe", "INSERT INTO store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
      {kInt8}},
     {"count", "SELECT count(*) FROM conversations", {}},
@@ -343,7 +366,7 @@ std::string IdArray(const std::vector<std::int64_t>& ids) {
 // integers and booleans in binary form, stored here. Fixed capacity: no allocation per turn.
 class Params {
  public:
-  static constexpr int kMax = 21;
+  static constexpr int kMax = 24;
   Params& Text(std::string_view s) {
     static const char kEmpty[] = "";
     return Add(s.data() ? s.data() : kEmpty, static_cast<int>(s.size()), 1);
@@ -484,9 +507,11 @@ void Guarded(const char* what, F&& call) noexcept {
   try {
     call();
   } catch (const std::exception& e) {
-    std::cerr << "chat-server: a store " << what << " callback failed: " << e.what() << "\n";
+    // The type only: an exception's message may quote what it was given.
+    BACKCHECK_LOG(kError, "store_callback_failed").Str("store", "postgres").Str("callback", what)
+        .Str("type", typeid(e).name());
   } catch (...) {
-    std::cerr << "chat-server: a store " << what << " callback failed\n";
+    BACKCHECK_LOG(kError, "store_callback_failed").Str("store", "postgres").Str("callback", what);
   }
 }
 
@@ -652,8 +677,8 @@ PostgresStore::~PostgresStore() {
     if (fd >= 0) close(fd);
   }
   if (!retry_.empty()) {
-    std::cerr << "chat-server: " << where_ << ": " << retry_.size()
-              << " escalation(s) could not be stored before shutting down\n";
+    BACKCHECK_LOG(kError, "escalations_not_stored").Str("store", "postgres").Str("database", where_)
+        .Uint("escalations", retry_.size()).Str("then", "could not be stored before shutting down");
   }
 }
 
@@ -788,8 +813,8 @@ void PostgresStore::Acknowledge(std::int64_t id, std::string by, std::string not
   Guarded("acknowledge", [&] { done(false); });
 }
 
-void PostgresStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
-  Enqueue(PurgeJob{cutoff_ms, empty_cutoff_ms});  // while unhealthy the writer skips it
+void PostgresStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) {
+  Enqueue(PurgeJob{cutoff_ms, empty_cutoff_ms, review_cutoff_ms});  // while unhealthy the writer skips it
 }
 
 void PostgresStore::Enqueue(Job job) {
@@ -832,7 +857,8 @@ void PostgresStore::WriterLoop() {
         if (healthy_.load() && retry_backoff_.Due()) RetryEscalations();
       }
     } catch (const std::exception& e) {  // e.g. out of memory: fail the batch, keep the writer
-      std::cerr << "chat-server: " << where_ << ": the store writer failed: " << e.what() << "\n";
+      BACKCHECK_LOG(kError, "store_write_failed").Str("store", "postgres").Str("database", where_)
+          .Str("error", "the store writer failed").Str("type", typeid(e).name());
       for (auto& job : batch) FailJob(job);
     }
     Settle();
@@ -888,8 +914,8 @@ void PostgresStore::SetUnhealthy(const std::string& why) {
     was = healthy_.exchange(false);
   }
   if (was) {  // said once per outage; the writer retries quietly
-    std::cerr << "chat-server: " << where_ << ": " << why
-              << "; turns get store_unavailable and escalations are kept for a retry until it is back\n";
+    BACKCHECK_LOG(kError, "store_write_failed").Str("store", "postgres").Str("database", where_).Str("error", why)
+        .Str("then", "turns get store_unavailable and escalations are kept for a retry until it is back");
   }
   writer_backoff_.Failed(options_);
   if (writer_conn_ && writer_conn_->Bad()) writer_conn_.reset();
@@ -943,7 +969,8 @@ struct PostgresStore::Arrays {
   void Reset() {
     static constexpr std::array<Oid, kApplyParams> kElements = {kText, kBool, kInt8, kInt8, kInt8, kText, kBool,
                                                                kText, kText, kText, kText, kText, kInt8, kText, kText,
-                                                               kText, kInt8, kText, kText, kText, kText};
+                                                               kText, kInt8, kText, kText, kText, kText,
+                                                               kText, kText, kText};
     for (std::size_t i = 0; i < columns.size(); ++i) columns[i].Reset(kElements[i]);
   }
   // A create or an update, as the next element of every array; `instance` sends its event.
@@ -994,6 +1021,18 @@ struct PostgresStore::Arrays {
     }
     ReplaceNul(r.reply_extras);  // JSON escapes a NUL; a stray one would fail the whole batch
     c[20].Text(r.reply_extras);  // "": none
+    if (r.review) {  // --review: the message kept for review ("": none)
+      ReplaceNul(r.review->text);
+      c[21].Text(r.review->intent);
+      c[22].Text(r.review->state);
+      char score[32];
+      std::snprintf(score, sizeof score, "%.17g", r.review->score);
+      c[23].Text(score);
+    } else {
+      c[21].Text("");
+      c[22].Text("");
+      c[23].Text("0");
+    }
   }
   // The statement; its parameters point into the arrays until the next Reset.
   Command Finish() {
@@ -1068,7 +1107,7 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
       answers.push_back({Step::kAck, i, 1});
     } else if (auto* purge = std::get_if<PurgeJob>(jobs[i])) {
       Params p;
-      p.Int8(purge->cutoff_ms).Int8(purge->empty_cutoff_ms);
+      p.Int8(purge->cutoff_ms).Int8(purge->empty_cutoff_ms).Int8(purge->review_cutoff_ms);
       commands.push_back(Prepared("purge", p));
       answers.push_back({Step::kPurge, i, 1});
     }
@@ -1084,8 +1123,9 @@ bool PostgresStore::CommitChunk(std::vector<Job*>& jobs) {
     }
     for (const auto& r : results) {
       if (!Ok(r) && PQresultStatus(r.get()) != PGRES_PIPELINE_ABORTED) {
-        std::cerr << "chat-server: " << where_ << ": a transaction of " << jobs.size() << " record(s) failed ("
-                  << ResultError(r) << ")" << (jobs.size() > 1 ? "; its records are tried one by one" : "") << "\n";
+        BACKCHECK_LOG(kWarn, "store_transaction_failed").Str("store", "postgres").Str("database", where_)
+            .Uint("records", jobs.size()).Str("error", ResultError(r))
+            .OptStr("then", jobs.size() > 1 ? "its records are tried one by one" : nullptr);
         break;
       }
     }
@@ -1243,7 +1283,8 @@ void PostgresStore::Recover() {
   }
   writer_backoff_.Succeeded();
   retry_backoff_.Succeeded();
-  std::cerr << "chat-server: " << where_ << ": writes work again\n";
+  BACKCHECK_LOG(kInfo, "store_recovered").Str("store", "postgres").Str("database", where_)
+      .Str("then", "writes work again");
   RetryEscalations();
   RefreshCount(*writer_conn_);
 }
@@ -1334,7 +1375,8 @@ std::optional<Loaded> ReadConversation(PostgresStore::Connection& c, const std::
     s.state = nlohmann::json::parse(Value(results[0], 0, 0)).get<dialog::ConversationState>();
   } catch (const std::exception&) {
     // Not e.what(): it may quote the state.
-    std::cerr << "chat-server: " << where << ": conversation " << id << " has an unreadable state\n";
+    BACKCHECK_LOG(kError, "conversation_unreadable").Str("store", "postgres").Str("database", where)
+        .Str("conversation", log::ConversationRef(id));
     return std::nullopt;
   }
   s.seq = static_cast<std::uint64_t>(Int(results[0], 0, 1));
@@ -1442,7 +1484,7 @@ void PostgresStore::RunRead(std::unique_ptr<Connection>& c, Backoff& backoff, Re
       }
     }
   } catch (const std::exception& e) {
-    std::cerr << "chat-server: " << where_ << ": a read failed: " << e.what() << "\n";
+    BACKCHECK_LOG(kError, "store_read_failed").Str("store", "postgres").Str("database", where_).Str("error", e.what());
   }
   if (auto* l = std::get_if<LoadJob>(&job)) {
     Guarded("load", [&] { l->done(loaded ? std::move(*loaded) : Loaded{Loaded::Status::kUnavailable, {}}); });
@@ -1630,7 +1672,8 @@ void PostgresStore::ListenerLoop() {
         RefreshCount(*listen_conn_);
       }
     } catch (const std::exception& e) {
-      std::cerr << "chat-server: " << where_ << ": the escalation listener failed: " << e.what() << "\n";
+      BACKCHECK_LOG(kError, "store_listener_failed").Str("store", "postgres").Str("database", where_)
+          .Str("listener", "escalations").Str("error", e.what());
       listen_conn_.reset();
       backoff.Failed(options_);
     }

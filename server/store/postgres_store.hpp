@@ -77,7 +77,7 @@ struct PostgresOptions {
 
 class PostgresStore final : public ConversationStore, public EscalationLog {
  public:
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   // `database_url`: a libpq connection URI or keyword string. Throws StoreError (see above).
   explicit PostgresStore(std::string database_url, RaiseUrgency raise = {}, PostgresOptions options = {});
@@ -92,7 +92,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
                std::function<void(std::optional<HistoryPage>)> done) override;
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
   void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override;
-  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) override;
   const std::string& KeySecret() const override { return key_secret_; }
   std::size_t Count() const override { return count_.load(); }
   bool Healthy() const override { return healthy_.load(); }
@@ -130,6 +130,7 @@ class PostgresStore final : public ConversationStore, public EscalationLog {
   struct PurgeJob {
     std::int64_t cutoff_ms;
     std::int64_t empty_cutoff_ms;
+    std::int64_t review_cutoff_ms;
   };
   struct Finished {};  // a job whose completion has run
   using Job = std::variant<Write, Ack, PurgeJob, Finished>;

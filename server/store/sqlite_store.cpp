@@ -1,6 +1,7 @@
 #include "server/store/sqlite_store.hpp"
 
 #include "server/store/state_json.hpp"
+#include "server/log.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <typeinfo>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -145,6 +147,20 @@ ALTER TABLE escalations ADD COLUMN ack_note TEXT;
     R"sql(
 ALTER TABLE turn_log ADD COLUMN extras TEXT;  -- JSON {quick_replies, sources}; NULL: none
 )sql",
+    // 10: what people asked that it could not answer (issue 17, --review; server/store/review.hpp):
+    // the message, when, the flow state it arrived in, the retrieval score (0: the fallback) and
+    // the intent. No conversation: an entry outlives its conversation, until --review-days.
+    R"sql(
+CREATE TABLE review (
+  id     INTEGER PRIMARY KEY,
+  at     INTEGER NOT NULL,  -- Unix ms
+  text   TEXT NOT NULL,
+  state  TEXT NOT NULL,
+  score  REAL NOT NULL,
+  intent TEXT NOT NULL
+);
+CREATE INDEX review_at ON review (at);
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == SqliteStore::kSchemaVersion);
@@ -180,9 +196,11 @@ void Guarded(const F& call) {
   try {
     call();
   } catch (const std::exception& e) {
-    std::cerr << "chat-server: a store completion failed: " << e.what() << "\n";
+    // The type only: an exception's message may quote what it was given.
+    BACKCHECK_LOG(kError, "store_callback_failed").Str("store", "sqlite").Str("callback", "completion")
+        .Str("type", typeid(e).name());
   } catch (...) {
-    std::cerr << "chat-server: a store completion failed\n";
+    BACKCHECK_LOG(kError, "store_callback_failed").Str("store", "sqlite").Str("callback", "completion");
   }
 }
 
@@ -431,7 +449,8 @@ void SqliteStore::Pending(std::int64_t after_id, std::size_t limit,
       while (db.Row(s)) pending.push_back(EscalationAt(s));
       sqlite3_reset(s);
     } catch (const StoreError& e) {
-      std::cerr << "chat-server: " << e.what() << "\n";  // the webhook asks again later
+      BACKCHECK_LOG(kWarn, "store_read_failed").Str("store", "sqlite").Str("read", "webhook_pending")
+          .Str("error", e.what()).Str("then", "the webhook asks again later");
     }
     done(std::move(pending));
   });
@@ -484,7 +503,9 @@ Loaded SqliteStore::ReadConversation(const std::string& id) {
     try {
       loaded.conversation.state = nlohmann::json::parse(state).get<dialog::ConversationState>();
     } catch (const std::exception& e) {
-      std::cerr << "chat-server: conversation " << id << " has an unreadable state (" << e.what() << ")\n";
+      // Neither the id nor the parser's message (it quotes the state): the reference and the type.
+      BACKCHECK_LOG(kError, "conversation_unreadable").Str("store", "sqlite")
+          .Str("conversation", log::ConversationRef(id)).Str("type", typeid(e).name());
       loaded.status = Loaded::Status::kUnavailable;
       return loaded;
     }
@@ -503,7 +524,7 @@ Loaded SqliteStore::ReadConversation(const std::string& id) {
     }
     loaded.status = Loaded::Status::kFound;
   } catch (const StoreError& e) {
-    std::cerr << "chat-server: " << e.what() << "\n";
+    BACKCHECK_LOG(kError, "store_read_failed").Str("store", "sqlite").Str("read", "conversation").Str("error", e.what());
     loaded.status = Loaded::Status::kUnavailable;
   }
   return loaded;
@@ -543,7 +564,7 @@ std::optional<HistoryPage> SqliteStore::ReadHistory(const std::string& id, std::
     std::reverse(page.entries.begin(), page.entries.end());
     return page;
   } catch (const StoreError& e) {
-    std::cerr << "chat-server: " << e.what() << "\n";
+    BACKCHECK_LOG(kError, "store_read_failed").Str("store", "sqlite").Str("read", "history").Str("error", e.what());
     return std::nullopt;
   }
 }
@@ -568,7 +589,7 @@ StoredReply SqliteStore::ReadReply(const std::string& id, const std::string& cli
     }
     sqlite3_reset(s);
   } catch (const StoreError& e) {
-    std::cerr << "chat-server: " << e.what() << "\n";
+    BACKCHECK_LOG(kError, "store_read_failed").Str("store", "sqlite").Str("read", "reply").Str("error", e.what());
     found.status = StoredReply::Status::kUnavailable;
   }
   return found;
@@ -596,7 +617,7 @@ std::optional<std::vector<AuditEntry>> SqliteStore::ReadAudit(const std::string&
     sqlite3_reset(s);
     return entries;
   } catch (const StoreError& e) {
-    std::cerr << "chat-server: " << e.what() << "\n";
+    BACKCHECK_LOG(kError, "store_read_failed").Str("store", "sqlite").Str("read", "audit").Str("error", e.what());
     return std::nullopt;
   }
 }
@@ -646,8 +667,8 @@ void SqliteStore::CheckpointLoop() {
       failing = false;
     } else if (!failing) {  // said once; the next commit past the mark asks again
       failing = true;
-      std::cerr << "chat-server: database " << path_.string() << ": a checkpoint failed (" << sqlite3_errstr(rc)
-                << "); the write-ahead log grows until one succeeds\n";
+      BACKCHECK_LOG(kWarn, "store_checkpoint_failed").Str("store", "sqlite").Str("database", path_.string())
+          .Str("error", sqlite3_errstr(rc)).Str("then", "the write-ahead log grows until one succeeds");
     }
   }
 }
@@ -656,8 +677,8 @@ void SqliteStore::CheckpointLoop() {
 
 void SqliteStore::Commit(TurnRecord record, CommitDone done) { Enqueue(Write{std::move(record), std::move(done)}); }
 
-void SqliteStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) {
-  Enqueue(Purging{cutoff_ms, empty_cutoff_ms});
+void SqliteStore::Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) {
+  Enqueue(Purging{cutoff_ms, empty_cutoff_ms, review_cutoff_ms});
 }
 
 void SqliteStore::Acknowledge(std::int64_t id, std::string by, std::string note, std::function<void(bool found)> done) {
@@ -800,7 +821,19 @@ CommitResult SqliteStore::WriteRecord(TurnRecord& r, std::int64_t& counted) {
   const CommitResult result = AppendRow(r, r.expected_seq, r.has_turn);
   if (result == CommitResult::kCommitted && r.escalation) InsertEscalation(*r.escalation);
   if (result == CommitResult::kCommitted && r.audit) InsertAudit(*r.audit);
+  if (result == CommitResult::kCommitted && r.review) InsertReview(*r.review);
   return result;
+}
+
+void SqliteStore::InsertReview(const ReviewEntry& r) {
+  sqlite3_stmt* s =
+      writer_db_->Statement("INSERT INTO review (at, text, state, score, intent) VALUES (?1, ?2, ?3, ?4, ?5)");
+  Bind(s, 1, r.at_ms);
+  Bind(s, 2, r.text);
+  Bind(s, 3, r.state);
+  sqlite3_bind_double(s, 4, r.score);
+  Bind(s, 5, r.intent);
+  writer_db_->Step(s);
 }
 
 void SqliteStore::InsertAudit(const AuditEntry& a) {
@@ -882,14 +915,18 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
         Bind(s, 1, p->cutoff_ms);
         Bind(s, 2, p->empty_cutoff_ms);
         counted -= DeleteConversations(s);
+        sqlite3_stmt* review = db.Statement("DELETE FROM review WHERE at < ?1");
+        Bind(review, 1, p->review_cutoff_ms);
+        db.Step(review);
       }
     }
     db.Run("COMMIT");
   } catch (const StoreError& e) {
     ok = false;
     if (healthy_.load()) {  // said once per outage; the writer retries quietly
-      std::cerr << "chat-server: " << e.what() << "; replies are withheld and escalations kept for a retry until "
-                << "writes work again\n";
+      BACKCHECK_LOG(kError, "store_write_failed").Str("store", "sqlite").Str("database", path_.string())
+          .Str("error", e.what())
+          .Str("then", "replies are withheld and escalations kept for a retry until writes work again");
     }
     try {
       db.Exec("ROLLBACK");
@@ -900,7 +937,10 @@ void SqliteStore::CommitBatch(std::vector<Job>& batch) {
   if (ok) {
     commits_.fetch_add(1);
     count_.fetch_add(counted);
-    if (!healthy_.exchange(true)) std::cerr << "chat-server: database " << path_.string() << ": writes work again\n";
+    if (!healthy_.exchange(true)) {
+      BACKCHECK_LOG(kInfo, "store_recovered").Str("store", "sqlite").Str("database", path_.string())
+          .Str("then", "writes work again");
+    }
     retry_.clear();
   } else {
     healthy_.store(false);

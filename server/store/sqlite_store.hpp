@@ -43,7 +43,7 @@ namespace backcheck::server {
 
 class SqliteStore final : public ConversationStore, public EscalationLog, public WebhookOutbox {
  public:
-  static constexpr int kSchemaVersion = 9;
+  static constexpr int kSchemaVersion = 10;
   static constexpr auto kProbeInterval = std::chrono::seconds(1);
   static constexpr auto kDefaultCommitDelay = std::chrono::microseconds(200);
   static constexpr std::size_t kEnoughToCommit = 256;  // a batch this big commits without waiting
@@ -61,7 +61,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
                std::function<void(std::optional<HistoryPage>)> done) override;
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override;
   void Audit(std::string id, std::function<void(std::optional<std::vector<AuditEntry>>)> done) override;
-  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override;
+  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) override;
   const std::string& KeySecret() const override { return key_secret_; }
   std::size_t Count() const override { return static_cast<std::size_t>(std::max<std::int64_t>(0, count_.load())); }
   bool Healthy() const override { return healthy_.load(); }
@@ -88,6 +88,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
   struct Purging {
     std::int64_t cutoff_ms;
     std::int64_t empty_cutoff_ms;
+    std::int64_t review_cutoff_ms;
   };
   struct Ack {
     std::int64_t id;
@@ -133,6 +134,7 @@ class SqliteStore final : public ConversationStore, public EscalationLog, public
   std::int64_t DeleteConversations(sqlite3_stmt* select);
   void InsertEscalation(EscalationEvent& e);
   void InsertAudit(const AuditEntry& a);
+  void InsertReview(const ReviewEntry& r);
   bool WriteAck(const Ack& a);  // false: no unacknowledged escalation has the id
   std::optional<std::vector<AuditEntry>> ReadAudit(const std::string& id);
   Loaded ReadConversation(const std::string& id);

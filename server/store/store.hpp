@@ -24,6 +24,7 @@
 
 #include "dialog/conversation.hpp"
 #include "server/protocol.hpp"
+#include "server/store/review.hpp"
 
 namespace backcheck::server {
 
@@ -134,6 +135,8 @@ struct TurnRecord {
   // to_json), kept with the turn so that a repeat of the id gets this reply again (FindReply).
   std::string client_id;
   std::string reply_json;
+  // --review: the message kept for review (server/store/review.hpp), in the same transaction.
+  std::optional<ReviewEntry> review;
 };
 
 // A turn found by the client's id of its message.
@@ -216,8 +219,9 @@ class ConversationStore {
   // The turn of conversation `id` whose message had the client id `client_id`, if any.
   virtual void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) = 0;
   // Deletes conversations idle since before `cutoff_ms`, and those that never had a message idle
-  // since before `empty_cutoff_ms` (Unix ms), with their turns. In the background.
-  virtual void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) = 0;
+  // since before `empty_cutoff_ms` (Unix ms), with their turns, and the review entries
+  // (TurnRecord::review) kept since before `review_cutoff_ms`. In the background.
+  virtual void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) = 0;
 
   // About how many conversations are stored (for --max-conversations and /metrics).
   virtual std::size_t Count() const = 0;

@@ -934,7 +934,7 @@ TEST_CASE("purge deletes idle conversations with their turns; Count follows") {
   CommitNow(store, at(Create("active"), now - 20'000));
   CommitNow(store, at(Turn("active", 0), now - 20'000));
   CHECK(store.Count() == 3);
-  store.Purge(now - 50'000, now - 10'000);
+  store.Purge(now - 50'000, now - 10'000, 0);
   REQUIRE(WaitFor([&] { return store.Count() == 1; }, 5s));
   CHECK(LoadNow(store, "idle").status == Loaded::Status::kNotFound);
   CHECK(LoadNow(store, "empty").status == Loaded::Status::kNotFound);
@@ -951,6 +951,39 @@ TEST_CASE("purge deletes idle conversations with their turns; Count follows") {
   CommitNow(store, gone);
   CHECK(LoadNow(store, "active").status == Loaded::Status::kFound);
   CHECK(store.Count() == 1);
+}
+
+TEST_CASE("review entries are kept with their turn only, read and deleted by backcheck review, purged by age") {
+  const std::string url = FreshDatabase();
+  PostgresStore store(url, Raise, Fast());
+  CommitNow(store, Create("c"));
+  TurnRecord kept = Turn("c", 0, "zorblax flimflam");
+  kept.review = ReviewEntry{"zorblax flimflam", kept.at_ms - 10, "welcome", 0, "fallback"};
+  REQUIRE(CommitNow(store, kept).result == CommitResult::kCommitted);
+  TurnRecord retrieved = Turn("c", 1, "the rhomboid muscles");
+  retrieved.review = ReviewEntry{"the rhomboid muscles", retrieved.at_ms, "advising", 15.5625, "muscles"};
+  REQUIRE(CommitNow(store, retrieved).result == CommitResult::kCommitted);
+  CommitNow(store, Turn("c", 2, "what should I tell the doctor"));  // answered: nothing to review
+  // A conflicting turn writes no review entry either.
+  TurnRecord conflict = Turn("c", 0, "late");
+  conflict.review = ReviewEntry{"late", conflict.at_ms, "welcome", 0, "fallback"};
+  CHECK(CommitNow(store, conflict).result == CommitResult::kConflict);
+
+  auto entries = ReadReviewPostgres(url);
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[0].text == "zorblax flimflam");
+  CHECK(entries[0].state == "welcome");
+  CHECK(entries[0].intent == "fallback");
+  CHECK(entries[0].score == 0);
+  CHECK(entries[1].text == "the rhomboid muscles");
+  CHECK(entries[1].score == Approx(15.5625));
+  CHECK(entries[1].at_ms == retrieved.at_ms);
+  // The purge drops entries older than the review cutoff and keeps the conversation (active).
+  store.Purge(0, 0, retrieved.at_ms);
+  REQUIRE(WaitFor([&] { return ReadReviewPostgres(url).size() == 1; }, 5s));
+  CHECK(LoadNow(store, "c").status == Loaded::Status::kFound);
+  CHECK(DeleteReviewPostgres(url, INT64_MAX) == 1);
+  CHECK(ReadReviewPostgres(url).empty());
 }
 
 int main(int argc, char** argv) {

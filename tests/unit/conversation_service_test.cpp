@@ -123,7 +123,9 @@ class ScriptedStore final : public ConversationStore {
   void FindReply(std::string id, std::string client_id, std::function<void(StoredReply)> done) override {
     memory.FindReply(std::move(id), std::move(client_id), std::move(done));
   }
-  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms) override { memory.Purge(cutoff_ms, empty_cutoff_ms); }
+  void Purge(std::int64_t cutoff_ms, std::int64_t empty_cutoff_ms, std::int64_t review_cutoff_ms) override {
+    memory.Purge(cutoff_ms, empty_cutoff_ms, review_cutoff_ms);
+  }
   std::size_t Count() const override { return memory.Count(); }
   EscalationLog& escalations() override { return memory.escalations(); }
   const std::string& KeySecret() const override { return memory.KeySecret(); }

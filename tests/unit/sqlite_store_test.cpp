@@ -304,7 +304,7 @@ TEST_CASE("idle conversations are purged from the database too", "[sqlite]") {
     CHECK(CommitNow(store, Turn("recent", 1, "hi", "hello", Advising(), now - hour / 2)).result ==
           CommitResult::kCommitted);
     // Idle for an hour, or empty for ten minutes: "old" and "empty" go, "recent" stays.
-    store.Purge(now - hour, now - hour / 6);
+    store.Purge(now - hour, now - hour / 6, 0);
   }  // the store commits what is queued before it closes
   SqliteStore reopened(dir.path());
   CHECK(reopened.Count() == 1);
@@ -333,7 +333,7 @@ TEST_CASE("Count follows creations, deletions and purges", "[sqlite]") {
   CHECK(store.Count() == 2);
   CHECK(LoadNow(store, "a").status == Loaded::Status::kFound);
   CHECK(LoadNow(store, "b").status == Loaded::Status::kNotFound);
-  store.Purge(now + 3600 * 1000, now + 3600 * 1000);  // everything is idle past this cutoff
+  store.Purge(now + 3600 * 1000, now + 3600 * 1000, 0);  // everything is idle past this cutoff
   // Purges run on the writer in the order they were asked for, like commits: once a later write
   // is answered the purge is done.
   CHECK_FALSE(AckNow(store, 424242));
