@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/log.hpp"
+#include "server/store/pg_result.hpp"
 #include "server/store/store.hpp"
 
 namespace backcheck::server {
@@ -50,44 +51,11 @@ constexpr const char* kReleaseSql =
 
 #undef BACKCHECK_DB_NOW_MS
 
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-bool Ok(const Result& r) {
-  if (!r) return false;
-  const auto status = PQresultStatus(r.get());
-  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-}
-
-// The primary message and SQLSTATE, never the DETAIL (which may quote values).
-std::string ResultError(const Result& r) {
-  if (!r) return "no result";
-  const char* primary = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY);
-  const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-  if (!primary) return PQresStatus(PQresultStatus(r.get()));
-  return std::string(primary) + (state ? std::string(" [") + state + "]" : std::string());
-}
-
-std::string Value(const Result& r, int row, int column) {
-  return std::string(PQgetvalue(r.get(), row, column), static_cast<std::size_t>(PQgetlength(r.get(), row, column)));
-}
-
-std::int64_t Int(const Result& r, int row, int column) {
-  return std::strtoll(PQgetvalue(r.get(), row, column), nullptr, 10);
-}
-
-// A stored JSON array of flag ids; anything unreadable in it is skipped, never thrown.
-std::vector<std::string> FlagList(const std::string& json) {
-  std::vector<std::string> out;
-  auto flags = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (!flags.is_array()) return out;
-  for (const auto& f : flags) {
-    if (f.is_string()) out.push_back(f.get<std::string>());
-  }
-  return out;
-}
+using pg::Int;
+using pg::Ok;
+using pg::Result;
+using pg::ResultError;
+using pg::Value;
 
 std::string DefaultInstance() {
   char host[256] = {};
@@ -262,7 +230,7 @@ void PostgresWebhookOutbox::Run(Job& job, bool stopping) {
         e.id = Int(r, i, 0);
         e.conversation = Value(r, i, 1);
         e.level = knowledge::ParseUrgency(Value(r, i, 2)).value_or(knowledge::Urgency::kUrgent);
-        e.flags = FlagList(Value(r, i, 3));
+        e.flags = FlagsFromJson(Value(r, i, 3));
         e.at_ms = Int(r, i, 4);
         page.push_back(std::move(e));
       }

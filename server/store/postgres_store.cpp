@@ -19,6 +19,7 @@
 
 #include "server/json_writer.hpp"
 #include "server/log.hpp"
+#include "server/store/pg_result.hpp"
 #include "server/store/state_json.hpp"
 
 namespace backcheck::server {
@@ -258,16 +259,11 @@ std::int64_t NowMillis() {
       .count();
 }
 
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-bool Ok(const Result& r) {
-  if (!r) return false;
-  const auto status = PQresultStatus(r.get());
-  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-}
+using pg::Int;
+using pg::Ok;
+using pg::Result;
+using pg::ResultError;
+using pg::Value;
 
 // Prepares every statement on a connection (once the schema is known to be ours).
 bool PrepareAll(PGconn* conn) {
@@ -276,34 +272,6 @@ bool PrepareAll(PGconn* conn) {
     if (!Ok(r)) return false;
   }
   return true;
-}
-
-// What went wrong, without the DETAIL (which may quote values): the primary message and SQLSTATE.
-std::string ResultError(const Result& r) {
-  if (!r) return "no result";
-  const char* primary = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY);
-  const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-  if (!primary) return PQresStatus(PQresultStatus(r.get()));
-  return std::string(primary) + (state ? std::string(" [") + state + "]" : std::string());
-}
-
-std::string Value(const Result& r, int row, int column) {
-  return std::string(PQgetvalue(r.get(), row, column), static_cast<std::size_t>(PQgetlength(r.get(), row, column)));
-}
-
-std::int64_t Int(const Result& r, int row, int column) {
-  return std::strtoll(PQgetvalue(r.get(), row, column), nullptr, 10);
-}
-
-// A stored JSON array of flag ids; anything unreadable in it is skipped, never thrown.
-std::vector<std::string> FlagList(const std::string& json) {
-  std::vector<std::string> out;
-  auto flags = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (!flags.is_array()) return out;
-  for (const auto& f : flags) {
-    if (f.is_string()) out.push_back(f.get<std::string>());
-  }
-  return out;
 }
 
 // PostgreSQL text cannot hold a NUL byte (a JSON "\u0000" can): such a record would be refused,
@@ -1388,7 +1356,7 @@ std::optional<Loaded> ReadConversation(PostgresStore::Connection& c, const std::
     EscalationEvent e;
     e.conversation = id;
     e.level = knowledge::ParseUrgency(Value(results[1], i, 0)).value_or(knowledge::Urgency::kUrgent);
-    e.flags = FlagList(Value(results[1], i, 1));
+    e.flags = FlagsFromJson(Value(results[1], i, 1));
     raise(s.state, e);
   }
   return loaded;
@@ -1589,7 +1557,7 @@ bool PostgresStore::Refresh(Connection& c) {
       e.id = Int(rows, i, 0);
       e.conversation = Value(rows, i, 1);
       e.level = knowledge::ParseUrgency(Value(rows, i, 2)).value_or(knowledge::Urgency::kUrgent);
-      e.flags = FlagList(Value(rows, i, 3));
+      e.flags = FlagsFromJson(Value(rows, i, 3));
       e.text = Value(rows, i, 4);
       e.at_ms = Int(rows, i, 5);
       Deliver(e);

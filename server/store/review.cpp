@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "server/store/pg_result.hpp"
+
 namespace backcheck::server {
 namespace {
 
@@ -74,11 +76,8 @@ std::string SqliteText(sqlite3_stmt* s, int i) {
 struct PgCloser {
   void operator()(PGconn* c) const { PQfinish(c); }
 };
-struct PgResultCloser {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
 using PgHandle = std::unique_ptr<PGconn, PgCloser>;
-using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
+using PgResult = pg::Result;
 
 PgHandle OpenPostgres(const std::string& url) {
   PgHandle c(PQconnectdb(url.c_str()));

@@ -178,17 +178,6 @@ void Bind(sqlite3_stmt* s, int i, std::string_view text) {
 void Bind(sqlite3_stmt* s, int i, std::int64_t value) { sqlite3_bind_int64(s, i, value); }
 void Bind(sqlite3_stmt* s, int i, std::uint64_t value) { sqlite3_bind_int64(s, i, static_cast<std::int64_t>(value)); }
 
-// A stored JSON array of flag ids; anything unreadable in it is skipped, never thrown.
-std::vector<std::string> FlagList(const std::string& json) {
-  std::vector<std::string> out;
-  auto flags = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (!flags.is_array()) return out;
-  for (const auto& f : flags) {
-    if (f.is_string()) out.push_back(f.get<std::string>());
-  }
-  return out;
-}
-
 // Runs `call`, reporting what it throws: a completion that throws must not take a store thread
 // (and every later turn) with it.
 template <typename F>
@@ -420,7 +409,7 @@ EscalationEvent EscalationAt(sqlite3_stmt* s) {
   e.id = sqlite3_column_int64(s, 0);
   e.conversation = Column(s, 1);
   e.level = knowledge::ParseUrgency(Column(s, 2)).value_or(knowledge::Urgency::kUrgent);
-  e.flags = FlagList(Column(s, 3));
+  e.flags = FlagsFromJson(Column(s, 3));
   e.text = Column(s, 4);
   e.at_ms = sqlite3_column_int64(s, 5);
   return e;
@@ -517,7 +506,7 @@ Loaded SqliteStore::ReadConversation(const std::string& id) {
         EscalationEvent event;
         event.conversation = id;
         event.level = knowledge::ParseUrgency(Column(e, 0)).value_or(knowledge::Urgency::kUrgent);
-        event.flags = FlagList(Column(e, 1));
+        event.flags = FlagsFromJson(Column(e, 1));
         raise_(loaded.conversation.state, event);
       }
       sqlite3_reset(e);

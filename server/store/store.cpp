@@ -89,6 +89,16 @@ HistoryRange RangeOf(std::uint64_t last_seq, std::optional<std::uint64_t> before
   return HistoryRange{end - span, end, end - span > 1};
 }
 
+std::vector<std::string> FlagsFromJson(const std::string& json) {
+  std::vector<std::string> out;
+  const auto flags = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!flags.is_array()) return out;
+  for (const auto& f : flags) {
+    if (f.is_string()) out.push_back(f.get<std::string>());
+  }
+  return out;
+}
+
 namespace {
 constexpr std::pair<ConversationEvent::Kind, std::string_view> kEventKinds[] = {
     {ConversationEvent::Kind::kHandedOff, "handed_off"}, {ConversationEvent::Kind::kClaimed, "claimed"},

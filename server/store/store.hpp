@@ -48,6 +48,9 @@ struct EscalationEvent {
   std::int64_t at_ms = 0;  // Unix time, milliseconds
 };
 std::string EscalationJson(const EscalationEvent& event);
+// A stored JSON array of flag ids (escalations.flags); anything unreadable in it is skipped,
+// never thrown.
+std::vector<std::string> FlagsFromJson(const std::string& json);
 
 // Which turns a history page holds: seqs are 1, 2, 3... with no gap (a message and its reply
 // share one), so the last `turns` turns before `before` are the seqs [first, end), and earlier
